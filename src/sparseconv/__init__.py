@@ -1,0 +1,20 @@
+"""Sparsity invariant convolutions (Uhrig et al., 3DV 2017): layer, data, models, study.
+
+The layer and sparsification are importable from the top level::
+
+    from sparseconv import SparseConv2d, SparseMaxPool2d, sparsify
+"""
+
+from .layers import SparseConv2d, SparseMaxPool2d, valid_count
+from .sparsify import apply_fixed_mask, fixed_mask, sparsify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SparseConv2d",
+    "SparseMaxPool2d",
+    "valid_count",
+    "sparsify",
+    "fixed_mask",
+    "apply_fixed_mask",
+]

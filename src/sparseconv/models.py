@@ -1,0 +1,268 @@
+"""The networks of the study: one architecture, four ways to treat the missing pixels.
+
+Every model takes ``(x, mask)`` with x (N, C, H, W) the zero-filled sparse image and
+mask (N, 1, H, W), and returns class logits (N, num_classes). The four variants share
+the architecture exactly (same layers, kernels, poolings, linear head):
+
+* ``sparse``: :class:`~sparseconv.layers.SparseConv2d` (paper normalisation) and
+  :class:`~sparseconv.layers.SparseMaxPool2d`; the mask travels with the features.
+* ``sparse_partial``: the same with ``normalization="partial"`` (the ablation).
+* ``dense``: ``nn.Conv2d`` and ``nn.MaxPool2d`` on the zero-filled image; mask ignored.
+* ``dense_mask``: ``dense`` with the mask as one more input channel ("ConvNet + mask").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import SparseConv2d, SparseMaxPool2d
+
+__all__ = [
+    "MODELS",
+    "ConvSpec",
+    "MNIST_SPEC",
+    "CALTECH_SPEC",
+    "SparseBatchNorm2d",
+    "ConvBlock",
+    "Classifier",
+    "build_model",
+    "count_parameters",
+]
+
+MODELS = ("sparse", "dense", "dense_mask", "sparse_partial")
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """An architecture: conv kernels in order, and after which of them to 2x2 max-pool.
+
+    ``kernels``: odd kernel sizes, one convolution each, ``channels`` wide, stride 1,
+    same padding. ``pool_after``: indices into ``kernels`` followed by a 2x2 pool.
+    ``hidden``: widths of the hidden linear layers. ``batch_norm`` after each conv,
+    ``dropout`` before each linear layer (0 for none).
+    """
+
+    kernels: tuple[int, ...]
+    pool_after: tuple[int, ...]
+    channels: int = 16
+    hidden: tuple[int, ...] = (128,)
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+    def output_size(self, size: int) -> int:
+        """Spatial side after the convolutions for an input of side ``size``."""
+        for i in range(len(self.kernels)):
+            if i in self.pool_after:
+                size //= 2
+        return size
+
+    def describe(self) -> str:
+        """E.g. ``'conv11-pool-conv7-pool-conv5-conv3 (16 ch) -> fc128 -> fc'``."""
+        parts: list[str] = []
+        for i, k in enumerate(self.kernels):
+            parts.append(f"conv{k}" + ("+bn" if self.batch_norm else ""))
+            if i in self.pool_after:
+                parts.append("pool")
+        head = " -> ".join(f"fc{h}" for h in self.hidden)
+        drop = f", dropout {self.dropout}" if self.dropout else ""
+        return f"{'-'.join(parts)} ({self.channels} ch) -> {head} -> fc{drop}"
+
+
+# MNIST: the paper's 11-7-5-3 kernels, truncated and pooled to fit 28 x 28 and the
+# CPU budget (justified on the book's MNIST page).
+MNIST_SPEC = ConvSpec(kernels=(5, 3, 3), pool_after=(0, 1), channels=16, hidden=(128,))
+
+# Caltech-101 at 64 x 64: batch norm and pooling in every block, dropout in the head.
+CALTECH_SPEC = ConvSpec(
+    kernels=(11, 7, 5, 3, 3),
+    pool_after=(0, 1, 2, 3),
+    channels=16,
+    hidden=(256,),
+    batch_norm=True,
+    dropout=0.5,
+)
+
+
+class SparseBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm whose statistics come from valid positions only; invalid outputs are 0.
+
+    Positions that no valid pixel reaches hold only the convolution's bias; counting
+    them would bias the mean and shrink the variance by an amount that depends on the
+    sparsity. Here the batch mean and variance use the positions with mask 1 only (the
+    running statistics likewise), and the output is multiplied by the mask.
+    x: (N, C, H, W), mask: (N, 1, H, W) -> (y (N, C, H, W), mask).
+    """
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        if not self.training and self.track_running_stats:
+            mean, var = self.running_mean, self.running_var
+        else:
+            n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # (1,)
+            mean = (x * mask).sum(dim=(0, 2, 3)) / n
+            var = (((x - mean.view(1, -1, 1, 1)) ** 2) * mask).sum(dim=(0, 2, 3)) / n
+            if self.training and self.track_running_stats:
+                with torch.no_grad():
+                    self.num_batches_tracked += 1
+                    unbiased = var * n / (n - 1).clamp_min(1.0)
+                    self.running_mean.lerp_(mean.detach(), self.momentum)
+                    self.running_var.lerp_(unbiased.detach(), self.momentum)
+        inv = torch.rsqrt(var + self.eps)
+        y = (x - mean.view(1, -1, 1, 1)) * (inv * self.weight).view(1, -1, 1, 1)
+        y = y + self.bias.view(1, -1, 1, 1)
+        return y * mask, mask
+
+
+class ConvBlock(nn.Module):
+    """conv -> [batch norm] -> ReLU -> [2x2 max-pool], sparse or dense.
+
+    x: (N, C_in, H, W), mask: (N, 1, H, W) -> (y (N, C_out, H', W'), mask (N, 1, H', W')).
+    Dense blocks pass the mask through (pooled alike) without using it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        sparse: bool,
+        normalization: str = "paper",
+        batch_norm: bool = False,
+        pool: bool = False,
+    ) -> None:
+        super().__init__()
+        self.sparse = sparse
+        self.conv: nn.Module
+        self.norm: nn.Module | None = None
+        self.pool: nn.Module | None = None
+        if sparse:
+            self.conv = SparseConv2d(
+                in_channels, out_channels, kernel_size, normalization=normalization
+            )
+            if batch_norm:
+                self.norm = SparseBatchNorm2d(out_channels)
+            if pool:
+                self.pool = SparseMaxPool2d(2)
+        else:
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+            # He-normal, zero bias: the same principle as SparseConv2d.reset_parameters
+            nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / (in_channels * kernel_size**2)))
+            nn.init.zeros_(conv.bias)
+            self.conv = conv
+            if batch_norm:
+                self.norm = nn.BatchNorm2d(out_channels)
+            if pool:
+                self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        if self.sparse:
+            x, mask = self.conv(x, mask)
+            if self.norm is not None:
+                x, mask = self.norm(x, mask)
+            x = F.relu(x)
+            if self.pool is not None:
+                x, mask = self.pool(x, mask)
+            return x, mask
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        x = F.relu(x)
+        if self.pool is not None:
+            x = self.pool(x)
+            mask = F.max_pool2d(mask, 2)
+        return x, mask
+
+
+class Classifier(nn.Module):
+    """Conv blocks from a :class:`ConvSpec`, then a linear head.
+
+    Input x (N, in_channels, S, S) zero-filled, mask (N, 1, S, S); output logits
+    (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        variant: str,
+        spec: ConvSpec,
+        in_channels: int,
+        num_classes: int,
+        input_size: int,
+    ) -> None:
+        super().__init__()
+        if variant not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {variant!r}")
+        self.variant = variant
+        self.spec = spec
+        sparse = variant in ("sparse", "sparse_partial")
+        normalization = "partial" if variant == "sparse_partial" else "paper"
+        channels_in = in_channels + (1 if variant == "dense_mask" else 0)
+        blocks = []
+        for i, k in enumerate(spec.kernels):
+            blocks.append(
+                ConvBlock(
+                    channels_in,
+                    spec.channels,
+                    k,
+                    sparse=sparse,
+                    normalization=normalization,
+                    batch_norm=spec.batch_norm,
+                    pool=i in spec.pool_after,
+                )
+            )
+            channels_in = spec.channels
+        self.blocks = nn.ModuleList(blocks)
+        side = spec.output_size(input_size)
+        if side < 1:
+            raise ValueError(f"input_size {input_size} is too small for {spec.describe()}")
+        layers: list[nn.Module] = []
+        width = spec.channels * side * side
+        for h in spec.hidden:
+            if spec.dropout:
+                layers.append(nn.Dropout(spec.dropout))
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        if spec.dropout:
+            layers.append(nn.Dropout(spec.dropout))
+        layers.append(nn.Linear(width, num_classes))
+        self.head = nn.Sequential(*layers)
+
+    def features(self, x: Tensor, mask: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """(features, mask) after each block, for inspection (e.g. mask density per layer)."""
+        if self.variant == "dense_mask":
+            x = torch.cat([x, mask.to(x.dtype)], dim=1)
+        out = []
+        for block in self.blocks:
+            x, mask = block(x, mask)
+            out.append((x, mask))
+        return out
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x: (N, C, S, S), mask: (N, 1, S, S) -> logits (N, num_classes)."""
+        mask = mask.to(x.dtype)
+        if self.variant == "dense_mask":
+            x = torch.cat([x, mask], dim=1)
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        return self.head(torch.flatten(x, 1))
+
+
+def build_model(
+    dataset: str, variant: str, spec: ConvSpec | None = None
+) -> Classifier:
+    """The study's model ``variant`` for ``dataset`` ("mnist" or "caltech101")."""
+    if dataset == "mnist":
+        return Classifier(variant, spec or MNIST_SPEC, 1, 10, 28)
+    if dataset == "caltech101":
+        return Classifier(variant, spec or CALTECH_SPEC, 3, 101, 64)
+    raise ValueError(f"dataset must be 'mnist' or 'caltech101', got {dataset!r}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+

@@ -1,0 +1,378 @@
+"""Run a grid of runs through the data set's notebook, resumably.
+
+    python -m sparseconv.sweep mnist --jobs 2
+    python -m sparseconv.sweep caltech101 --models sparse dense --seeds 0
+    python -m sparseconv.sweep mnist --executor ray --address HEAD:6379
+
+Every run executes ``notebooks/<dataset>.ipynb`` with papermill in a temporary folder;
+the sweep then writes the executed notebook and the run record into
+``<results_dir>/<dataset>/`` atomically (the notebook first, the record last). Runs
+whose record exists are skipped, so a stopped sweep resumes where it was. A failed
+run is reported by name with its error; the others go on.
+
+Executors: ``local`` (default) runs ``--jobs`` runs at once on this machine, each
+with ``--threads-per-run`` CPU threads; ``ray`` sends each run to a Ray cluster as a
+task (see :mod:`sparseconv.ray_executor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import project_root
+from .records import atomic_write_text, record_path, write_record
+from .sparsify import check_sparsity
+
+__all__ = ["GRIDS", "Run", "grid", "pending", "execute_notebook", "run_sweep", "main"]
+
+DATASETS = ("mnist", "caltech101", "depth")
+
+# data set -> (sparsities, {model: seeds})
+GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
+    "mnist": (
+        (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0,), "sparse_partial": (0,)},
+    ),
+    "caltech101": (
+        (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0,)},
+    ),
+}
+
+
+@dataclass
+class Run:
+    """One run: the notebook parameters, and its name and record path."""
+
+    dataset: str
+    params: dict[str, Any]
+    name: str = field(init=False)
+    record: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = record_path(self.params["results_dir"], {"dataset": self.dataset, **self.params})
+        self.name = self.record.stem
+
+    @property
+    def notebook(self) -> Path:
+        """Where the executed notebook is kept, beside the record."""
+        return self.record.with_suffix(".ipynb")
+
+
+def grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    sparsities: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Run]:
+    """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
+
+    ``models``/``sparsities`` replace the grid's lists; ``seeds`` replaces every
+    model's seeds. The rest override the notebook defaults for every run.
+    """
+    from .train import DEFAULTS
+
+    if dataset not in GRIDS:
+        raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
+    grid_sparsities, grid_seeds = GRIDS[dataset]
+    defaults = DEFAULTS[dataset]
+    models = list(models) if models else list(grid_seeds)
+    levels = [check_sparsity(s) for s in (sparsities if sparsities else grid_sparsities)]
+    seeds_of = {m: tuple(seeds) if seeds else grid_seeds.get(m, (0,)) for m in models}
+    all_seeds = sorted({s for ss in seeds_of.values() for s in ss})
+    runs: list[Run] = []
+    for seed in all_seeds:
+        for level in levels:
+            for model in models:
+                if seed not in seeds_of[model]:
+                    continue
+                params = {
+                    "sparsity": level,
+                    "model": model,
+                    "epochs": epochs if epochs is not None else defaults["epochs"],
+                    "lr": lr if lr is not None else defaults["lr"],
+                    "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
+                    "seed": seed,
+                    "limit": limit,
+                    "data_dir": data_dir,
+                    "results_dir": results_dir,
+                    **(extra or {}),
+                }
+                runs.append(Run(dataset, params))
+    return runs
+
+
+def pending(runs: Sequence[Run]) -> list[Run]:
+    """The runs without a record yet."""
+    return [r for r in runs if not r.record.is_file()]
+
+
+def notebook_source(dataset: str) -> str:
+    """The text of ``notebooks/<dataset>.ipynb``."""
+    return (project_root() / "notebooks" / f"{dataset}.ipynb").read_text()
+
+
+def execute_notebook(
+    notebook: str, params: dict[str, Any], threads: int | None = 1, device: str = "auto"
+) -> tuple[dict[str, Any], str, float]:
+    """Execute a notebook's text with ``params`` in a temporary folder.
+
+    Returns ``(record, executed notebook text, seconds)``. The notebook writes its
+    record into a temporary results folder; nothing outside the temporary folder is
+    touched. Raises RuntimeError with the notebook's error if a cell fails.
+    """
+    import json
+
+    import papermill as pm
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sparseconv-run-") as tmp:
+        folder = Path(tmp)
+        source = folder / "input.ipynb"
+        output = folder / "output.ipynb"
+        source.write_text(notebook)
+        run_params = {**params, "results_dir": str(folder / "results"), "device": device}
+        if threads is not None:
+            run_params["threads"] = threads
+            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                os.environ[var] = str(threads)
+        try:
+            pm.execute_notebook(
+                str(source),
+                str(output),
+                parameters=run_params,
+                cwd=str(folder),
+                progress_bar=False,
+                log_output=False,
+                kernel_name="python3",
+            )
+        except pm.PapermillExecutionError as exc:
+            raise RuntimeError(f"{exc.ename}: {exc.evalue}") from None
+        records = list((folder / "results").rglob("*.json"))
+        if len(records) != 1:
+            raise RuntimeError(f"the notebook wrote {len(records)} records, expected 1")
+        record = json.loads(records[0].read_text())
+        return record, output.read_text(), time.perf_counter() - started
+
+
+def _local_task(
+    notebook: str, params: dict[str, Any], threads: int | None, device: str
+) -> tuple[dict[str, Any], str, float]:
+    return execute_notebook(notebook, params, threads=threads, device=device)
+
+
+def save_result(run: Run, record: dict[str, Any], notebook_text: str, executor: str) -> None:
+    """Write the executed notebook, then the record (its presence marks the run done)."""
+    record = {**record, "executor": executor}
+    record.setdefault("host", socket.gethostname())
+    atomic_write_text(run.notebook, notebook_text)
+    write_record(record, run.record)
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+    """Prints ``[i/n] name ...`` lines with the estimated time left."""
+
+    def __init__(self, total: int, parallel: int, out: Callable[[str], None] = print) -> None:
+        self.total = total
+        self.parallel = max(1, parallel)
+        self.done = 0
+        self.durations: list[float] = []
+        self.out = out
+
+    def finished(self, run: Run, seconds: float, summary: str) -> None:
+        self.done += 1
+        self.durations.append(seconds)
+        left = self.total - self.done
+        eta = sum(self.durations) / len(self.durations) * left / self.parallel
+        self.out(
+            f"[{self.done}/{self.total}] {run.name}: {summary} in {_format_seconds(seconds)}"
+            f"; about {_format_seconds(eta)} left"
+        )
+
+    def failed(self, run: Run, error: str) -> None:
+        self.done += 1
+        self.out(f"[{self.done}/{self.total}] {run.name}: FAILED: {error}")
+
+
+def _summary(record: dict[str, Any]) -> str:
+    if "test_accuracy" in record:
+        return f"test accuracy {100 * record['test_accuracy']:.2f} %"
+    if "test_mae" in record:
+        return f"test MAE {record['test_mae']:.3f} m"
+    return "done"
+
+
+def run_local(
+    runs: Sequence[Run],
+    jobs: int = 2,
+    threads: int | None = 1,
+    device: str = "auto",
+    out: Callable[[str], None] = print,
+) -> list[tuple[Run, str]]:
+    """Run ``runs`` on this machine, ``jobs`` at a time. Returns the failures (run, error)."""
+    if not runs:
+        return []
+    notebooks = {ds: notebook_source(ds) for ds in {r.dataset for r in runs}}
+    progress = Progress(len(runs), jobs, out)
+    failures: list[tuple[Run, str]] = []
+    queue = list(runs)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        active: dict[Future[Any], Run] = {}
+        try:
+            while queue or active:
+                while queue and len(active) < jobs:
+                    run = queue.pop(0)
+                    out(f"starting {run.name}")
+                    future = pool.submit(
+                        _local_task, notebooks[run.dataset], run.params, threads, device
+                    )
+                    active[future] = run
+                done, _ = wait(active, return_when=FIRST_COMPLETED)
+                for future in done:
+                    run = active.pop(future)
+                    try:
+                        record, text, seconds = future.result()
+                    except Exception as exc:  # report and go on
+                        failures.append((run, str(exc)))
+                        progress.failed(run, str(exc))
+                        continue
+                    save_result(run, record, text, "local")
+                    progress.finished(run, seconds, _summary(record))
+        except KeyboardInterrupt:
+            out("interrupted: cancelling the remaining runs; nothing half-written is kept")
+            for future in active:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return failures
+
+
+def run_sweep(
+    runs: Sequence[Run],
+    executor: str = "local",
+    jobs: int = 2,
+    threads: int | None = 1,
+    device: str = "auto",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    out: Callable[[str], None] = print,
+) -> list[tuple[Run, str]]:
+    """Skip finished runs and execute the rest with ``executor``; returns the failures."""
+    todo = pending(runs)
+    out(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run")
+    if executor == "local":
+        return run_local(todo, jobs=jobs, threads=threads, device=device, out=out)
+    if executor == "ray":
+        from .ray_executor import run_ray
+
+        return run_ray(
+            todo,
+            address=address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            threads=threads,
+            device=device,
+            out=out,
+        )
+    raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sparseconv.sweep",
+        description="Run a data set's grid of runs (resumable: finished runs are skipped).",
+    )
+    p.add_argument("dataset", choices=sorted(GRIDS))
+    p.add_argument("--models", nargs="+", help="models to run (default: the grid's)")
+    p.add_argument("--sparsities", nargs="+", type=float, help="training sparsities")
+    p.add_argument("--seeds", nargs="+", type=int, help="seeds, for every model")
+    p.add_argument("--epochs", type=int, help="epochs per run (default: the notebook's)")
+    p.add_argument("--limit", type=int, help="training images per run (quick runs)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the notebook's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the notebook's)")
+    p.add_argument("--results-dir", default="results", help="default: results/")
+    p.add_argument("--data-dir", help="data folder (default: $SPARSECONV_DATA, else data/)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (local executor)")
+    p.add_argument("--threads-per-run", type=int, default=1, help="CPU threads per run")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="Ray cluster HOST:PORT (ray executor; none: a local Ray)")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs per run")
+    p.add_argument("--dry-run", action="store_true", help="list the pending runs and stop")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 if any run failed)."""
+    args = _parser().parse_args(argv)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
+    runs = grid(
+        args.dataset,
+        models=args.models,
+        sparsities=args.sparsities,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        limit=args.limit,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+    )
+    if args.dry_run:
+        todo = pending(runs)
+        for run in todo:
+            print(run.name)
+        print(f"{len(todo)} of {len(runs)} runs pending")
+        return 0
+    try:
+        failures = run_sweep(
+            runs,
+            executor=args.executor,
+            jobs=args.jobs,
+            threads=args.threads_per_run,
+            device=args.device,
+            address=args.address,
+            cpus_per_run=args.cpus_per_run,
+            gpus_per_run=args.gpus_per_run,
+        )
+    except KeyboardInterrupt:
+        return 130
+    if failures:
+        print(f"{len(failures)} runs failed:")
+        for run, error in failures:
+            print(f"  {run.name}: {error}")
+        return 1
+    print("all runs done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
