@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ __all__ = [
     "Caltech101",
     "load_caltech101",
     "caltech101_split",
+    "caltech101_files",
+    "write_split_file",
+    "ensure_dataset",
+    "caltech101_example",
     "make_stratified_split",
 ]
 
@@ -77,6 +82,25 @@ def _how_to_provide(name: str, folder: Path, expected: Path) -> str:
     )
 
 
+def _try_download(fetch: Callable[[], object], root: Path) -> Exception | None:
+    """Call ``fetch`` (a torchvision download); on failure remove the empty folders it
+    left under ``root`` and return the error."""
+    existed = {p for p in root.rglob("*")} if root.exists() else set()
+    root_existed = root.exists()
+    try:
+        fetch()
+        return None
+    except Exception as exc:  # network errors come in many types
+        if root.exists():
+            created = [p for p in root.rglob("*") if p not in existed and p.is_dir()]
+            for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+            if not root_existed and not any(root.iterdir()):
+                root.rmdir()
+        return exc
+
+
 # MD5 sums of the official *uncompressed* IDX files (torchvision only lists the .gz sums).
 MNIST_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -119,12 +143,9 @@ def load_mnist(
     root = resolve_data_dir(data_dir)
     raw = root / "MNIST" / "raw"
     if not _mnist_files_present(raw):
-        error: Exception | None = None
+        error = None
         if download:
-            try:
-                MNIST(str(root), train=train, download=True)
-            except Exception as exc:  # network errors come in many types
-                error = exc
+            error = _try_download(lambda: MNIST(str(root), train=train, download=True), root)
         if not _mnist_files_present(raw):
             message = _how_to_provide("MNIST", root, raw / "train-images-idx3-ubyte")
             if error is not None:
@@ -231,12 +252,11 @@ def load_caltech101(
     root = resolve_data_dir(data_dir)
     folder = root / "caltech101" / "101_ObjectCategories"
     if not folder.is_dir():
-        error: Exception | None = None
+        error = None
         if download:
-            try:
-                TVCaltech101(str(root), target_type="category", download=True)
-            except Exception as exc:
-                error = exc
+            error = _try_download(
+                lambda: TVCaltech101(str(root), target_type="category", download=True), root
+            )
         if not folder.is_dir():
             message = _how_to_provide("Caltech-101", root, folder)
             if error is not None:
@@ -294,13 +314,14 @@ def make_stratified_split(
 
 
 def caltech101_split(
-    data: Caltech101, split_file: str | os.PathLike[str] | None = None
+    files: list[str], split_file: str | os.PathLike[str] | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Positions (train, test) into ``data`` from the committed split file.
+    """Positions (train, test) into ``files`` (a :class:`Caltech101`'s) from the split file.
 
-    The file lists one ``<split>\\t<relative path>`` line per image (split ``train`` or
-    ``test``); it was made once by :func:`make_stratified_split` (80/20 per class,
-    seed 0). Raises ValueError if it does not cover the images exactly once.
+    The committed file ``caltech101_split.txt`` lists one ``<split>\t<relative path>``
+    line per image (split ``train`` or ``test``); it was made once by
+    :func:`write_split_file` (80/20 within each class, seed 0). Raises ValueError if
+    it does not cover the images exactly once.
     """
     path = Path(split_file) if split_file is not None else SPLIT_FILE
     assignment: dict[str, str] = {}
@@ -311,23 +332,35 @@ def caltech101_split(
         if split not in ("train", "test") or rel in assignment:
             raise ValueError(f"bad line in {path}: {line!r}")
         assignment[rel] = split
-    if set(assignment) != set(data.files):
-        missing = sorted(set(data.files) - set(assignment))[:3]
-        extra = sorted(set(assignment) - set(data.files))[:3]
+    if set(assignment) != set(files):
+        missing = sorted(set(files) - set(assignment))[:3]
+        extra = sorted(set(assignment) - set(files))[:3]
         raise ValueError(
             f"the split file {path} does not match the images: missing {missing}, extra {extra}"
         )
-    train = [i for i, rel in enumerate(data.files) if assignment[rel] == "train"]
-    test = [i for i, rel in enumerate(data.files) if assignment[rel] == "test"]
+    train = [i for i, rel in enumerate(files) if assignment[rel] == "train"]
+    test = [i for i, rel in enumerate(files) if assignment[rel] == "test"]
     return torch.tensor(train), torch.tensor(test)
 
 
-def write_split_file(data: Caltech101, path: str | os.PathLike[str], seed: int = 0) -> None:
-    """Write the stratified 80/20 split of ``data`` as ``<split>\\t<relative path>`` lines."""
-    train, test = make_stratified_split(data.labels, 0.2, seed)
+def caltech101_files(data_dir: str | os.PathLike[str] | None = None) -> tuple[list[str], list[int]]:
+    """Relative paths and labels of the Caltech-101 images, without decoding any."""
+    folder = resolve_data_dir(data_dir) / "caltech101" / "101_ObjectCategories"
+    files, labels, _ = _caltech_listing(folder)
+    return files, labels
+
+
+def write_split_file(
+    files: list[str], labels: list[int], path: str | os.PathLike[str], seed: int = 0
+) -> None:
+    """Write the stratified 80/20 split as ``<split>\t<relative path>`` lines."""
+    train, test = make_stratified_split(labels, 0.2, seed)
     which = {i: "train" for i in train} | {i: "test" for i in test}
-    lines = [f"# Caltech-101 stratified split: 80/20 per class, seed {seed}"]
-    lines += [f"{which[i]}\t{rel}" for i, rel in enumerate(data.files)]
+    lines = [
+        f"# Caltech-101 stratified split: 80/20 within each class, seed {seed}.",
+        "# Made once by sparseconv.data.write_split_file; every run uses it.",
+    ]
+    lines += [f"{which[i]}\t{rel}" for i, rel in enumerate(files)]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -364,15 +397,22 @@ def ensure_dataset(
         return root
     if present(expected):
         return root
-    error: Exception | None = None
-    if download:
-        try:
-            fetch()
-        except Exception as exc:
-            error = exc
+    error = _try_download(fetch, root) if download else None
     if not present(expected):
         message = _how_to_provide(name, root, expected)
         if error is not None:
             message += f" (download failed: {type(error).__name__}: {error})"
         raise DataNotFoundError(message) from error
     return root
+
+
+def caltech101_example(
+    data_dir: str | os.PathLike[str] | None = None, index: int = 0, size: int = 64
+) -> Tensor:
+    """One Caltech-101 test image (``index`` into the test split), uint8 (3, size, size),
+    decoded straight from its JPEG (no cache needed)."""
+    root = resolve_data_dir(data_dir)
+    files, _ = caltech101_files(root)
+    _, test = caltech101_split(files)
+    rel = files[int(test[index])]
+    return torch.from_numpy(_decode(root / "caltech101" / "101_ObjectCategories" / rel, size))

@@ -61,7 +61,8 @@ class SparseConv2d(nn.Module):
           y = conv(x * mask, weight) * k^2 / n + bias   where n > 0
           y = 0                                          where n = 0
 
-      On a fully valid input this is exactly ``nn.Conv2d``.
+      On a fully valid input this is exactly ``nn.Conv2d`` away from the border (the
+      zero padding counts as missing, so border pixels are re-weighted).
 
     In both, ``mask_out`` is the k x k max-pool of ``mask`` (stride 1, same size): a
     pixel is valid after the layer if any input pixel under its window was valid.

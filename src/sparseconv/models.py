@@ -32,6 +32,7 @@ __all__ = [
     "Classifier",
     "build_model",
     "count_parameters",
+    "valid_fraction_per_layer",
 ]
 
 MODELS = ("sparse", "dense", "dense_mask", "sparse_partial")
@@ -251,9 +252,7 @@ class Classifier(nn.Module):
         return self.head(torch.flatten(x, 1))
 
 
-def build_model(
-    dataset: str, variant: str, spec: ConvSpec | None = None
-) -> Classifier:
+def build_model(dataset: str, variant: str, spec: ConvSpec | None = None) -> Classifier:
     """The study's model ``variant`` for ``dataset`` ("mnist" or "caltech101")."""
     if dataset == "mnist":
         return Classifier(variant, spec or MNIST_SPEC, 1, 10, 28)
@@ -266,3 +265,17 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
+@torch.no_grad()
+def valid_fraction_per_layer(model: Classifier, mask: Tensor) -> list[float]:
+    """Fraction of valid positions after each block of a sparse model, for input ``mask``.
+
+    mask: (N, 1, S, S). Mask propagation does not depend on the weights, so an
+    untrained model gives the same answer as a trained one.
+    """
+    if model.variant not in ("sparse", "sparse_partial"):
+        raise ValueError(f"only sparse models propagate a mask, got {model.variant!r}")
+    channels = model.blocks[0].conv.in_channels
+    x = torch.zeros(mask.shape[0], channels, *mask.shape[2:])
+    model.eval()
+    return [m.mean().item() for _, m in model.features(x, mask.float())]

@@ -92,3 +92,142 @@ def by_sparsity_figure(
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+MODEL_STYLE = {
+    "sparse": {"color": "#1f77b4", "marker": "o", "label": "sparse conv"},
+    "sparse_partial": {"color": "#17becf", "marker": "D", "label": "sparse conv, partial norm."},
+    "dense": {"color": "#d62728", "marker": "s", "label": "ConvNet"},
+    "dense_mask": {"color": "#ff7f0e", "marker": "^", "label": "ConvNet + mask"},
+}
+
+
+def accuracy_vs_sparsity(
+    summary: Any,
+    ax: Any = None,
+    title: str = "",
+    ylabel: str = "test accuracy (%)",
+    references: Any = None,
+) -> Figure:
+    """Mean +- sd over seeds per model against the training sparsity (= test sparsity).
+
+    ``summary``: the frame of :func:`sparseconv.analysis.seed_summary` (fractions).
+    ``references``: optional frame (source, model, sparsity, accuracy in %) drawn dashed.
+    """
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+    for model, style in MODEL_STYLE.items():
+        rows = summary[summary["model"] == model].sort_values("sparsity")
+        if rows.empty:
+            continue
+        std = rows["std"].fillna(0.0)
+        ax.errorbar(
+            100 * rows["sparsity"],
+            100 * rows["mean"],
+            yerr=100 * std,
+            capsize=3,
+            ms=4,
+            lw=1.5,
+            **style,
+        )
+    if references is not None:
+        for (source, model), rows in references.groupby(["source", "model"]):
+            style = MODEL_STYLE[model]
+            rows = rows.sort_values("sparsity")
+            ax.plot(
+                100 * rows["sparsity"],
+                rows["accuracy"],
+                ls="--" if source == "group66" else ":",
+                color=style["color"],
+                lw=1,
+                alpha=0.8,
+                label=f"{style['label']} ({source})",
+            )
+    ax.set_xlabel("sparsity, training = test (% of pixels removed)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if fig is None:
+        fig = ax.figure
+    fig.tight_layout()
+    return fig
+
+
+def cross_heatmaps(matrices: Mapping[str, Any], title: str = "", vmin: float = 0.0) -> Figure:
+    """One heat map per model: rows train sparsity, columns test sparsity, accuracy in %.
+
+    ``matrices``: model -> frame from :func:`sparseconv.analysis.cross_summary` (fractions).
+    """
+    models = [m for m in MODEL_STYLE if m in matrices and not matrices[m].empty]
+    fig, axes = plt.subplots(
+        1, max(1, len(models)), figsize=(3.6 * max(1, len(models)), 3.6), squeeze=False
+    )
+    image = None
+    for ax, model in zip(axes[0], models, strict=False):
+        m = matrices[model]
+        image = ax.imshow(100 * m.values, vmin=100 * vmin, vmax=100, cmap="viridis", aspect="auto")
+        ax.set_xticks(
+            range(len(m.columns)), [f"{100 * c:g}" for c in m.columns], rotation=90, fontsize=7
+        )
+        ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=7)
+        ax.set_xlabel("test sparsity (%)")
+        ax.set_ylabel("training sparsity (%)")
+        ax.set_title(MODEL_STYLE[model]["label"], fontsize=9)
+        for i in range(len(m.index)):
+            for j in range(len(m.columns)):
+                value = m.values[i, j]
+                if np.isfinite(value):
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * value:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=5,
+                        color="white" if value < (vmin + 1) / 2 else "black",
+                    )
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), label="test accuracy (%)", shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def cross_curves(
+    long: Any, train_sparsity: float, ax: Any = None, ylabel: str = "test accuracy (%)"
+) -> Figure:
+    """Models trained at ``train_sparsity`` tested at every level (mean +- sd over seeds).
+
+    ``long``: the frame of :func:`sparseconv.analysis.cross_matrix`.
+    """
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+    rows = long[np.isclose(long["train_sparsity"], train_sparsity)]
+    for model, style in MODEL_STYLE.items():
+        sub = rows[rows["model"] == model]
+        if sub.empty:
+            continue
+        stats = sub.groupby("test_sparsity")["value"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(
+            100 * stats["test_sparsity"],
+            100 * stats["mean"],
+            yerr=100 * stats["std"].fillna(0.0),
+            capsize=3,
+            ms=4,
+            lw=1.5,
+            **style,
+        )
+    ax.axvline(100 * train_sparsity, color="grey", ls="--", lw=1)
+    ax.set_xlabel("test sparsity (% of pixels removed)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"trained at {100 * train_sparsity:g} % sparsity", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if fig is None:
+        fig = ax.figure
+    fig.tight_layout()
+    return fig

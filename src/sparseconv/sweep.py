@@ -60,7 +60,9 @@ class Run:
     record: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.record = record_path(self.params["results_dir"], {"dataset": self.dataset, **self.params})
+        self.record = record_path(
+            self.params["results_dir"], {"dataset": self.dataset, **self.params}
+        )
         self.name = self.record.stem
 
     @property
@@ -170,7 +172,17 @@ def execute_notebook(
         if len(records) != 1:
             raise RuntimeError(f"the notebook wrote {len(records)} records, expected 1")
         record = json.loads(records[0].read_text())
-        return record, output.read_text(), time.perf_counter() - started
+        return record, compact_notebook(output.read_text()), time.perf_counter() - started
+
+
+def compact_notebook(text: str) -> str:
+    """Drop the saved ipywidgets state (the progress bars' live views, ~10 kB per bar)
+    from an executed notebook; the bars' text form stays in the outputs."""
+    import json
+
+    nb = json.loads(text)
+    nb.get("metadata", {}).pop("widgets", None)
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 def _local_task(

@@ -249,7 +249,7 @@ def load_classification(
         classes = [str(i) for i in range(10)]
     elif dataset == "caltech101":
         cal = data_mod.load_caltech101(data_dir, size=CALTECH_SIZE)
-        train_idx, test_idx = data_mod.caltech101_split(cal)
+        train_idx, test_idx = data_mod.caltech101_split(cal.files)
         train_x, train_y = cal.subset(train_idx)
         test_x, test_y = cal.subset(test_idx)
         scaled = train_x.float() / 255.0
@@ -432,7 +432,12 @@ def train_run(
         epoch_lr = optimizer.param_groups[0]["lr"]
         t0 = time.perf_counter()
         loss, train_acc = _train_epoch(
-            net, optimizer, data, params["sparsity"], batch_size, generator,
+            net,
+            optimizer,
+            data,
+            params["sparsity"],
+            batch_size,
+            generator,
             bar.update if bar is not None else None,
         )
         scheduler.step()
@@ -512,6 +517,6 @@ def example_images(dataset: str, data_dir: str | None = None, n: int = 4) -> Ten
         return data_mod.load_mnist(data_dir, train=False)[0][:n]
     if dataset == "caltech101":
         cal = data_mod.load_caltech101(data_dir, size=CALTECH_SIZE)
-        _, test_idx = data_mod.caltech101_split(cal)
+        _, test_idx = data_mod.caltech101_split(cal.files)
         return cal.images[test_idx[:n]]
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")

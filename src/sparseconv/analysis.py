@@ -1,0 +1,237 @@
+"""Run records as pandas tables: loading, seed averages, the train x test matrix.
+
+The book and the README's summary read results/ only through this module.
+
+    python -m sparseconv.analysis   # results/<dataset>/summary.csv, results/summary.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .records import atomic_write_text, iter_records, resolve_results_dir
+
+__all__ = [
+    "MODEL_LABELS",
+    "load_runs",
+    "seed_summary",
+    "cross_matrix",
+    "cross_summary",
+    "write_summaries",
+    "load_references",
+    "comparison_table",
+    "accuracy_table",
+]
+
+MODEL_LABELS = {
+    "sparse": "sparse conv",
+    "sparse_partial": "sparse conv, partial norm.",
+    "dense": "ConvNet",
+    "dense_mask": "ConvNet + mask",
+}
+
+RUN_COLUMNS = [
+    "dataset",
+    "model",
+    "sparsity",
+    "seed",
+    "epochs",
+    "lr",
+    "batch_size",
+    "limit",
+    "test_accuracy",
+    "test_mean_class_accuracy",
+    "train_seconds",
+    "n_parameters",
+    "device",
+    "threads",
+    "executor",
+    "git_commit",
+    "started_at",
+]
+
+
+def load_runs(
+    results_dir: str | os.PathLike[str] = "results",
+    dataset: str | None = None,
+    include_quick: bool = False,
+    defaults_only: bool = True,
+) -> pd.DataFrame:
+    """One row per record. Quick runs (``limit`` set) are skipped unless ``include_quick``;
+    with ``defaults_only`` only runs with the data set's default epochs, lr and batch
+    size are kept (the study's protocol). Missing folders give an empty frame."""
+    from .train import DEFAULTS
+
+    rows = []
+    for _, record in iter_records(results_dir, None if dataset is None else [dataset]):
+        if record.get("limit") is not None and not include_quick:
+            continue
+        defaults = DEFAULTS.get(record["dataset"])
+        if defaults_only and defaults is not None:
+            if (
+                record["epochs"] != defaults["epochs"]
+                or record["lr"] != defaults["lr"]
+                or record["batch_size"] != defaults["batch_size"]
+            ):
+                continue
+        row = {c: record.get(c) for c in RUN_COLUMNS}
+        row["record"] = record
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "record"])
+    return frame.sort_values(["dataset", "model", "sparsity", "seed"], ignore_index=True)
+
+
+def seed_summary(runs: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1) and count over seeds per (model, sparsity)."""
+    if runs.empty:
+        return pd.DataFrame(columns=["model", "sparsity", "mean", "std", "n"])
+    grouped = runs.groupby(["model", "sparsity"])[metric]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    return out
+
+
+def cross_matrix(runs: pd.DataFrame, key: str = "test_accuracy_by_sparsity") -> pd.DataFrame:
+    """Long table: model, seed, train_sparsity, test_sparsity, value (from each record)."""
+    rows = []
+    for _, run in runs.iterrows():
+        for level, value in run["record"].get(key, {}).items():
+            rows.append(
+                {
+                    "model": run["model"],
+                    "seed": run["seed"],
+                    "train_sparsity": run["sparsity"],
+                    "test_sparsity": float(level),
+                    "value": value,
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "seed", "train_sparsity", "test_sparsity", "value"])
+
+
+def cross_summary(
+    runs: pd.DataFrame, model: str, key: str = "test_accuracy_by_sparsity"
+) -> pd.DataFrame:
+    """Seed-mean matrix for ``model``: rows train sparsity, columns test sparsity."""
+    long = cross_matrix(runs[runs["model"] == model], key)
+    if long.empty:
+        return pd.DataFrame()
+    return long.pivot_table(
+        index="train_sparsity", columns="test_sparsity", values="value", aggfunc="mean"
+    )
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    lines = [header, rule]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
+    return "\n".join(lines)
+
+
+def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Rows: models; columns: training sparsity (%); cells 'mean ± sd (n)' in % accuracy."""
+    summary = seed_summary(runs)
+    if summary.empty:
+        return pd.DataFrame()
+    cells = {}
+    for _, row in summary.iterrows():
+        text = f"{100 * row['mean']:.2f}"
+        if row["n"] > 1:
+            text += f" ± {100 * row['std']:.2f}"
+        text += f" ({int(row['n'])})"
+        cells.setdefault(MODEL_LABELS.get(row["model"], row["model"]), {})[
+            f"{100 * row['sparsity']:g} %"
+        ] = text
+    table = pd.DataFrame(cells).T
+    table = table[sorted(table.columns, key=lambda c: float(c.rstrip(" %")))]
+    table.index.name = "model"
+    return table.reset_index()
+
+
+def write_summaries(
+    results_dir: str | os.PathLike[str] = "results",
+    datasets: Sequence[str] = ("mnist", "caltech101"),
+) -> str:
+    """Write ``<dataset>/summary.csv`` and ``summary.md`` in ``results_dir``; return the text."""
+    root = resolve_results_dir(results_dir)
+    parts = [
+        "# Summary of the finished runs",
+        "",
+        "Generated by `python -m sparseconv.analysis` from the run records; test accuracy "
+        "in % at the training sparsity, mean ± standard deviation over seeds (number of "
+        "seeds).",
+        "",
+    ]
+    for dataset in datasets:
+        runs = load_runs(root, dataset)
+        summary = seed_summary(runs)
+        if (root / dataset).is_dir():
+            atomic_write_text(root / dataset / "summary.csv", summary.to_csv(index=False))
+        parts.append(f"## {dataset}")
+        parts.append("")
+        table = accuracy_table(runs)
+        parts.append(_markdown_table(table) if not table.empty else "No finished runs yet.")
+        parts.append("")
+    text = "\n".join(parts)
+    atomic_write_text(root / "summary.md", text)
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sparseconv.analysis", description="Aggregate the run records."
+    )
+    parser.add_argument("--results-dir", default="results")
+    args = parser.parse_args(argv)
+    print(write_summaries(args.results_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def load_references(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """The earlier reproductions' accuracies (%), ``results/reference/reproductions.csv``."""
+    path = resolve_results_dir(results_dir) / "reference" / "reproductions.csv"
+    return pd.read_csv(path)
+
+
+def comparison_table(runs: pd.DataFrame, references: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Ours (mean over seeds) beside each reference, per (model, sparsity), in %.
+
+    Columns: model, sparsity (%), ours, n seeds, group66, ours - group66, group75,
+    ours - group75; a missing value is NaN (a run not finished, or not reported).
+    """
+    ours = seed_summary(runs)
+    refs = references[references["dataset"] == dataset]
+    keys = sorted(
+        {(m, round(s, 4)) for m, s in zip(refs["model"], refs["sparsity"], strict=True)}
+        | {
+            (m, round(s, 4))
+            for m, s in zip(ours["model"], ours["sparsity"], strict=True)
+            if m in ("sparse", "dense")
+        }
+    )
+    rows = []
+    for model, sparsity in keys:
+        row: dict[str, object] = {"model": MODEL_LABELS[model], "sparsity (%)": 100 * sparsity}
+        mine = ours[(ours["model"] == model) & (ours["sparsity"].round(4) == sparsity)]
+        value = 100 * mine["mean"].iloc[0] if not mine.empty else float("nan")
+        row["ours"] = value
+        row["n seeds"] = int(mine["n"].iloc[0]) if not mine.empty else 0
+        for source in ("group66", "group75"):
+            ref = refs[
+                (refs["source"] == source)
+                & (refs["model"] == model)
+                & (refs["sparsity"].round(4) == sparsity)
+            ]
+            ref_value = ref["accuracy"].iloc[0] if not ref.empty else float("nan")
+            row[source] = ref_value
+            row[f"ours - {source}"] = value - ref_value
+        rows.append(row)
+    return pd.DataFrame(rows)

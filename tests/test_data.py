@@ -1,0 +1,175 @@
+"""Data loading: MNIST with checksums, the Caltech-101 cache and split, missing data."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sparseconv import data as data_mod
+from sparseconv.data import (
+    MNIST_MD5,
+    DataIntegrityError,
+    DataNotFoundError,
+    caltech101_files,
+    caltech101_split,
+    load_caltech101,
+    load_mnist,
+    resolve_data_dir,
+)
+
+
+def test_mnist_loads_from_the_shared_folder(data_dir):
+    train_x, train_y = load_mnist(data_dir, train=True, download=False)
+    test_x, test_y = load_mnist(data_dir, train=False, download=False)
+    assert train_x.shape == (60000, 1, 28, 28) and train_x.dtype == torch.uint8
+    assert test_x.shape == (10000, 1, 28, 28)
+    assert train_y.dtype == torch.int64 and set(train_y.unique().tolist()) == set(range(10))
+    assert test_y.shape == (10000,)
+    assert Counter(test_y.tolist())[1] == 1135  # the official test set's count of ones
+
+
+def test_mnist_md5_sums_match_the_shared_md5sums_file(data_dir):
+    listed = dict(
+        reversed(line.split())
+        for line in (data_dir / "MNIST" / "raw" / "MD5SUMS").read_text().splitlines()
+    )
+    assert listed == MNIST_MD5
+
+
+def test_mnist_corrupt_file_is_refused(data_dir, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_MD5:
+        (raw / name).symlink_to(data_dir / "MNIST" / "raw" / name)
+    bad = raw / "t10k-labels-idx1-ubyte"
+    content = bytearray(bad.read_bytes())
+    bad.unlink()
+    content[100] ^= 1
+    bad.write_bytes(bytes(content))
+    with pytest.raises(DataIntegrityError, match="t10k-labels-idx1-ubyte"):
+        load_mnist(tmp_path, train=False, download=False)
+
+
+def test_missing_mnist_names_the_folder_and_how_to_provide_it(tmp_path):
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(tmp_path / "nowhere", download=False)
+    message = str(info.value)
+    assert str(tmp_path / "nowhere") in message
+    assert "SPARSECONV_DATA" in message
+
+
+def test_failed_download_is_reported(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(self, *args, **kwargs):
+        raise RuntimeError("no network here")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    with pytest.raises(DataNotFoundError, match="no network here"):
+        load_mnist(tmp_path, download=True)
+
+
+def test_missing_caltech_names_the_folder(tmp_path):
+    with pytest.raises(DataNotFoundError, match=str(tmp_path)):
+        load_caltech101(tmp_path, download=False, cache=tmp_path / "cache")
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPARSECONV_DATA", str(tmp_path / "env"))
+    assert resolve_data_dir(tmp_path / "arg") == (tmp_path / "arg").resolve()
+    assert resolve_data_dir(None) == (tmp_path / "env").resolve()
+    monkeypatch.delenv("SPARSECONV_DATA")
+    assert resolve_data_dir(None) == data_mod.project_root() / "data"
+
+
+def make_fake_caltech(root: Path) -> Path:
+    """A tiny Caltech-101 folder: 2 classes, the background folder, one greyscale JPEG."""
+    folder = root / "caltech101" / "101_ObjectCategories"
+    rng = np.random.default_rng(0)
+    for category, n in (("ant", 3), ("BACKGROUND_Google", 2), ("zebra", 2)):
+        (folder / category).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 255, (30 + i, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / category / f"image_{i + 1:04d}.jpg")
+    grey = rng.integers(0, 255, (25, 35), dtype=np.uint8)
+    Image.fromarray(grey, mode="L").save(folder / "zebra" / "image_0003.jpg")
+    return folder
+
+
+def test_caltech_cache_greyscale_background_and_rebuild(tmp_path):
+    make_fake_caltech(tmp_path)
+    cache = tmp_path / "cache"
+    data = load_caltech101(tmp_path, size=16, download=False, cache=cache)
+    assert data.categories == ["ant", "zebra"]  # BACKGROUND_Google is not a class
+    assert data.images.shape == (6, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    grey = data.images[data.files.index("zebra/image_0003.jpg")]
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+    assert (cache / "caltech101_16.pt").is_file()
+
+    # a second call reads the cache; a new size makes a new one
+    again = load_caltech101(tmp_path, size=16, download=False, cache=cache)
+    assert torch.equal(again.images, data.images)
+    bigger = load_caltech101(tmp_path, size=24, download=False, cache=cache)
+    assert bigger.images.shape == (6, 3, 24, 24)
+
+    # a changed source is noticed: the cache is rebuilt, not reused stale
+    path = tmp_path / "caltech101" / "101_ObjectCategories" / "ant" / "image_0001.jpg"
+    Image.fromarray(np.zeros((30, 40, 3), dtype=np.uint8)).save(path)
+    changed = load_caltech101(tmp_path, size=16, download=False, cache=cache)
+    assert changed.images[0].sum() == 0
+    assert not torch.equal(changed.images[0], data.images[0])
+
+
+def test_caltech_cache_of_wrong_size_is_not_reused(tmp_path):
+    make_fake_caltech(tmp_path)
+    cache = tmp_path / "cache"
+    load_caltech101(tmp_path, size=16, download=False, cache=cache)
+    # a cache file whose stored size disagrees with its name is rebuilt
+    stored = torch.load(cache / "caltech101_16.pt", weights_only=True)
+    stored["size"] = 99
+    torch.save(stored, cache / "caltech101_16.pt")
+    data = load_caltech101(tmp_path, size=16, download=False, cache=cache)
+    assert data.images.shape[-1] == 16
+    assert torch.load(cache / "caltech101_16.pt", weights_only=True)["size"] == 16
+
+
+def test_committed_split_is_stratified_disjoint_and_complete(data_dir):
+    files, labels = caltech101_files(data_dir)
+    assert len(files) == 8677 and len(set(labels)) == 101
+    train, test = caltech101_split(files)
+    train_set, test_set = set(train.tolist()), set(test.tolist())
+    assert not train_set & test_set
+    assert train_set | test_set == set(range(len(files)))
+    assert len(train) + len(test) == len(files)
+    per_class = Counter(labels)
+    test_per_class = Counter(labels[i] for i in test_set)
+    for c, n in per_class.items():
+        assert abs(test_per_class[c] - 0.2 * n) <= 1, (c, n, test_per_class[c])
+
+
+def test_split_file_must_match_the_images(tmp_path, data_dir):
+    files, _ = caltech101_files(data_dir)
+    partial = tmp_path / "split.txt"
+    lines = data_mod.SPLIT_FILE.read_text().splitlines()
+    partial.write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match="does not match"):
+        caltech101_split(files, partial)
+
+
+def test_the_real_caltech_decodes_to_rgb(data_dir, tmp_path):
+    # a copy of two real classes, one of which holds greyscale JPEGs
+    folder = tmp_path / "caltech101" / "101_ObjectCategories"
+    source = data_dir / "caltech101" / "101_ObjectCategories"
+    for category in ("car_side", "Leopards"):
+        shutil.copytree(source / category, folder / category)
+    data = load_caltech101(tmp_path, size=32, download=False, cache=tmp_path / "cache")
+    assert data.images.shape[1:] == (3, 32, 32)
+    modes = {Image.open(folder / rel).mode for rel in data.files}
+    assert "L" in modes  # car_side is greyscale in the original data

@@ -1,0 +1,75 @@
+"""The study's models: shapes, parameter counts, identical architectures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparseconv.models import MODELS, SparseBatchNorm2d, build_model, count_parameters
+
+
+def conv_params(c_in, c_out, k):
+    return c_in * c_out * k * k + c_out
+
+
+def linear_params(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+# MNIST: conv5 (1->16), pool, conv3, pool, conv3 -> 16 x 7 x 7 -> fc128 -> fc10
+MNIST_PARAMS = (
+    conv_params(1, 16, 5)
+    + 2 * conv_params(16, 16, 3)
+    + linear_params(16 * 7 * 7, 128)
+    + linear_params(128, 10)
+)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_mnist_models_shape_and_parameter_count(model):
+    net = build_model("mnist", model)
+    x = torch.rand(5, 1, 28, 28)
+    mask = (torch.rand(5, 1, 28, 28) < 0.5).float()
+    assert net(x * mask, mask).shape == (5, 10)
+    extra = 16 * 5 * 5 if model == "dense_mask" else 0  # the mask's input channel
+    assert count_parameters(net) == MNIST_PARAMS + extra
+
+
+@pytest.mark.parametrize("model", ["sparse", "dense", "dense_mask"])
+def test_caltech_models_shape(model):
+    net = build_model("caltech101", model)
+    x = torch.rand(3, 3, 64, 64)
+    mask = (torch.rand(3, 1, 64, 64) < 0.5).float()
+    assert net(x * mask, mask).shape == (3, 101)
+
+
+def test_sparse_and_dense_have_identical_architectures():
+    for dataset in ("mnist", "caltech101"):
+        shapes = {
+            m: [tuple(p.shape) for p in build_model(dataset, m).parameters()]
+            for m in ("sparse", "dense", "sparse_partial")
+        }
+        assert shapes["sparse"] == shapes["dense"] == shapes["sparse_partial"]
+
+
+def test_unknown_model_or_dataset():
+    with pytest.raises(ValueError, match="'lenet'"):
+        build_model("mnist", "lenet")
+    with pytest.raises(ValueError, match="'cifar'"):
+        build_model("cifar", "sparse")
+
+
+def test_sparse_batch_norm_uses_valid_positions_only():
+    bn = SparseBatchNorm2d(2)
+    x = torch.randn(4, 2, 5, 5)
+    mask = (torch.rand(4, 1, 5, 5) < 0.5).float()
+    # invalid positions hold garbage that must not move the statistics
+    garbage = x + (1 - mask) * 1000.0
+    y, m = bn(garbage, mask)
+    valid = mask.expand_as(x).bool()
+    for c in range(2):
+        values = x[:, c][valid[:, c]]
+        expected = (values - values.mean()) / torch.sqrt(values.var(unbiased=False) + bn.eps)
+        torch.testing.assert_close(y[:, c][valid[:, c]], expected, rtol=1e-4, atol=1e-4)
+    assert torch.equal(y[~valid], torch.zeros_like(y[~valid]))
+    assert torch.equal(m, mask)

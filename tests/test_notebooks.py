@@ -1,0 +1,126 @@
+"""Smoke runs of the study notebooks through papermill (a few hundred images, one epoch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from sparseconv.records import validate_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_notebook(name, tmp_path, cwd, **params):
+    output = tmp_path / f"{name}-out.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(output),
+        parameters=params,
+        cwd=str(cwd),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    return output
+
+
+def only_record(results: Path, dataset: str) -> dict:
+    records = list((results / dataset).glob("*.json"))
+    assert len(records) == 1, records
+    record = json.loads(records[0].read_text())
+    validate_record(record)
+    return record
+
+
+@pytest.mark.parametrize("cwd", ["root", "notebooks"])
+def test_mnist_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir, cwd):
+    results = tmp_path / "results"
+    folder = ROOT if cwd == "root" else ROOT / "notebooks"
+    out = run_notebook(
+        "mnist",
+        tmp_path,
+        folder,
+        limit=300,
+        epochs=1,
+        results_dir=str(results),
+        data_dir=str(data_dir),
+        sparsity=0.7,
+        model="dense_mask",
+    )
+    record = only_record(results, "mnist")
+    assert record["dataset"] == "mnist" and record["model"] == "dense_mask"
+    assert record["sparsity"] == 0.7 and record["limit"] == 300 and record["epochs"] == 1
+    assert set(record["test_accuracy_by_sparsity"]) == {
+        "0",
+        "0.05",
+        "0.1",
+        "0.2",
+        "0.3",
+        "0.4",
+        "0.5",
+        "0.6",
+        "0.7",
+        "0.8",
+        "0.9",
+        "0.95",
+    }
+    assert record["test_accuracy"] == record["test_accuracy_by_sparsity"]["0.7"]
+    nb = json.loads(out.read_text())
+    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path, data_dir):
+    metrics = []
+    for i in range(2):
+        results = tmp_path / f"results{i}"
+        run_notebook(
+            "mnist",
+            tmp_path,
+            ROOT,
+            limit=300,
+            epochs=1,
+            results_dir=str(results),
+            data_dir=str(data_dir),
+            seed=3,
+        )
+        record = only_record(results, "mnist")
+        metrics.append(
+            (record["test_accuracy_by_sparsity"], [h["loss"] for h in record["history"]])
+        )
+    assert metrics[0] == metrics[1]
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("sparsity", 1.5),
+        ("sparsity", -0.2),
+        ("model", "lenet"),
+        ("epochs", 0),
+        ("data_dir", "/nonexistent/sparseconv-data"),
+    ],
+)
+def test_bad_parameter_stops_the_notebook_naming_it(tmp_path, data_dir, name, value):
+    params = {
+        "limit": 300,
+        "epochs": 1,
+        "results_dir": str(tmp_path / "results"),
+        "data_dir": str(data_dir),
+        name: value,
+    }
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        run_notebook("mnist", tmp_path, ROOT, **params)
+    assert name in info.value.evalue and repr(value) in info.value.evalue
+    assert not (tmp_path / "results").exists()
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, path
+        tags = [c.get("metadata", {}).get("tags", []) for c in nb["cells"]]
+        assert sum("parameters" in t for t in tags) == 1, path

@@ -1,0 +1,97 @@
+"""The sweep: the grids, resuming, failures reported by name."""
+
+from __future__ import annotations
+
+import json
+
+from sparseconv.records import validate_record
+from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep
+
+
+def test_mnist_grid_is_80_runs_seed_major(tmp_path):
+    runs = grid("mnist", results_dir=str(tmp_path))
+    assert len(runs) == 80
+    seeds = [r.params["seed"] for r in runs]
+    assert seeds == sorted(seeds)  # every cell once before any cell twice
+    assert sum(s == 0 for s in seeds) == 40
+    cells = {(r.params["model"], r.params["sparsity"]) for r in runs}
+    assert len(cells) == 40
+    assert {r.params["sparsity"] for r in runs} == set(GRIDS["mnist"][0])
+    assert {r.params["model"] for r in runs if r.params["seed"] == 2} == {"sparse", "dense"}
+    assert all(r.params["epochs"] == 20 and r.params["lr"] == 0.005 for r in runs)
+    assert len({r.name for r in runs}) == 80
+
+
+def test_caltech_grid_is_70_runs(tmp_path):
+    runs = grid("caltech101", results_dir=str(tmp_path))
+    assert len(runs) == 70
+    assert {r.params["model"] for r in runs} == {"sparse", "dense", "dense_mask"}
+
+
+def test_selection_replaces_the_grid_lists(tmp_path):
+    runs = grid(
+        "mnist",
+        models=["dense"],
+        sparsities=[0.3, 0.6],
+        seeds=[4, 5],
+        epochs=2,
+        limit=100,
+        results_dir=str(tmp_path),
+    )
+    assert [(r.params["seed"], r.params["sparsity"]) for r in runs] == [
+        (4, 0.3),
+        (4, 0.6),
+        (5, 0.3),
+        (5, 0.6),
+    ]
+    assert all(r.name.endswith("_limit100") and "_ep2_" in r.name for r in runs)
+
+
+def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
+    runs = grid(
+        "mnist",
+        models=["sparse", "dense"],
+        sparsities=[0.5],
+        seeds=[0],
+        epochs=1,
+        limit=200,
+        results_dir=str(tmp_path),
+        data_dir=str(data_dir),
+    )
+    broken = Run("mnist", {**runs[0].params, "model": "bogus"})
+    lines: list[str] = []
+    failures = run_sweep([*runs, broken], jobs=2, out=lines.append)
+    assert [run.name for run, _ in failures] == [broken.name]
+    assert "bogus" in failures[0][1]
+    assert any("FAILED" in line and broken.name in line for line in lines)
+    assert any(line.startswith("[") and "left" in line for line in lines)
+    for run in runs:
+        record = json.loads(run.record.read_text())
+        validate_record(record)
+        assert record["executor"] == "local"
+        assert json.loads(run.notebook.read_text())["cells"]
+    assert not broken.record.exists()
+    assert pending(runs) == []
+    lines.clear()
+    assert run_sweep(runs, out=lines.append) == []
+    assert lines[0].endswith("2 already done, 0 to run")
+
+
+def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "mnist",
+                "--dry-run",
+                "--results-dir",
+                str(tmp_path),
+                "--models",
+                "dense",
+                "--seeds",
+                "0",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "10 of 10 runs pending" in out
