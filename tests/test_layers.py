@@ -281,3 +281,17 @@ def test_sparse_max_pool_gradient_reaches_only_valid_pixels():
     y.sum().backward()
     assert torch.count_nonzero(x.grad * (1 - mask)) == 0
     assert torch.isfinite(x.grad).all()
+
+
+def test_fully_valid_mask_takes_the_same_values():
+    # the layers skip masking work when every pixel is valid; the result must not change
+    x = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+    full = torch.ones(2, 1, 9, 9, dtype=torch.float64)
+    layer = SparseConv2d(3, 4, 5).double()
+    y, m_out = layer(x, full)
+    y_ref, m_ref = reference_paper(x, full, layer.weight, layer.bias)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    assert torch.equal(m_out, m_ref)
+    pooled, m_pool = SparseMaxPool2d(2)(x, full)
+    assert torch.equal(pooled, F.max_pool2d(x, 2))
+    assert torch.equal(m_pool, torch.ones(2, 1, 4, 4, dtype=torch.float64))

@@ -73,3 +73,18 @@ def test_sparse_batch_norm_uses_valid_positions_only():
         torch.testing.assert_close(y[:, c][valid[:, c]], expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(y[~valid], torch.zeros_like(y[~valid]))
     assert torch.equal(m, mask)
+
+
+def test_sparse_batch_norm_with_full_mask_is_batch_norm():
+    torch.manual_seed(0)
+    ours, plain = SparseBatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    x = torch.randn(4, 3, 5, 5)
+    y, _ = ours(x, torch.ones(4, 1, 5, 5))
+    torch.testing.assert_close(y, plain(x))
+    torch.testing.assert_close(ours.running_var, plain.running_var)
+    # and the masked path agrees with it when the mask happens to be full but the
+    # fast path is not taken (a mask on another device type would do that)
+    mask = torch.ones(4, 1, 5, 5)
+    mask[0, 0, 0, 0] = 0.0
+    y2, _ = SparseBatchNorm2d(3)(x, mask)
+    assert y2[0, :, 0, 0].abs().sum() == 0

@@ -224,6 +224,7 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o644)
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -36,6 +36,11 @@ def valid_count(mask: Tensor, kernel_size: int) -> Tensor:
         )
 
 
+def _all_valid(mask: Tensor) -> bool:
+    """True if every entry of the 0/1 mask is 1 (a host sync on GPU, so CPU only)."""
+    return mask.device.type == "cpu" and bool(mask.min() > 0)
+
+
 def _check_mask(x: Tensor, mask: Tensor) -> None:
     if mask.dim() != 4 or mask.shape[1] != 1:
         raise ValueError(f"mask must have shape (N, 1, H, W), got {tuple(mask.shape)}")
@@ -171,7 +176,9 @@ class SparseConv2d(nn.Module):
         _check_mask(x, mask)
         mask = mask.to(x.dtype)
         scale, mask_out = self.normalizer(mask)
-        y = F.conv2d(x * mask, self.weight, None, 1, self.padding)
+        # where every pixel is valid (common after the first layer) x * mask is x
+        x_valid = x if _all_valid(mask) else x * mask
+        y = F.conv2d(x_valid, self.weight, None, 1, self.padding)
         if self.bias is None:
             return y * scale, mask_out
         bias = self.bias.view(1, -1, 1, 1)
@@ -215,6 +222,11 @@ class SparseMaxPool2d(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """x: (N, C, H, W), mask: (N, 1, H, W) -> (y, mask_out), spatially pooled."""
         _check_mask(x, mask)
+        if _all_valid(mask):
+            y = F.max_pool2d(x, self.kernel_size, self.stride)
+            with torch.no_grad():
+                mask_out = F.max_pool2d(mask.to(x.dtype), self.kernel_size, self.stride)
+            return y, mask_out
         valid = mask > 0
         x_valid = x.masked_fill(~valid, float("-inf"))
         y = F.max_pool2d(x_valid, self.kernel_size, self.stride)

@@ -26,7 +26,7 @@ def to_display(image: Tensor) -> np.ndarray:
 
 
 def sparsity_examples(
-    images: Tensor,
+    images: Tensor | Sequence[Tensor],
     sparsities: Sequence[float],
     seed: int = 0,
     indices: Sequence[int] | None = None,
@@ -34,20 +34,25 @@ def sparsity_examples(
 ) -> Figure:
     """A grid: one row per image, one column per sparsity, missing pixels black.
 
-    images: (N, C, H, W) uint8 or float in [0, 1]; the masks are the fixed test masks
-    of image ``indices[i]`` (default 0..N-1), as the models see them.
+    images: (N, C, H, W) or a list of (C, H, W), uint8 or float in [0, 1]; rows may
+    differ in size and channels. The masks are the fixed test masks of image
+    ``indices[i]`` (default 0..N-1), as the models see them.
     """
-    n, _, h, w = images.shape
-    indices = list(range(n)) if indices is None else list(indices)
+    rows = list(images)
+    indices = list(range(len(rows))) if indices is None else list(indices)
     fig, axes = plt.subplots(
-        n, len(sparsities), figsize=(scale * len(sparsities), scale * n), squeeze=False
+        len(rows),
+        len(sparsities),
+        figsize=(scale * len(sparsities), scale * len(rows) + 0.4),
+        squeeze=False,
     )
-    for j, s in enumerate(sparsities):
-        masks = fixed_mask(indices, h, w, s, seed)
-        for i in range(n):
-            img = images[i].float() / (255.0 if images.dtype == torch.uint8 else 1.0)
+    for i, image in enumerate(rows):
+        _, h, w = image.shape
+        img = image.float() / (255.0 if image.dtype == torch.uint8 else 1.0)
+        for j, s in enumerate(sparsities):
+            mask = fixed_mask([indices[i]], h, w, s, seed)[0]
             ax = axes[i, j]
-            ax.imshow(to_display(img * masks[i]), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(to_display(img * mask), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
