@@ -124,3 +124,23 @@ def test_notebooks_are_committed_without_outputs():
                 assert not cell.get("outputs") and cell.get("execution_count") is None, path
         tags = [c.get("metadata", {}).get("tags", []) for c in nb["cells"]]
         assert sum("parameters" in t for t in tags) == 1, path
+
+
+def test_caltech_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
+    results = tmp_path / "results"
+    run_notebook(
+        "caltech101",
+        tmp_path,
+        ROOT / "notebooks",
+        limit=300,
+        epochs=1,
+        results_dir=str(results),
+        data_dir=str(data_dir),
+        model="sparse",
+        sparsity=0.3,
+    )
+    record = only_record(results, "caltech101")
+    assert record["dataset"] == "caltech101" and record["n_train"] == 300
+    assert 0.0 <= record["test_mean_class_accuracy"] <= 1.0
+    assert len(record["test_accuracy_by_sparsity"]) == 12
+    assert record["test_accuracy"] == record["test_accuracy_by_sparsity"]["0.3"]
