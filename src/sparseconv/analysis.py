@@ -25,6 +25,8 @@ __all__ = [
     "load_references",
     "comparison_table",
     "accuracy_table",
+    "paired_difference",
+    "invariance_drop",
 ]
 
 MODEL_LABELS = {
@@ -235,3 +237,45 @@ def comparison_table(runs: pd.DataFrame, references: pd.DataFrame, dataset: str)
             row[f"ours - {source}"] = value - ref_value
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_difference(
+    runs: pd.DataFrame, model_a: str, model_b: str, metric: str = "test_accuracy"
+) -> pd.DataFrame:
+    """``model_a - model_b`` per sparsity, paired by seed (same seed, same test masks).
+
+    Columns: sparsity, n (paired seeds), mean, low, high (95 % t-interval of the mean
+    difference; NaN with fewer than two pairs), in the metric's units.
+    """
+    from scipy import stats
+
+    a = runs[runs["model"] == model_a].set_index(["sparsity", "seed"])[metric]
+    b = runs[runs["model"] == model_b].set_index(["sparsity", "seed"])[metric]
+    diff = (a - b).dropna()
+    rows = []
+    for sparsity, values in diff.groupby(level="sparsity"):
+        n = len(values)
+        mean = float(values.mean())
+        low = high = float("nan")
+        if n >= 2:
+            half = stats.t.ppf(0.975, n - 1) * float(values.std(ddof=1)) / n**0.5
+            low, high = mean - half, mean + half
+        rows.append({"sparsity": sparsity, "n": n, "mean": mean, "low": low, "high": high})
+    return pd.DataFrame(rows, columns=["sparsity", "n", "mean", "low", "high"])
+
+
+def invariance_drop(runs: pd.DataFrame, levels: Sequence[float] | None = None) -> pd.DataFrame:
+    """Per run: the mean absolute change of accuracy (points) between the training
+    sparsity and every other test level in ``levels`` (default: 5 % to 90 %). A sparsity
+    invariant model has a small drop. Columns: model, seed, sparsity, drop."""
+    levels = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] if levels is None else levels
+    rows = []
+    for _, run in runs.iterrows():
+        by = run["record"]["test_accuracy_by_sparsity"]
+        own = by[f"{run['sparsity']:g}"]
+        others = [by[f"{s:g}"] for s in levels if abs(s - run["sparsity"]) > 1e-9]
+        drop = 100 * sum(abs(own - v) for v in others) / len(others)
+        rows.append(
+            {"model": run["model"], "seed": run["seed"], "sparsity": run["sparsity"], "drop": drop}
+        )
+    return pd.DataFrame(rows, columns=["model", "seed", "sparsity", "drop"])

@@ -161,43 +161,59 @@ def accuracy_vs_sparsity(
     return fig
 
 
-def cross_heatmaps(matrices: Mapping[str, Any], title: str = "", vmin: float = 0.0) -> Figure:
+def cross_heatmaps(
+    matrices: Mapping[str, Any],
+    title: str = "",
+    vmin: float = 0.0,
+    train_levels: Sequence[float] | None = None,
+) -> Figure:
     """One heat map per model: rows train sparsity, columns test sparsity, accuracy in %.
 
     ``matrices``: model -> frame from :func:`sparseconv.analysis.cross_summary` (fractions).
+    ``train_levels``: the rows to show (a grid's training sparsities); rows without a
+    finished run are left grey, so the layout does not change as runs arrive.
     """
     models = [m for m in MODEL_STYLE if m in matrices and not matrices[m].empty]
-    fig, axes = plt.subplots(
-        1, max(1, len(models)), figsize=(3.6 * max(1, len(models)), 3.6), squeeze=False
-    )
+    n = max(1, len(models))
+    cols = 2 if n > 1 else 1
+    rows_n = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.6 * cols, 4.6 * rows_n), squeeze=False)
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#dddddd")
     image = None
-    for ax, model in zip(axes[0], models, strict=False):
+    for ax, model in zip(axes.flat, models, strict=False):
         m = matrices[model]
-        image = ax.imshow(100 * m.values, vmin=100 * vmin, vmax=100, cmap="viridis", aspect="auto")
-        ax.set_xticks(
-            range(len(m.columns)), [f"{100 * c:g}" for c in m.columns], rotation=90, fontsize=7
+        if train_levels is not None:
+            m = m.reindex(list(train_levels))
+        values = 100 * m.to_numpy(dtype=float)
+        image = ax.imshow(
+            np.ma.masked_invalid(values), vmin=100 * vmin, vmax=100, cmap=cmap, aspect="auto"
         )
-        ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=7)
+        ax.set_xticks(range(len(m.columns)), [f"{100 * c:g}" for c in m.columns], fontsize=8)
+        ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=8)
         ax.set_xlabel("test sparsity (%)")
         ax.set_ylabel("training sparsity (%)")
-        ax.set_title(MODEL_STYLE[model]["label"], fontsize=9)
-        for i in range(len(m.index)):
-            for j in range(len(m.columns)):
-                value = m.values[i, j]
-                if np.isfinite(value):
+        ax.set_title(MODEL_STYLE[model]["label"], fontsize=10)
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if np.isfinite(values[i, j]):
+                    dark = values[i, j] < 100 * (vmin + 1) / 2
                     ax.text(
                         j,
                         i,
-                        f"{100 * value:.0f}",
+                        f"{values[i, j]:.0f}",
                         ha="center",
                         va="center",
-                        fontsize=5,
-                        color="white" if value < (vmin + 1) / 2 else "black",
+                        fontsize=7,
+                        color="white" if dark else "black",
                     )
+    for ax in list(axes.flat)[len(models) :]:
+        ax.set_axis_off()
+    fig.tight_layout()
     if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), label="test accuracy (%)", shrink=0.8)
+        fig.colorbar(image, ax=axes.ravel().tolist(), label="test accuracy (%)", shrink=0.6)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     return fig
 
 

@@ -178,7 +178,8 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
 def iter_records(
     results_dir: str | os.PathLike[str], datasets: Iterable[str] | None = None
 ) -> Iterable[tuple[Path, dict[str, Any]]]:
-    """(path, record) for every record under ``results_dir`` (optionally some data sets)."""
+    """(path, record) for every run record under ``results_dir`` (optionally some data
+    sets); other JSON files there (benchmarks, summaries) are skipped."""
     root = resolve_results_dir(results_dir)
     names = list(datasets) if datasets is not None else None
     if not root.is_dir():
@@ -187,4 +188,6 @@ def iter_records(
         if names is not None and folder.name not in names:
             continue
         for path in sorted(folder.glob("*.json")):
-            yield path, read_record(path)
+            record = read_record(path)
+            if isinstance(record, dict) and "schema_version" in record and "dataset" in record:
+                yield path, record
