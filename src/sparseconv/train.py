@@ -64,7 +64,7 @@ OPTIMIZER = "SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay per epo
 # Per data set: the notebook defaults.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": {"sparsity": 0.5, "epochs": 20, "lr": 0.005, "batch_size": 128},
-    "caltech101": {"sparsity": 0.05, "epochs": 30, "lr": 0.02, "batch_size": 64},
+    "caltech101": {"sparsity": 0.05, "epochs": 20, "lr": 0.02, "batch_size": 64},
 }
 CALTECH_SIZE = 64
 
