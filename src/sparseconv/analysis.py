@@ -148,7 +148,7 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
         cells.setdefault(MODEL_LABELS.get(row["model"], row["model"]), {})[
             f"{100 * row['sparsity']:g} %"
         ] = text
-    table = pd.DataFrame(cells).T
+    table = pd.DataFrame(cells).T.fillna("–")
     table = table[sorted(table.columns, key=lambda c: float(c.rstrip(" %")))]
     table.index.name = "model"
     return table.reset_index()
