@@ -1,0 +1,73 @@
+"""The synthetic depth scenes, the LiDAR-like pattern and the nearest-neighbour baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sparseconv.depth import (
+    MAX_DEPTH,
+    MIN_DEPTH,
+    depth_maps,
+    lines_mask,
+    nearest_fill,
+    render_depth,
+)
+from sparseconv.sparsify import sparsify
+
+
+def test_render_is_deterministic_per_seed_and_index_and_in_range():
+    a = render_depth(7, 3, size=32)
+    assert np.array_equal(a, render_depth(7, 3, size=32))
+    assert not np.array_equal(a, render_depth(7, 4, size=32))
+    assert not np.array_equal(a, render_depth(8, 3, size=32))
+    maps = depth_maps("test", size=32, count=50)
+    assert maps.shape == (50, 1, 32, 32) and maps.dtype == torch.float32
+    assert torch.isfinite(maps).all()
+    assert maps.min() >= MIN_DEPTH and maps.max() <= MAX_DEPTH
+    # the same map whichever way it is asked for
+    assert np.array_equal(maps[3, 0].numpy(), render_depth(2017, 9003, size=32))
+
+
+def test_scenes_are_piecewise_smooth_with_a_ground_plane():
+    depth = render_depth(0, 0, size=48)
+    # the bottom row sees the ground close by, the top row something far away
+    assert depth[-1].mean() < depth[0].mean()
+    # depth varies: occlusion edges and slopes, not a constant image
+    assert len(np.unique(depth.round(1))) > 20
+
+
+def test_splits_are_fixed_and_disjoint():
+    with pytest.raises(ValueError, match="'holdout'"):
+        depth_maps("holdout")
+    train = depth_maps("train", size=16, count=2)
+    test = depth_maps("test", size=16, count=2)
+    assert not torch.equal(train, test)
+
+
+def test_nearest_fill_is_exact_on_valid_pixels_and_copies_neighbours():
+    depth = torch.arange(25, dtype=torch.float32).view(1, 1, 5, 5) + 1
+    mask = torch.zeros(1, 1, 5, 5)
+    mask[0, 0, 0, 0] = 1  # value 1
+    mask[0, 0, 4, 4] = 1  # value 25
+    filled = nearest_fill(depth * mask, mask)
+    assert filled[0, 0, 0, 0] == 1 and filled[0, 0, 4, 4] == 25
+    assert filled[0, 0, 1, 0] == 1 and filled[0, 0, 3, 4] == 25  # nearest valid pixel
+    maps = depth_maps("val", size=24, count=3)
+    sparse, m = sparsify(maps, 0.9, torch.Generator().manual_seed(0))
+    out = nearest_fill(sparse, m)
+    assert torch.equal(out[m.expand_as(out) > 0], maps[m.expand_as(maps) > 0])
+    assert (out > 0).all()
+    assert torch.equal(nearest_fill(maps, torch.zeros_like(m)), torch.zeros_like(maps))
+
+
+def test_lines_mask_is_horizontal_lines_with_the_expected_density():
+    g = torch.Generator().manual_seed(0)
+    mask = lines_mask(200, 48, 48, 0.9, g)
+    assert mask.shape == (200, 1, 48, 48)
+    rows_used = (mask.sum(dim=3) > 0).sum(dim=2)
+    assert (rows_used <= round(0.1 * 48 / 0.9)).all()
+    assert abs(mask.mean().item() - 0.1) < 0.02
+    with pytest.raises(ValueError, match="1.0"):
+        lines_mask(1, 8, 8, 1.0)
