@@ -88,3 +88,21 @@ def test_sparse_batch_norm_with_full_mask_is_batch_norm():
     mask[0, 0, 0, 0] = 0.0
     y2, _ = SparseBatchNorm2d(3)(x, mask)
     assert y2[0, :, 0, 0].abs().sum() == 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_depth_network_is_the_papers(model):
+    net = build_model("depth", model)
+    x = torch.rand(2, 1, 48, 48)
+    mask = (torch.rand(2, 1, 48, 48) < 0.05).float()
+    assert net(x * mask, mask).shape == (2, 1, 48, 48)
+    # kernels 11, 7, 5, 3, 3 (16 channels) and a final 1 x 1 to one channel
+    expected = (
+        conv_params(1, 16, 11)
+        + conv_params(16, 16, 7)
+        + conv_params(16, 16, 5)
+        + 2 * conv_params(16, 16, 3)
+        + conv_params(16, 1, 1)
+    )
+    extra = 16 * 11 * 11 if model == "dense_mask" else 0
+    assert count_parameters(net) == expected + extra

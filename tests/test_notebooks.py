@@ -144,3 +144,35 @@ def test_caltech_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
     assert 0.0 <= record["test_mean_class_accuracy"] <= 1.0
     assert len(record["test_accuracy_by_sparsity"]) == 12
     assert record["test_accuracy"] == record["test_accuracy_by_sparsity"]["0.3"]
+
+
+def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
+    results = tmp_path / "results"
+    run_notebook(
+        "depth",
+        tmp_path,
+        ROOT,
+        limit=200,
+        epochs=1,
+        results_dir=str(results),
+        pattern="lines",
+        model="dense_mask",
+    )
+    record = only_record(results, "depth")
+    assert record["pattern"] == "lines" and record["model"] == "dense_mask"
+    assert set(record["test_mae_by_sparsity"]) == {
+        "0.3",
+        "0.5",
+        "0.7",
+        "0.8",
+        "0.9",
+        "0.95",
+        "0.98",
+    }
+    assert record["test_mae"] == record["test_mae_by_sparsity"]["0.95"]
+    assert all(v > 0 for v in record["nearest_mae_by_sparsity"].values())
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        run_notebook(
+            "depth", tmp_path, ROOT, limit=200, epochs=1, results_dir=str(results), pattern="spiral"
+        )
+    assert "pattern" in info.value.evalue and "'spiral'" in info.value.evalue

@@ -95,3 +95,17 @@ def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "10 of 10 runs pending" in out
+
+
+def test_depth_grid_is_21_runs_with_the_lines_pattern(tmp_path):
+    runs = grid("depth", results_dir=str(tmp_path))
+    assert len(runs) == 21
+    lines = [r for r in runs if r.params["pattern"] == "lines"]
+    assert {(r.params["model"], r.params["sparsity"], r.params["seed"]) for r in lines} == {
+        ("sparse", 0.95, 0),
+        ("dense", 0.95, 0),
+        ("dense_mask", 0.95, 0),
+    }
+    seeds = [r.params["seed"] for r in runs]
+    assert seeds == sorted(seeds)
+    assert all(r.name.endswith("_lines") for r in lines)

@@ -33,6 +33,7 @@ __all__ = [
     "build_model",
     "count_parameters",
     "valid_fraction_per_layer",
+    "DepthNet",
 ]
 
 MODELS = ("sparse", "dense", "dense_mask", "sparse_partial")
@@ -256,13 +257,60 @@ class Classifier(nn.Module):
         return self.head(torch.flatten(x, 1))
 
 
-def build_model(dataset: str, variant: str, spec: ConvSpec | None = None) -> Classifier:
-    """The study's model ``variant`` for ``dataset`` ("mnist" or "caltech101")."""
+class DepthNet(nn.Module):
+    """The paper's depth completion network: five convolutions (kernels 11, 7, 5, 3, 3,
+    16 channels, ReLU) and a final 1 x 1 convolution to one channel, full resolution.
+
+    Sparse variants use SparseConv2d for all six layers (the mask travels along), dense
+    ones nn.Conv2d (``dense_mask``: the mask as a second input channel).
+    x: (N, 1, H, W) zero-filled sparse depth, mask: (N, 1, H, W) -> depth (N, 1, H, W).
+    """
+
+    KERNELS = (11, 7, 5, 3, 3)
+
+    def __init__(self, variant: str, channels: int = 16) -> None:
+        super().__init__()
+        if variant not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {variant!r}")
+        self.variant = variant
+        self.spec = ConvSpec(
+            kernels=(*self.KERNELS, 1), pool_after=(), channels=channels, hidden=()
+        )
+        sparse = variant in ("sparse", "sparse_partial")
+        normalization = "partial" if variant == "sparse_partial" else "paper"
+        c_in = 2 if variant == "dense_mask" else 1
+        blocks = []
+        for k in self.KERNELS:
+            blocks.append(ConvBlock(c_in, channels, k, sparse=sparse, normalization=normalization))
+            c_in = channels
+        self.blocks = nn.ModuleList(blocks)
+        if sparse:
+            self.last: nn.Module = SparseConv2d(channels, 1, 1, normalization=normalization)
+        else:
+            self.last = nn.Conv2d(channels, 1, 1)
+            nn.init.normal_(self.last.weight, 0.0, math.sqrt(1.0 / channels))
+            nn.init.zeros_(self.last.bias)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        mask = mask.to(x.dtype)
+        if self.variant == "dense_mask":
+            x = torch.cat([x, mask], dim=1)
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        if isinstance(self.last, SparseConv2d):
+            return self.last(x, mask)[0]
+        return self.last(x)
+
+
+def build_model(dataset: str, variant: str, spec: ConvSpec | None = None) -> nn.Module:
+    """The study's model ``variant`` for ``dataset`` ("mnist", "caltech101" or "depth")."""
     if dataset == "mnist":
         return Classifier(variant, spec or MNIST_SPEC, 1, 10, 28)
     if dataset == "caltech101":
         return Classifier(variant, spec or CALTECH_SPEC, 3, 101, 64)
-    raise ValueError(f"dataset must be 'mnist' or 'caltech101', got {dataset!r}")
+    if dataset == "depth":
+        return DepthNet(variant)
+    raise ValueError(f"dataset must be 'mnist', 'caltech101' or 'depth', got {dataset!r}")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -252,3 +252,53 @@ def cross_curves(
         fig = ax.figure
     fig.tight_layout()
     return fig
+
+
+def depth_panels(
+    truth: Tensor, mask: Tensor, predictions: Mapping[str, Tensor] | None = None
+) -> Figure:
+    """Rows: scenes. Columns: ground truth, sparse input, then each prediction (metres).
+
+    truth, mask: (N, 1, S, S); predictions: name -> (N, 1, S, S).
+    """
+    predictions = dict(predictions or {})
+    n = truth.shape[0]
+    cols = 2 + len(predictions)
+    fig, axes = plt.subplots(n, cols, figsize=(2.1 * cols, 2.1 * n), squeeze=False)
+    vmax = float(truth.max())
+    image = None
+    for i in range(n):
+        sparse = np.ma.masked_where(mask[i, 0].cpu().numpy() == 0, truth[i, 0].cpu().numpy())
+        panels = [("ground truth", truth[i, 0].cpu().numpy()), ("sparse input", sparse)]
+        panels += [(name, p[i, 0].detach().cpu().numpy()) for name, p in predictions.items()]
+        for j, (name, values) in enumerate(panels):
+            ax = axes[i, j]
+            ax.set_facecolor("white")
+            image = ax.imshow(values, cmap="magma_r", vmin=0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), label="depth (m)", shrink=0.7)
+    return fig
+
+
+def depth_history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+    """Training loss (mean absolute error, m) and test MAE/RMSE per epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
+    ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss, MAE (m)")
+    ax2.plot(epochs, [h["test_mae"] for h in history], marker="o", ms=3, label="MAE")
+    ax2.plot(epochs, [h["test_rmse"] for h in history], marker="s", ms=3, label="RMSE")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test error (m)")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

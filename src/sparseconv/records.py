@@ -60,6 +60,13 @@ CLASSIFICATION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "test_accuracy_by_sparsity": dict,
 }
 
+DEPTH_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "test_mae": float,
+    "test_rmse": float,
+    "test_mae_by_sparsity": dict,
+    "pattern": str,
+}
+
 HISTORY_FIELDS = ("epoch", "loss", "seconds")
 
 
@@ -138,6 +145,8 @@ def validate_record(record: Mapping[str, Any]) -> None:
     fields = dict(REQUIRED_FIELDS)
     if record.get("dataset") in ("mnist", "caltech101"):
         fields.update(CLASSIFICATION_FIELDS)
+    elif record.get("dataset") == "depth":
+        fields.update(DEPTH_FIELDS)
     for name, kind in fields.items():
         if name not in record:
             raise ValueError(f"record is missing the field {name!r}")

@@ -35,8 +35,6 @@ from .sparsify import check_sparsity
 
 __all__ = ["GRIDS", "Run", "grid", "pending", "execute_notebook", "run_sweep", "main"]
 
-DATASETS = ("mnist", "caltech101", "depth")
-
 # data set -> (sparsities, {model: seeds})
 GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
     "mnist": (
@@ -47,7 +45,11 @@ GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
         (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
         {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0,)},
     ),
+    # depth: uniform sampling; plus DEPTH_LINES_RUNS on the LiDAR-like pattern
+    "depth": ((0.95, 0.5), {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0, 1, 2)}),
 }
+# (model, sparsity, seed) of the depth grid's runs on the "lines" pattern
+DEPTH_LINES_RUNS = (("sparse", 0.95, 0), ("dense", 0.95, 0), ("dense_mask", 0.95, 0))
 
 
 @dataclass
@@ -83,17 +85,21 @@ def grid(
     batch_size: int | None = None,
     results_dir: str = "results",
     data_dir: str | None = None,
+    pattern: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[Run]:
     """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
 
     ``models``/``sparsities`` replace the grid's lists; ``seeds`` replaces every
-    model's seeds. The rest override the notebook defaults for every run.
+    model's seeds. The rest override the notebook defaults for every run. For depth,
+    ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
+    depth grid also holds its runs on the lines pattern.
     """
     from .train import DEFAULTS
 
     if dataset not in GRIDS:
         raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
+    selected = bool(models or sparsities or seeds or pattern)
     grid_sparsities, grid_seeds = GRIDS[dataset]
     defaults = DEFAULTS[dataset]
     models = list(models) if models else list(grid_seeds)
@@ -118,7 +124,19 @@ def grid(
                     "results_dir": results_dir,
                     **(extra or {}),
                 }
+                if dataset == "depth":
+                    params["pattern"] = pattern or "uniform"
                 runs.append(Run(dataset, params))
+    if dataset == "depth" and not selected:
+        lines = [
+            Run(
+                dataset,
+                {**runs[0].params, "model": m, "sparsity": sp, "seed": sd, "pattern": "lines"},
+            )
+            for m, sp, sd in DEPTH_LINES_RUNS
+        ]
+        n_seed0 = sum(r.params["seed"] == 0 for r in runs)
+        runs = runs[:n_seed0] + lines + runs[n_seed0:]
     return runs
 
 
@@ -324,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", help="models to run (default: the grid's)")
     p.add_argument("--sparsities", nargs="+", type=float, help="training sparsities")
     p.add_argument("--seeds", nargs="+", type=int, help="seeds, for every model")
+    p.add_argument("--pattern", choices=("uniform", "lines"), help="depth: sampling pattern")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the notebook's)")
     p.add_argument("--limit", type=int, help="training images per run (quick runs)")
     p.add_argument("--lr", type=float, help="learning rate (default: the notebook's)")
@@ -357,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         results_dir=args.results_dir,
         data_dir=args.data_dir,
+        pattern=args.pattern,
     )
     if args.dry_run:
         todo = pending(runs)

@@ -53,9 +53,14 @@ __all__ = [
     "train_run",
     "git_state",
     "example_images",
+    "load_depth",
+    "depth_masks",
+    "evaluate_depth",
+    "predict_depth",
 ]
 
-DATASETS = ("mnist", "caltech101")
+DATASETS = ("mnist", "caltech101", "depth")
+PATTERNS = ("uniform", "lines")
 TEST_SPARSITIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
@@ -65,7 +70,12 @@ OPTIMIZER = "SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay per epo
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": {"sparsity": 0.5, "epochs": 20, "lr": 0.005, "batch_size": 128},
     "caltech101": {"sparsity": 0.05, "epochs": 20, "lr": 0.02, "batch_size": 64},
+    "depth": {"sparsity": 0.95, "epochs": 10, "lr": 0.001, "batch_size": 32},
 }
+DEPTH_TEST_SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+DEPTH_SIZE = 48
+DEPTH_SCALE = 20.0  # metres per network unit: inputs and outputs are depth / 20 m
+DEPTH_OPTIMIZER = "Adam (the paper's), cosine decay per epoch"
 CALTECH_SIZE = 64
 
 
@@ -95,6 +105,7 @@ def validate_params(
     results_dir: Any = "results",
     device: Any = "auto",
     threads: Any = None,
+    pattern: Any = None,
     check_data: bool = True,
 ) -> dict[str, Any]:
     """Check every notebook parameter; return them normalised.
@@ -126,6 +137,11 @@ def validate_params(
         raise _bad("device", device, "CUDA is not available on this machine")
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise _bad("data_dir", data_dir, "must be a folder path or None")
+    if pattern is None:
+        pattern = "uniform"
+    if pattern not in PATTERNS or (dataset != "depth" and pattern != "uniform"):
+        allowed = PATTERNS if dataset == "depth" else ("uniform",)
+        raise _bad("pattern", pattern, f"must be one of {allowed} for {dataset}")
     if check_data:
         try:
             data_mod.ensure_dataset(dataset, data_dir)
@@ -144,6 +160,7 @@ def validate_params(
         "results_dir": str(results_dir),
         "device": device,
         "threads": threads,
+        **({"pattern": pattern} if dataset == "depth" else {}),
     }
 
 
@@ -364,6 +381,67 @@ def _train_epoch(
     return loss_sum.item() / n, correct.item() / n
 
 
+def provenance(dev: torch.device, started_at: str, executor: str) -> dict[str, Any]:
+    """The record fields that say where, when and from which code a run came."""
+    commit, dirty = git_state()
+    return {
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "executor": executor,
+        "host": socket.gethostname(),
+    }
+
+
+def fit(
+    epochs: int,
+    steps: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    train_epoch: Callable[[Callable[[int], None] | None], dict[str, float]],
+    eval_epoch: Callable[[], dict[str, float]],
+    device: torch.device,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], float]:
+    """The epoch loop shared by every data set: a progress bar per epoch, one scheduler
+    step per epoch, a test evaluation after each. Returns (history, training seconds)."""
+    history: list[dict[str, Any]] = []
+    train_seconds = 0.0
+    for epoch in range(1, epochs + 1):
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=1.0)
+        epoch_lr = optimizer.param_groups[0]["lr"]
+        t0 = time.perf_counter()
+        train_metrics = train_epoch(bar.update if bar is not None else None)
+        scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        entry = {
+            "epoch": epoch,
+            **train_metrics,
+            **eval_epoch(),
+            "lr": epoch_lr,
+            "seconds": seconds,
+        }
+        history.append(entry)
+        if bar is not None:
+            bar.close()
+        if on_epoch is not None:
+            on_epoch(entry)
+    return history, train_seconds
+
+
 def train_run(
     dataset: str,
     *,
@@ -381,6 +459,7 @@ def train_run(
     progress: bool = True,
     executor: str = "notebook",
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    pattern: str | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Train one model and test it at every sparsity; write and return its record.
 
@@ -402,6 +481,7 @@ def train_run(
         results_dir="results" if results_dir is None else results_dir,
         device=device,
         threads=threads,
+        pattern=pattern,
         check_data=False,
     )
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -410,6 +490,8 @@ def train_run(
     tune_cpu_allocator()
     dev = pick_device(device)
     torch.manual_seed(seed)
+    if dataset == "depth":
+        return _train_depth(params, dev, started_at, results_dir, progress, executor, on_epoch)
     data = load_classification(dataset, data_dir, limit, dev, seed)
     net = build_model(dataset, model).to(dev)
     n_parameters = count_parameters(net)
@@ -420,46 +502,20 @@ def train_run(
     generator = torch.Generator(device=dev).manual_seed(seed)
     masks_at_training_sparsity = test_masks(data, params["sparsity"], seed)
 
-    history: list[dict[str, Any]] = []
-    steps = math.ceil(len(data.train_x) / batch_size)
-    bar = None
-    train_seconds = 0.0
-    for epoch in range(1, epochs + 1):
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=1.0)
-        epoch_lr = optimizer.param_groups[0]["lr"]
-        t0 = time.perf_counter()
-        loss, train_acc = _train_epoch(
-            net,
-            optimizer,
-            data,
-            params["sparsity"],
-            batch_size,
-            generator,
-            bar.update if bar is not None else None,
+    def train_epoch(update: Callable[[int], None] | None) -> dict[str, float]:
+        loss, accuracy = _train_epoch(
+            net, optimizer, data, params["sparsity"], batch_size, generator, update
         )
-        scheduler.step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - t0
-        train_seconds += seconds
-        test_acc, test_mca = evaluate(net, data, masks_at_training_sparsity)
-        entry = {
-            "epoch": epoch,
-            "loss": loss,
-            "train_accuracy": train_acc,
-            "test_accuracy": test_acc,
-            "test_mean_class_accuracy": test_mca,
-            "lr": epoch_lr,
-            "seconds": seconds,
-        }
-        history.append(entry)
-        if bar is not None:
-            bar.close()
-        if on_epoch is not None:
-            on_epoch(entry)
+        return {"loss": loss, "train_accuracy": accuracy}
+
+    def eval_epoch() -> dict[str, float]:
+        accuracy, mean_class = evaluate(net, data, masks_at_training_sparsity)
+        return {"test_accuracy": accuracy, "test_mean_class_accuracy": mean_class}
+
+    steps = math.ceil(len(data.train_x) / batch_size)
+    history, train_seconds = fit(
+        epochs, steps, optimizer, scheduler, train_epoch, eval_epoch, dev, progress, on_epoch
+    )
 
     t0 = time.perf_counter()
     by_sparsity: dict[str, float] = {}
@@ -471,7 +527,6 @@ def train_run(
     test_acc, test_mca = evaluate(net, data, masks_at_training_sparsity)
     eval_seconds = time.perf_counter() - t0
 
-    commit, dirty = git_state()
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dataset": dataset,
@@ -495,16 +550,7 @@ def train_run(
         "n_train": len(data.train_x),
         "n_test": len(data.test_x),
         "test_mask_seed": seed,
-        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "started_at": started_at,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "executor": executor,
-        "host": socket.gethostname(),
+        **provenance(dev, started_at, executor),
     }
     if results_dir is not None:
         write_record(record, record_path(results_dir, record))
@@ -520,3 +566,187 @@ def example_images(dataset: str, data_dir: str | None = None, n: int = 4) -> Ten
         _, test_idx = data_mod.caltech101_split(cal.files)
         return cal.images[test_idx[:n]]
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+# --------------------------------------------------------------------------- depth
+
+
+@dataclass
+class DepthData:
+    """Depth maps (N, 1, S, S) float32 metres on the device: training and test sets."""
+
+    train: Tensor
+    test: Tensor
+
+
+def load_depth(limit: int | None = None, device: torch.device | str = "cpu") -> DepthData:
+    """The fixed synthetic training (8,000) and test (1,000) maps at 48 x 48, generated
+    once and cached in ``cache/``; ``limit`` keeps the first that many of each."""
+    from .depth import DATA_SEED, depth_maps
+
+    path = data_mod.cache_dir() / f"depth_{DEPTH_SIZE}_seed{DATA_SEED}.pt"
+    stored = torch.load(path, weights_only=True) if path.is_file() else None
+    if stored is None or stored.get("size") != DEPTH_SIZE:
+        stored = {
+            "train": depth_maps("train", DEPTH_SIZE),
+            "test": depth_maps("test", DEPTH_SIZE),
+            "size": DEPTH_SIZE,
+        }
+        data_mod._atomic_torch_save(stored, path)
+    train, test = stored["train"], stored["test"]
+    if limit is not None:
+        train, test = train[:limit], test[:limit]
+    return DepthData(train.to(device), test.to(device))
+
+
+def depth_masks(
+    n_or_indices: int | range,
+    sparsity: float,
+    pattern: str,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Masks (N, 1, S, S) for depth inputs. With an int: random training masks drawn from
+    ``generator``; with a range of test indices: fixed masks per (seed, sparsity, index)."""
+    from .depth import lines_mask
+    from .sparsify import random_mask
+
+    s = DEPTH_SIZE
+    if isinstance(n_or_indices, int):
+        if pattern == "lines":
+            return lines_mask(n_or_indices, s, s, sparsity, generator).to(device)
+        return random_mask(n_or_indices, s, s, sparsity, generator, device)
+    if pattern == "lines":
+        level = int(round(sparsity * 1_000_000))
+        masks = [
+            lines_mask(
+                1,
+                s,
+                s,
+                sparsity,
+                torch.Generator().manual_seed((seed * 1_000_003 + level) * 100_003 + i),
+            )
+            for i in n_or_indices
+        ]
+        return torch.cat(masks).to(device)
+    return fixed_mask(n_or_indices, s, s, sparsity, seed).to(device)
+
+
+@torch.no_grad()
+def evaluate_depth(
+    model: nn.Module, maps: Tensor, masks: Tensor, batch_size: int = 100
+) -> tuple[float, float]:
+    """(MAE, RMSE) in metres over all pixels of the ground truth."""
+    model.eval()
+    abs_sum = torch.zeros((), device=maps.device, dtype=torch.float64)
+    sq_sum = torch.zeros((), device=maps.device, dtype=torch.float64)
+    for start in range(0, len(maps), batch_size):
+        truth = maps[start : start + batch_size]
+        mask = masks[start : start + batch_size].float()
+        pred = model(truth / DEPTH_SCALE * mask, mask) * DEPTH_SCALE
+        abs_sum += (pred - truth).abs().sum().double()
+        sq_sum += ((pred - truth) ** 2).sum().double()
+    n = maps.numel()
+    return (abs_sum / n).item(), math.sqrt((sq_sum / n).item())
+
+
+def _train_depth(
+    params: dict[str, Any],
+    dev: torch.device,
+    started_at: str,
+    results_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    executor: str,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> tuple[dict[str, Any], nn.Module]:
+    """Depth completion: L1 loss on all pixels, Adam, the same epoch loop and records."""
+    from .depth import nearest_fill
+
+    sparsity, pattern, seed = params["sparsity"], params["pattern"], params["seed"]
+    batch_size, epochs = params["batch_size"], params["epochs"]
+    data = load_depth(params["limit"], dev)
+    net = build_model("depth", params["model"]).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=params["lr"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    generator = torch.Generator(device=dev).manual_seed(seed)
+    test_idx = range(len(data.test))
+    own_masks = depth_masks(test_idx, sparsity, pattern, seed=seed, device=dev)
+
+    def train_epoch(update: Callable[[int], None] | None) -> dict[str, float]:
+        net.train()
+        n = len(data.train)
+        order = torch.randperm(n, generator=generator, device=dev)
+        loss_sum = torch.zeros((), device=dev)
+        for start in range(0, n, batch_size):
+            truth = data.train[order[start : start + batch_size]]
+            mask = depth_masks(len(truth), sparsity, pattern, generator, device=dev)
+            pred = net(truth / DEPTH_SCALE * mask, mask)
+            loss = (pred - truth / DEPTH_SCALE).abs().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(truth)
+            if update is not None:
+                update(1)
+        return {"loss": loss_sum.item() / n * DEPTH_SCALE}
+
+    def eval_epoch() -> dict[str, float]:
+        mae, rmse = evaluate_depth(net, data.test, own_masks)
+        return {"test_mae": mae, "test_rmse": rmse}
+
+    steps = math.ceil(len(data.train) / batch_size)
+    history, train_seconds = fit(
+        epochs, steps, optimizer, scheduler, train_epoch, eval_epoch, dev, progress, on_epoch
+    )
+    t0 = time.perf_counter()
+    mae_by: dict[str, float] = {}
+    rmse_by: dict[str, float] = {}
+    nearest_by: dict[str, float] = {}
+    for level in DEPTH_TEST_SPARSITIES:
+        masks = depth_masks(test_idx, level, pattern, seed=seed, device=dev)
+        mae_by[f"{level:g}"], rmse_by[f"{level:g}"] = evaluate_depth(net, data.test, masks)
+        filled = nearest_fill(data.test * masks, masks)
+        nearest_by[f"{level:g}"] = (filled - data.test).abs().mean().item()
+    test_mae, test_rmse = evaluate_depth(net, data.test, own_masks)
+    eval_seconds = time.perf_counter() - t0
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": "depth",
+        "model": params["model"],
+        "sparsity": sparsity,
+        "pattern": pattern,
+        "seed": seed,
+        "epochs": epochs,
+        "lr": params["lr"],
+        "batch_size": batch_size,
+        "limit": params["limit"],
+        "test_mae": test_mae,
+        "test_rmse": test_rmse,
+        "test_mae_by_sparsity": mae_by,
+        "test_rmse_by_sparsity": rmse_by,
+        "nearest_mae_by_sparsity": nearest_by,
+        "history": history,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "n_parameters": count_parameters(net),
+        "architecture": "conv11-conv7-conv5-conv3-conv3 (16 ch) -> conv1, full resolution",
+        "optimizer": DEPTH_OPTIMIZER,
+        "image_size": DEPTH_SIZE,
+        "n_train": len(data.train),
+        "n_test": len(data.test),
+        "test_mask_seed": seed,
+        **provenance(dev, started_at, executor),
+    }
+    if results_dir is not None:
+        write_record(record, record_path(results_dir, record))
+    return record, net
+
+
+@torch.no_grad()
+def predict_depth(model: nn.Module, truth: Tensor, mask: Tensor) -> Tensor:
+    """The model's completion (N, 1, S, S) in metres of ``truth`` seen through ``mask``."""
+    model.eval()
+    device = next(model.parameters()).device
+    mask = mask.float().to(device)
+    return (model(truth.to(device) / DEPTH_SCALE * mask, mask) * DEPTH_SCALE).cpu()
