@@ -71,3 +71,13 @@ def test_lines_mask_is_horizontal_lines_with_the_expected_density():
     assert abs(mask.mean().item() - 0.1) < 0.02
     with pytest.raises(ValueError, match="1.0"):
         lines_mask(1, 8, 8, 1.0)
+
+
+def test_example_predictions_round_trip_to_the_centimetre():
+    from sparseconv.train import decode_depth_examples, encode_depth_examples
+
+    maps = depth_maps("test", size=16, count=2)
+    stored = encode_depth_examples([0, 1], maps)
+    back = decode_depth_examples(stored)
+    assert back.shape == maps.shape
+    assert (back - maps).abs().max() <= 0.005 + 1e-6

@@ -57,6 +57,8 @@ __all__ = [
     "depth_masks",
     "evaluate_depth",
     "predict_depth",
+    "encode_depth_examples",
+    "decode_depth_examples",
 ]
 
 DATASETS = ("mnist", "caltech101", "depth")
@@ -76,6 +78,7 @@ DEPTH_TEST_SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 DEPTH_SIZE = 48
 DEPTH_SCALE = 20.0  # metres per network unit: inputs and outputs are depth / 20 m
 DEPTH_OPTIMIZER = "Adam (the paper's), cosine decay per epoch"
+EXAMPLE_SCENES = 3  # test scenes whose predictions a depth record keeps, for the book
 CALTECH_SIZE = 64
 
 
@@ -710,6 +713,8 @@ def _train_depth(
         nearest_by[f"{level:g}"] = (filled - data.test).abs().mean().item()
     test_mae, test_rmse = evaluate_depth(net, data.test, own_masks)
     eval_seconds = time.perf_counter() - t0
+    shown = list(range(min(EXAMPLE_SCENES, len(data.test))))
+    examples = predict_depth(net, data.test[shown], own_masks[shown])
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dataset": "depth",
@@ -726,6 +731,7 @@ def _train_depth(
         "test_mae_by_sparsity": mae_by,
         "test_rmse_by_sparsity": rmse_by,
         "nearest_mae_by_sparsity": nearest_by,
+        "example_predictions": encode_depth_examples(shown, examples),
         "history": history,
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
@@ -741,6 +747,34 @@ def _train_depth(
     if results_dir is not None:
         write_record(record, record_path(results_dir, record))
     return record, net
+
+
+def encode_depth_examples(indices: list[int], depth: Tensor) -> dict[str, Any]:
+    """A few predicted maps (N, 1, S, S) in metres, stored compactly in a record: each as
+    base64 of little-endian uint16 centimetres."""
+    import base64
+
+    cm = (depth[:, 0].clamp(0, 650) * 100).round().to(torch.int32).numpy().astype("<u2")
+    return {
+        "test_indices": list(indices),
+        "size": int(depth.shape[-1]),
+        "encoding": "base64 of little-endian uint16 centimetres, row-major",
+        "maps": [base64.b64encode(m.tobytes()).decode("ascii") for m in cm],
+    }
+
+
+def decode_depth_examples(stored: dict[str, Any]) -> Tensor:
+    """The maps of :func:`encode_depth_examples` back as (N, 1, S, S) metres."""
+    import base64
+
+    import numpy as np
+
+    size = stored["size"]
+    maps = [
+        np.frombuffer(base64.b64decode(m), dtype="<u2").reshape(size, size) / 100.0
+        for m in stored["maps"]
+    ]
+    return torch.from_numpy(np.stack(maps)).float().unsqueeze(1)
 
 
 @torch.no_grad()
