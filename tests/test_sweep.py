@@ -109,3 +109,8 @@ def test_depth_grid_is_21_runs_with_the_lines_pattern(tmp_path):
     seeds = [r.params["seed"] for r in runs]
     assert seeds == sorted(seeds)
     assert all(r.name.endswith("_lines") for r in lines)
+
+
+def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):
+    assert main(["mnist", "--dry-run", "--results-dir", str(tmp_path), "--sparsities", "1.5"]) == 2
+    assert "1.5" in capsys.readouterr().err

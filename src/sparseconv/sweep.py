@@ -365,19 +365,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
-    runs = grid(
-        args.dataset,
-        models=args.models,
-        sparsities=args.sparsities,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        limit=args.limit,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        results_dir=args.results_dir,
-        data_dir=args.data_dir,
-        pattern=args.pattern,
-    )
+    try:
+        runs = grid(
+            args.dataset,
+            models=args.models,
+            sparsities=args.sparsities,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            limit=args.limit,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            pattern=args.pattern,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.dry_run:
         todo = pending(runs)
         for run in todo:
