@@ -365,12 +365,6 @@ def write_split_file(
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def dataset_summary(data: Caltech101) -> dict[str, object]:
-    """Counts per class (for the book and sanity checks)."""
-    counts = torch.bincount(data.labels, minlength=len(data.categories)).tolist()
-    return {"n_images": len(data.files), "n_classes": len(data.categories), "counts": counts}
-
-
 def ensure_dataset(
     dataset: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> Path:
