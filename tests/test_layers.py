@@ -283,6 +283,45 @@ def test_sparse_max_pool_gradient_reaches_only_valid_pixels():
     assert torch.isfinite(x.grad).all()
 
 
+def _pool_by_loops(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """2x2 valid-only max pool, pixel by pixel: max over valid pixels, 0 if none."""
+    n, c, h, w = x.shape
+    y = torch.zeros(n, c, h // 2, w // 2, dtype=x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h // 2):
+                for j in range(w // 2):
+                    vals = [
+                        x[b, ch, 2 * i + di, 2 * j + dj]
+                        for di in (0, 1)
+                        for dj in (0, 1)
+                        if mask[b, 0, 2 * i + di, 2 * j + dj] > 0
+                    ]
+                    if vals:
+                        y[b, ch, i, j] = max(vals)
+    return y
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_sparse_max_pool_matches_loops(dtype):
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(2, 3, 6, 8, generator=g) * 1e4).to(dtype)  # large negatives too
+    x[0, 0, 0, 0] = torch.finfo(dtype).max  # an invalid extreme must not leak
+    mask = (torch.rand(2, 1, 6, 8, generator=g) < 0.4).to(dtype)
+    mask[0, 0, 0, 0] = 0.0
+    mask[1, 0, :2, :2] = 0.0  # one window surely empty
+    x = x.requires_grad_(True)
+    y, m_out = SparseMaxPool2d(2)(x, mask)
+    assert y.dtype == dtype
+    assert torch.equal(y.detach(), _pool_by_loops(x.detach(), mask))
+    assert y[1, :, 0, 0].abs().sum() == 0 and m_out[1, 0, 0, 0] == 0
+    # the gradient of a window goes to its valid maximum, and nowhere else
+    y.sum().backward()
+    x_ref = x.detach().clone().requires_grad_(True)
+    _pool_by_loops(x_ref, mask).sum().backward()
+    assert torch.equal(x.grad, x_ref.grad)
+
+
 def test_fully_valid_mask_takes_the_same_values():
     # the layers skip masking work when every pixel is valid; the result must not change
     x = torch.randn(2, 3, 9, 9, dtype=torch.float64)

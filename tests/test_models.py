@@ -106,3 +106,36 @@ def test_depth_network_is_the_papers(model):
     )
     extra = 16 * 11 * 11 if model == "dense_mask" else 0
     assert count_parameters(net) == expected + extra
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_block_pools_before_relu_with_the_same_values_and_gradients(sparse, batch_norm):
+    # ConvBlock applies the ReLU after the pool (cheaper); the result must be that of
+    # the textbook order conv -> [bn] -> ReLU -> pool, values and gradients alike
+    from sparseconv.models import ConvBlock
+
+    torch.manual_seed(0)
+    block = ConvBlock(3, 4, 3, sparse=sparse, batch_norm=batch_norm, pool=True).double()
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    mask = (torch.rand(4, 1, 8, 8) < 0.4).double()
+    x1 = (x * mask).requires_grad_(True)
+    y, m_out = block(x1, mask)
+    y.sum().backward()
+
+    x2 = (x * mask).requires_grad_(True)
+    if sparse:
+        h, m = block.conv(x2, mask)
+        if batch_norm:
+            h, m = block.norm(h, m)
+        ref, m_ref = block.pool(torch.relu(h), m)
+    else:
+        h = block.conv(x2)
+        if batch_norm:
+            h = block.norm(h)
+        ref, m_ref = torch.nn.functional.max_pool2d(torch.relu(h), 2), None
+    ref.sum().backward()
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=1e-12)
+    if m_ref is not None:
+        assert torch.equal(m_out, m_ref)

@@ -227,13 +227,15 @@ class SparseMaxPool2d(nn.Module):
             with torch.no_grad():
                 mask_out = F.max_pool2d(mask.to(x.dtype), self.kernel_size, self.stride)
             return y, mask_out
-        valid = mask > 0
-        x_valid = x.masked_fill(~valid, float("-inf"))
-        y = F.max_pool2d(x_valid, self.kernel_size, self.stride)
+        mask = mask.to(x.dtype)
         with torch.no_grad():
-            mask_out = F.max_pool2d(mask.to(x.dtype), self.kernel_size, self.stride)
-        y = torch.where(mask_out > 0, y, torch.zeros((), dtype=y.dtype, device=y.device))
-        return y, mask_out
+            # invalid pixels sit at the dtype's most negative finite value, so any valid
+            # pixel of a window wins the max; one fused pass (x * mask + floor), no -inf
+            floor = (1.0 - mask) * torch.finfo(x.dtype).min
+            mask_out = F.max_pool2d(mask, self.kernel_size, self.stride)
+        y = F.max_pool2d(torch.addcmul(floor, x, mask), self.kernel_size, self.stride)
+        # windows without a valid pixel hold the floor: zero them (and their gradient)
+        return y * mask_out, mask_out
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
