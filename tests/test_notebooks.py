@@ -126,6 +126,15 @@ def test_notebooks_are_committed_without_outputs():
         assert sum("parameters" in t for t in tags) == 1, path
 
 
+def test_executed_run_notebooks_keep_their_outputs():
+    # results/ holds the executed copies: a stripping filter must not have emptied them
+    executed = sorted((ROOT / "results").glob("*/*.ipynb"))
+    for path in executed:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert any(c.get("outputs") for c in code), f"{path} has no outputs"
+
+
 def test_caltech_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
     results = tmp_path / "results"
     run_notebook(
