@@ -22,10 +22,13 @@ def test_mnist_grid_is_80_runs_seed_major(tmp_path):
     assert len({r.name for r in runs}) == 80
 
 
-def test_caltech_grid_is_70_runs(tmp_path):
+def test_caltech_grid_is_the_issues_70_runs_plus_the_ablation(tmp_path):
     runs = grid("caltech101", results_dir=str(tmp_path))
-    assert len(runs) == 70
-    assert {r.params["model"] for r in runs} == {"sparse", "dense", "dense_mask"}
+    assert len(runs) == 80
+    count = {m: sum(r.params["model"] == m for r in runs) for m in GRIDS["caltech101"][1]}
+    assert count == {"sparse": 30, "dense": 30, "dense_mask": 10, "sparse_partial": 10}
+    seeds = [r.params["seed"] for r in runs]
+    assert seeds == sorted(seeds)
 
 
 def test_selection_replaces_the_grid_lists(tmp_path):
