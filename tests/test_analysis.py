@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from sparseconv.analysis import invariance_drop, paired_difference, seed_summary
+from sparseconv.analysis import invariance_drop, paired_difference, run_times, seed_summary
 
 
 def frame(rows):
@@ -59,3 +59,21 @@ def test_invariance_drop_by_hand():
     by["0.9"] = 0.45  # 45 points lower at one of the 9 other levels
     drop = invariance_drop(runs).iloc[0]["drop"]
     assert math.isclose(drop, 45 / 9)
+
+
+def test_run_times_in_minutes_by_hand():
+    runs = pd.DataFrame(
+        {
+            "dataset": ["mnist"] * 3,
+            "model": ["sparse", "sparse", "dense"],
+            "train_seconds": [120.0, 240.0, 60.0],
+            "eval_seconds": [60.0, 0.0, None],
+            "threads": [1, 1, 1],
+        }
+    )
+    table = run_times(runs).set_index("model")
+    # sparse: 3 and 4 minutes -> median 3.5, max 4; dense: 1 minute (no eval time known)
+    assert table.loc["sparse", "runs"] == 2
+    assert math.isclose(table.loc["sparse", "median_min"], 3.5)
+    assert math.isclose(table.loc["sparse", "max_min"], 4.0)
+    assert math.isclose(table.loc["dense", "median_min"], 1.0)

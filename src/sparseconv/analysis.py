@@ -27,6 +27,7 @@ __all__ = [
     "accuracy_table",
     "paired_difference",
     "invariance_drop",
+    "run_times",
 ]
 
 MODEL_LABELS = {
@@ -48,6 +49,7 @@ RUN_COLUMNS = [
     "test_accuracy",
     "test_mean_class_accuracy",
     "train_seconds",
+    "eval_seconds",
     "n_parameters",
     "device",
     "threads",
@@ -279,3 +281,22 @@ def invariance_drop(runs: pd.DataFrame, levels: Sequence[float] | None = None) -
             {"model": run["model"], "seed": run["seed"], "sparsity": run["sparsity"], "drop": drop}
         )
     return pd.DataFrame(rows, columns=["model", "seed", "sparsity", "drop"])
+
+
+def run_times(runs: pd.DataFrame) -> pd.DataFrame:
+    """Wall time of the finished runs per (dataset, model): count, median and maximum of
+    training + final evaluation, in minutes of one process (its ``threads`` column says
+    how many CPU threads it had)."""
+    if runs.empty:
+        return pd.DataFrame(
+            columns=["dataset", "model", "runs", "threads", "median_min", "max_min"]
+        )
+    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+    frame = runs.assign(minutes=minutes)
+    table = frame.groupby(["dataset", "model"], sort=True).agg(
+        runs=("minutes", "size"),
+        threads=("threads", "max"),
+        median_min=("minutes", "median"),
+        max_min=("minutes", "max"),
+    )
+    return table.reset_index()
