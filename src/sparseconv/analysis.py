@@ -156,6 +156,25 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def run_times(runs: pd.DataFrame) -> pd.DataFrame:
+    """Wall time of the finished runs per (dataset, model): count, median and maximum of
+    training + final evaluation, in minutes of one process (its ``threads`` column says
+    how many CPU threads it had)."""
+    if runs.empty:
+        return pd.DataFrame(
+            columns=["dataset", "model", "runs", "threads", "median_min", "max_min"]
+        )
+    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+    frame = runs.assign(minutes=minutes)
+    table = frame.groupby(["dataset", "model"], sort=True).agg(
+        runs=("minutes", "size"),
+        threads=("threads", "max"),
+        median_min=("minutes", "median"),
+        max_min=("minutes", "max"),
+    )
+    return table.reset_index()
+
+
 def write_summaries(
     results_dir: str | os.PathLike[str] = "results",
     datasets: Sequence[str] = ("mnist", "caltech101"),
@@ -180,6 +199,24 @@ def write_summaries(
         table = accuracy_table(runs)
         parts.append(_markdown_table(table) if not table.empty else "No finished runs yet.")
         parts.append("")
+    times = run_times(load_runs(root))
+    parts += [
+        "## Run times",
+        "",
+        "Training plus final evaluation, minutes of one process (median and maximum over "
+        "the finished runs); the sweep runs two one-thread processes at once on a 2-core "
+        "machine, so the grid advances one run per half the median.",
+        "",
+    ]
+    if times.empty:
+        parts.append("No finished runs yet.")
+    else:
+        shown = times.assign(
+            median_min=times["median_min"].map("{:.1f}".format),
+            max_min=times["max_min"].map("{:.1f}".format),
+        ).rename(columns={"median_min": "median (min)", "max_min": "max (min)"})
+        parts.append(_markdown_table(shown))
+    parts.append("")
     text = "\n".join(parts)
     atomic_write_text(root / "summary.md", text)
     return text
@@ -281,22 +318,3 @@ def invariance_drop(runs: pd.DataFrame, levels: Sequence[float] | None = None) -
             {"model": run["model"], "seed": run["seed"], "sparsity": run["sparsity"], "drop": drop}
         )
     return pd.DataFrame(rows, columns=["model", "seed", "sparsity", "drop"])
-
-
-def run_times(runs: pd.DataFrame) -> pd.DataFrame:
-    """Wall time of the finished runs per (dataset, model): count, median and maximum of
-    training + final evaluation, in minutes of one process (its ``threads`` column says
-    how many CPU threads it had)."""
-    if runs.empty:
-        return pd.DataFrame(
-            columns=["dataset", "model", "runs", "threads", "median_min", "max_min"]
-        )
-    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
-    frame = runs.assign(minutes=minutes)
-    table = frame.groupby(["dataset", "model"], sort=True).agg(
-        runs=("minutes", "size"),
-        threads=("threads", "max"),
-        median_min=("minutes", "median"),
-        max_min=("minutes", "max"),
-    )
-    return table.reset_index()
