@@ -74,6 +74,8 @@ def load_runs(
     for _, record in iter_records(results_dir, None if dataset is None else [dataset]):
         if record.get("limit") is not None and not include_quick:
             continue
+        if record.get("amp") and defaults_only:  # the protocol is float32
+            continue
         defaults = DEFAULTS.get(record["dataset"])
         if defaults_only and defaults is not None:
             if (

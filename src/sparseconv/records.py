@@ -76,7 +76,8 @@ def _level(value: float) -> str:
 
 
 def run_name(params: Mapping[str, Any]) -> str:
-    """File stem of a run: model, sparsity, seed, epochs, lr, batch size, [pattern], [limit].
+    """File stem of a run: model, sparsity, seed, epochs, lr, batch size, [pattern], [bf16],
+    [limit].
 
     E.g. ``sparse_sp0.7_seed0_ep20_lr0.005_bs128``; a quick run adds ``_limit500``.
     """
@@ -90,6 +91,8 @@ def run_name(params: Mapping[str, Any]) -> str:
     ]
     if params.get("pattern") not in (None, "uniform"):
         parts.append(str(params["pattern"]))
+    if params.get("amp"):
+        parts.append("bf16")
     if params.get("limit") is not None:
         parts.append(f"limit{int(params['limit'])}")
     return "_".join(parts)

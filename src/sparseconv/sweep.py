@@ -353,6 +353,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (local executor)")
     p.add_argument("--threads-per-run", type=int, default=1, help="CPU threads per run")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--amp", action="store_true", help="bfloat16 autocast (GPU); records end in _bf16"
+    )
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", help="Ray cluster HOST:PORT (ray executor; none: a local Ray)")
     p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
@@ -379,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results_dir=args.results_dir,
             data_dir=args.data_dir,
             pattern=args.pattern,
+            extra={"amp": True} if args.amp else None,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

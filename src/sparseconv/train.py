@@ -16,6 +16,7 @@ synchronised with the host inside an epoch.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -109,6 +110,7 @@ def validate_params(
     device: Any = "auto",
     threads: Any = None,
     pattern: Any = None,
+    amp: Any = False,
     check_data: bool = True,
 ) -> dict[str, Any]:
     """Check every notebook parameter; return them normalised.
@@ -145,6 +147,8 @@ def validate_params(
     if pattern not in PATTERNS or (dataset != "depth" and pattern != "uniform"):
         allowed = PATTERNS if dataset == "depth" else ("uniform",)
         raise _bad("pattern", pattern, f"must be one of {allowed} for {dataset}")
+    if not isinstance(amp, bool):
+        raise _bad("amp", amp, "must be True (bfloat16 autocast) or False (float32)")
     if check_data:
         try:
             data_mod.ensure_dataset(dataset, data_dir)
@@ -164,6 +168,7 @@ def validate_params(
         "device": device,
         "threads": threads,
         **({"pattern": pattern} if dataset == "depth" else {}),
+        "amp": amp,
     }
 
 
@@ -463,8 +468,12 @@ def train_run(
     executor: str = "notebook",
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     pattern: str | None = None,
+    amp: bool = False,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Train one model and test it at every sparsity; write and return its record.
+
+    ``amp=True`` runs forward and backward under bfloat16 autocast (for GPUs; the
+    study's records are float32): the record says so and its name ends in ``_bf16``.
 
     Returns ``(record, trained model)``. The record is written atomically to
     :func:`~sparseconv.records.record_path` at the very end (``results_dir=None``
@@ -485,6 +494,7 @@ def train_run(
         device=device,
         threads=threads,
         pattern=pattern,
+        amp=amp,
         check_data=False,
     )
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -493,9 +503,36 @@ def train_run(
     tune_cpu_allocator()
     dev = pick_device(device)
     torch.manual_seed(seed)
-    if dataset == "depth":
-        return _train_depth(params, dev, started_at, results_dir, progress, executor, on_epoch)
-    data = load_classification(dataset, data_dir, limit, dev, seed)
+    train = _train_depth if dataset == "depth" else _train_classification
+    with autocast(dev, params["amp"]):
+        return train(params, dev, started_at, results_dir, progress, executor, on_epoch)
+
+
+def autocast(dev: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on ``dev`` when ``amp``, else a context that changes nothing."""
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+
+
+def _train_classification(
+    params: dict[str, Any],
+    dev: torch.device,
+    started_at: str,
+    results_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    executor: str,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> tuple[dict[str, Any], nn.Module]:
+    """train_run for MNIST and Caltech-101 (SGD, cross-entropy, accuracy at every level)."""
+    dataset, model, seed = params["dataset"], params["model"], params["seed"]
+    epochs, lr, batch_size, limit = (
+        params["epochs"],
+        params["lr"],
+        params["batch_size"],
+        params["limit"],
+    )
+    data = load_classification(dataset, params["data_dir"], limit, dev, seed)
     net = build_model(dataset, model).to(dev)
     n_parameters = count_parameters(net)
     optimizer = torch.optim.SGD(
@@ -553,6 +590,7 @@ def train_run(
         "n_train": len(data.train_x),
         "n_test": len(data.test_x),
         "test_mask_seed": seed,
+        "amp": params["amp"],
         **provenance(dev, started_at, executor),
     }
     if results_dir is not None:
@@ -742,6 +780,7 @@ def _train_depth(
         "n_train": len(data.train),
         "n_test": len(data.test),
         "test_mask_seed": seed,
+        "amp": params["amp"],
         **provenance(dev, started_at, executor),
     }
     if results_dir is not None:
