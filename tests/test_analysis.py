@@ -6,7 +6,15 @@ import math
 
 import pandas as pd
 
-from sparseconv.analysis import invariance_drop, paired_difference, run_times, seed_summary
+from sparseconv.analysis import (
+    depth_mismatch,
+    depth_verdicts,
+    invariance_drop,
+    paired_difference,
+    run_times,
+    seed_summary,
+    t_interval,
+)
 
 
 def frame(rows):
@@ -77,3 +85,59 @@ def test_run_times_in_minutes_by_hand():
     assert math.isclose(table.loc["sparse", "median_min"], 3.5)
     assert math.isclose(table.loc["sparse", "max_min"], 4.0)
     assert math.isclose(table.loc["dense", "median_min"], 1.0)
+
+
+def test_t_interval_by_hand():
+    # 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653 -> half width 4.302653 / sqrt(3)
+    n, mean, low, high = t_interval([1.0, 2.0, 3.0])
+    half = 4.302653 / math.sqrt(3)
+    assert n == 3 and mean == 2.0
+    assert math.isclose(low, 2.0 - half, rel_tol=1e-6)
+    assert math.isclose(high, 2.0 + half, rel_tol=1e-6)
+    n, mean, low, high = t_interval([5.0])
+    assert n == 1 and mean == 5.0 and math.isnan(low) and math.isnan(high)
+
+
+def depth_frame(maes):
+    """maes: {(model, seed, trained sparsity): (MAE tested at 0.5, MAE tested at 0.95)}."""
+    rows = []
+    for (model, seed, sparsity), (at50, at95) in maes.items():
+        record = {"pattern": "uniform", "test_mae_by_sparsity": {"0.5": at50, "0.95": at95}}
+        rows.append({"model": model, "seed": seed, "sparsity": sparsity, "record": record})
+    return pd.DataFrame(rows)
+
+
+def test_depth_mismatch_ratios_by_hand():
+    runs = depth_frame(
+        {
+            ("sparse", 0, 0.95): (1.2, 2.0),  # trained at 5 % density
+            ("sparse", 0, 0.5): (1.0, 4.0),  # trained at 50 % density
+            ("dense", 0, 0.95): (3.0, 2.5),  # the 0.5-trained dense run is missing
+        }
+    )
+    ratios = depth_mismatch(runs).set_index(["model", "direction"])["ratio"]
+    # sparse trained at 5 %, tested at 50 %: 1.2 / 1.0; trained at 50 %, tested at 5 %: 4 / 2
+    assert math.isclose(ratios[("sparse", "5 % -> 50 %")], 1.2)
+    assert math.isclose(ratios[("sparse", "50 % -> 5 %")], 2.0)
+    assert len(ratios) == 2  # nothing for dense without its 50 % run
+
+
+def test_depth_verdict_pairs_seeds_on_log_ratios():
+    maes = {}
+    # sparse pays 1.1x, 1.2x, 1.1x for 5 % -> 50 %; dense pays 2x, 3x, 2.5x
+    for seed, (sparse_ratio, dense_ratio) in enumerate([(1.1, 2.0), (1.2, 3.0), (1.1, 2.5)]):
+        maes[("sparse", seed, 0.5)] = (1.0, 3.0)
+        maes[("sparse", seed, 0.95)] = (sparse_ratio, 3.0)
+        maes[("dense", seed, 0.5)] = (1.0, 3.0)
+        maes[("dense", seed, 0.95)] = (dense_ratio, 3.0)
+    table = depth_verdicts(depth_frame(maes)).set_index(["direction", "compared with"])
+    row = table.loc[("5 % -> 50 %", "dense")]
+    logs = [math.log(1.1 / 2.0), math.log(1.2 / 3.0), math.log(1.1 / 2.5)]
+    _, mean, low, high = t_interval(logs)
+    assert row["pairs"] == 3
+    assert math.isclose(row["factor"], math.exp(mean))
+    assert math.isclose(row["high"], math.exp(high))
+    assert row["verdict"] == "sparse more invariant"
+    # the other direction costs both nothing (ratio 1): no difference can be shown
+    other = table.loc[("50 % -> 5 %", "dense")]
+    assert other["verdict"] != "sparse more invariant"

@@ -28,6 +28,9 @@ __all__ = [
     "paired_difference",
     "invariance_drop",
     "run_times",
+    "t_interval",
+    "depth_mismatch",
+    "depth_verdicts",
 ]
 
 MODEL_LABELS = {
@@ -177,6 +180,84 @@ def run_times(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+DEPTH_DIRECTIONS = {"5 % -> 50 %": (0.95, 0.5), "50 % -> 5 %": (0.5, 0.95)}
+
+
+def depth_mismatch(runs: pd.DataFrame) -> pd.DataFrame:
+    """The cost of a density the depth model was not trained at, per model and seed.
+
+    For a model trained at density a and tested at density b ("a -> b" in
+    ``DEPTH_DIRECTIONS``): its test MAE at b divided by the MAE of the same model type
+    and seed trained at b. 1 means no cost: the sparsity invariance the paper claims.
+    Uniform sampling only. Columns: model, seed, direction, ratio.
+    """
+    rows = []
+    if runs.empty:
+        return pd.DataFrame(rows, columns=["model", "seed", "direction", "ratio"])
+    uniform = runs[runs["record"].map(lambda r: r.get("pattern", "uniform")) == "uniform"]
+    mae = {
+        (run["model"], run["seed"], round(run["sparsity"], 6)): run["record"][
+            "test_mae_by_sparsity"
+        ]
+        for _, run in uniform.iterrows()
+    }
+    for (model, seed, trained), by in sorted(mae.items()):
+        for direction, (source, target) in DEPTH_DIRECTIONS.items():
+            own = mae.get((model, seed, round(target, 6)))
+            if trained != round(source, 6) or own is None:
+                continue
+            ratio = by[f"{target:g}"] / own[f"{target:g}"]
+            rows.append({"model": model, "seed": seed, "direction": direction, "ratio": ratio})
+    return pd.DataFrame(rows, columns=["model", "seed", "direction", "ratio"])
+
+
+def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Sparse against each baseline on ``depth_mismatch``, paired by seed.
+
+    Per direction and baseline: pairs, the mean ratio of each, and the 95 % t-interval of
+    the mean of log(ratio_sparse) - log(ratio_other), shown as a factor (below 1: the
+    sparse network pays less for the unseen density). Columns: direction, compared with,
+    pairs, sparse ratio, other ratio, factor, low, high, verdict.
+    """
+    import math
+
+    columns = ["direction", "compared with", "pairs", "sparse ratio", "other ratio",
+               "factor", "low", "high", "verdict"]  # fmt: skip
+    ratios = depth_mismatch(runs)
+    rows = []
+    if ratios.empty:
+        return pd.DataFrame(rows, columns=columns)
+    wide = ratios.pivot_table(index=["direction", "seed"], columns="model", values="ratio")
+    for direction in DEPTH_DIRECTIONS:
+        if direction not in wide.index.get_level_values(0) or "sparse" not in wide:
+            continue
+        sub = wide.loc[direction]
+        for other in ("dense", "dense_mask"):
+            if other not in sub:
+                continue
+            pairs = sub[["sparse", other]].dropna()
+            if pairs.empty:
+                continue
+            logs = (pairs["sparse"].map(math.log) - pairs[other].map(math.log)).tolist()
+            n, mean, low, high = t_interval(logs)
+            if n < 2:
+                verdict = "one seed: not judged"
+            elif high < 0:
+                verdict = "sparse more invariant"
+            elif low > 0:
+                verdict = "sparse less invariant"
+            else:
+                verdict = "no significant difference"
+            rows.append({
+                "direction": direction, "compared with": other, "pairs": n,
+                "sparse ratio": float(pairs["sparse"].mean()),
+                "other ratio": float(pairs[other].mean()),
+                "factor": math.exp(mean), "low": math.exp(low), "high": math.exp(high),
+                "verdict": verdict,
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
 def write_summaries(
     results_dir: str | os.PathLike[str] = "results",
     datasets: Sequence[str] = ("mnist", "caltech101"),
@@ -280,6 +361,23 @@ def comparison_table(runs: pd.DataFrame, references: pd.DataFrame, dataset: str)
     return pd.DataFrame(rows)
 
 
+def t_interval(values: Sequence[float]) -> tuple[int, float, float, float]:
+    """(n, mean, low, high): the mean of ``values`` and its 95 % Student-t interval
+    (NaN bounds with fewer than two values)."""
+    from scipy import stats
+
+    data = [float(v) for v in values]
+    n = len(data)
+    if n == 0:
+        return 0, float("nan"), float("nan"), float("nan")
+    mean = sum(data) / n
+    if n < 2:
+        return n, mean, float("nan"), float("nan")
+    sd = (sum((v - mean) ** 2 for v in data) / (n - 1)) ** 0.5
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / n**0.5
+    return n, mean, mean - half, mean + half
+
+
 def paired_difference(
     runs: pd.DataFrame, model_a: str, model_b: str, metric: str = "test_accuracy"
 ) -> pd.DataFrame:
@@ -288,19 +386,12 @@ def paired_difference(
     Columns: sparsity, n (paired seeds), mean, low, high (95 % t-interval of the mean
     difference; NaN with fewer than two pairs), in the metric's units.
     """
-    from scipy import stats
-
     a = runs[runs["model"] == model_a].set_index(["sparsity", "seed"])[metric]
     b = runs[runs["model"] == model_b].set_index(["sparsity", "seed"])[metric]
     diff = (a - b).dropna()
     rows = []
     for sparsity, values in diff.groupby(level="sparsity"):
-        n = len(values)
-        mean = float(values.mean())
-        low = high = float("nan")
-        if n >= 2:
-            half = stats.t.ppf(0.975, n - 1) * float(values.std(ddof=1)) / n**0.5
-            low, high = mean - half, mean + half
+        n, mean, low, high = t_interval(values.tolist())
         rows.append({"sparsity": sparsity, "n": n, "mean": mean, "low": low, "high": high})
     return pd.DataFrame(rows, columns=["sparsity", "n", "mean", "low", "high"])
 
