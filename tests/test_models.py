@@ -75,6 +75,40 @@ def test_sparse_batch_norm_uses_valid_positions_only():
     assert torch.equal(m, mask)
 
 
+def test_sparse_batch_norm_gradients_match_batch_norm_of_the_valid_values():
+    # independent reference: F.batch_norm on the valid values of each channel only
+    torch.manual_seed(1)
+    bn = SparseBatchNorm2d(3).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([0.5, 1.5, -2.0]))
+        bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    x = (torch.randn(4, 3, 6, 6, dtype=torch.float64) * 3 + 2).requires_grad_(True)
+    mask = (torch.rand(4, 1, 6, 6) < 0.4).double()
+    upstream = torch.randn(4, 3, 6, 6, dtype=torch.float64)
+    y, _ = bn(x, mask)
+    (y * upstream).sum().backward()
+
+    x_ref = x.detach().clone().requires_grad_(True)
+    weight = bn.weight.detach().clone().requires_grad_(True)
+    bias = bn.bias.detach().clone().requires_grad_(True)
+    valid = mask[:, 0].bool()  # (N, H, W)
+    values = x_ref.permute(1, 0, 2, 3)[:, valid]  # (C, n_valid)
+    running_mean, running_var = (
+        torch.zeros(3, dtype=torch.float64),
+        torch.ones(3, dtype=torch.float64),
+    )
+    normed = torch.nn.functional.batch_norm(
+        values.T, running_mean, running_var, weight, bias, training=True, eps=bn.eps
+    )
+    (normed * upstream.permute(0, 2, 3, 1)[valid]).sum().backward()
+    torch.testing.assert_close(y.permute(1, 0, 2, 3)[:, valid], normed.T.detach())
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(bn.weight.grad, weight.grad)
+    torch.testing.assert_close(bn.bias.grad, bias.grad)
+    torch.testing.assert_close(bn.running_mean, running_mean)
+    torch.testing.assert_close(bn.running_var, running_var)
+
+
 def test_sparse_batch_norm_with_full_mask_is_batch_norm():
     torch.manual_seed(0)
     ours, plain = SparseBatchNorm2d(3), torch.nn.BatchNorm2d(3)

@@ -108,18 +108,21 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
         if not self.training and self.track_running_stats:
             mean, var = self.running_mean, self.running_var
         else:
-            n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # (1,)
-            mean = (x * mask).sum(dim=(0, 2, 3)) / n
-            var = (((x - mean.view(1, -1, 1, 1)) ** 2) * mask).sum(dim=(0, 2, 3)) / n
+            n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # (1,): valid positions
+            x_valid = x * mask
+            mean = x_valid.sum(dim=(0, 2, 3)) / n
+            # E[x^2] - E[x]^2 over valid positions: two passes over x instead of four
+            var = ((x_valid * x).sum(dim=(0, 2, 3)) / n - mean**2).clamp_min(0.0)
             if self.training and self.track_running_stats:
                 with torch.no_grad():
                     self.num_batches_tracked += 1
                     unbiased = var * n / (n - 1).clamp_min(1.0)
                     self.running_mean.lerp_(mean.detach(), self.momentum)
                     self.running_var.lerp_(unbiased.detach(), self.momentum)
-        inv = torch.rsqrt(var + self.eps)
-        y = (x - mean.view(1, -1, 1, 1)) * (inv * self.weight).view(1, -1, 1, 1)
-        y = y + self.bias.view(1, -1, 1, 1)
+        # (x - mean) * weight / std + bias as one per-channel scale and shift
+        scale = torch.rsqrt(var + self.eps) * self.weight
+        shift = self.bias - mean * scale
+        y = torch.addcmul(shift.view(1, -1, 1, 1), x, scale.view(1, -1, 1, 1))
         return y * mask, mask
 
 
