@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .records import atomic_write_text, iter_records, resolve_results_dir
 
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
 __all__ = [
+    "note_table",
     "MODEL_LABELS",
     "load_runs",
     "seed_summary",
@@ -60,6 +65,11 @@ RUN_COLUMNS = [
     "git_commit",
     "started_at",
 ]
+
+
+def note_table(text: str) -> Styler:
+    """A one-cell table that says why a table is empty (for the book's glued tables)."""
+    return pd.DataFrame({"note": [text]}).style.hide(axis="index")
 
 
 def load_runs(
