@@ -334,3 +334,23 @@ def test_fully_valid_mask_takes_the_same_values():
     pooled, m_pool = SparseMaxPool2d(2)(x, full)
     assert torch.equal(pooled, F.max_pool2d(x, 2))
     assert torch.equal(m_pool, torch.ones(2, 1, 4, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("normalization", ["paper", "partial"])
+def test_channels_last_inputs_give_the_same_results(normalization):
+    # the study's models run channels-last (faster on CPU); the layers must not care
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, 10, 10, dtype=torch.float64, generator=g)
+    mask = (torch.rand(3, 1, 10, 10, generator=g) < 0.3).double()
+    layer = SparseConv2d(4, 6, 5, normalization=normalization).double()
+    pool = SparseMaxPool2d(2)
+    outputs = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xf = x.detach().contiguous(memory_format=fmt).requires_grad_(True)
+        layer.zero_grad()
+        y, m = layer(xf, mask)
+        pooled, m2 = pool(y, m)
+        pooled.square().sum().backward()
+        outputs.append((pooled.detach(), m2, xf.grad, layer.weight.grad.clone()))
+    for a, b in zip(*outputs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

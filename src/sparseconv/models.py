@@ -241,11 +241,13 @@ class Classifier(nn.Module):
             layers.append(nn.Dropout(spec.dropout))
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
+        self.to(memory_format=torch.channels_last)
 
     def features(self, x: Tensor, mask: Tensor) -> list[tuple[Tensor, Tensor]]:
         """(features, mask) after each block, for inspection (e.g. mask density per layer)."""
         if self.variant == "dense_mask":
             x = torch.cat([x, mask.to(x.dtype)], dim=1)
+        x = x.contiguous(memory_format=torch.channels_last)
         out = []
         for block in self.blocks:
             x, mask = block(x, mask)
@@ -257,6 +259,7 @@ class Classifier(nn.Module):
         mask = mask.to(x.dtype)
         if self.variant == "dense_mask":
             x = torch.cat([x, mask], dim=1)
+        x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             x, mask = block(x, mask)
         return self.head(torch.flatten(x, 1))
@@ -295,11 +298,13 @@ class DepthNet(nn.Module):
             self.last = nn.Conv2d(channels, 1, 1)
             nn.init.normal_(self.last.weight, 0.0, math.sqrt(1.0 / channels))
             nn.init.zeros_(self.last.bias)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = mask.to(x.dtype)
         if self.variant == "dense_mask":
             x = torch.cat([x, mask], dim=1)
+        x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             x, mask = block(x, mask)
         if isinstance(self.last, SparseConv2d):
