@@ -173,3 +173,18 @@ def test_block_pools_before_relu_with_the_same_values_and_gradients(sparse, batc
     torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=1e-12)
     if m_ref is not None:
         assert torch.equal(m_out, m_ref)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "caltech101", "depth"])
+@pytest.mark.parametrize("variant", ["sparse", "dense_mask"])
+def test_memory_format_changes_no_value(dataset, variant):
+    torch.manual_seed(0)
+    fast = build_model(dataset, variant).double().eval()
+    plain = build_model(dataset, variant, memory_format=torch.contiguous_format).double().eval()
+    plain.load_state_dict(fast.state_dict())
+    channels, side = {"mnist": (1, 28), "caltech101": (3, 64), "depth": (1, 48)}[dataset]
+    x = torch.rand(2, channels, side, side, dtype=torch.float64)
+    mask = (torch.rand(2, 1, side, side) < 0.3).double()
+    fast_conv = next(m for m in fast.modules() if hasattr(m, "weight") and m.weight.dim() == 4)
+    assert fast_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(x * mask, mask), plain(x * mask, mask), rtol=1e-10, atol=1e-10)
