@@ -41,6 +41,8 @@ SHAPES = [
     ("caltech k3", 16, 32, 64, 64, 3),
     ("rgb k7", 16, 3, 32, 96, 7),
 ]
+# the study's networks compute channels-last; channels-first is PyTorch's default
+LAYOUTS = ("channels-last", "channels-first")
 
 
 def naive_layer(x, mask, weight, bias):
@@ -74,14 +76,15 @@ def saved_bytes(forward) -> int:
     return sum(seen.values())
 
 
-def bench_shape(name, n, c_in, c_out, size, k, repeats, density=0.3):
+def bench_shape(name, n, c_in, c_out, size, k, repeats, layout, density=0.3):
+    fmt = torch.channels_last if layout == "channels-last" else torch.contiguous_format
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, c_in, size, size, generator=g)
+    x = torch.randn(n, c_in, size, size, generator=g).contiguous(memory_format=fmt)
     mask = (torch.rand(n, 1, size, size, generator=g) < density).float()
-    layer = SparseConv2d(c_in, c_out, k)
+    layer = SparseConv2d(c_in, c_out, k).to(memory_format=fmt)
     weight = layer.weight.detach().clone().requires_grad_(True)
     bias = layer.bias.detach().clone().requires_grad_(True)
-    grad = torch.randn(n, c_out, size, size, generator=g)
+    grad = torch.randn(n, c_out, size, size, generator=g).contiguous(memory_format=fmt)
 
     def floor():
         y = F.conv2d(x * mask, weight, bias, padding=k // 2)
@@ -111,6 +114,7 @@ def bench_shape(name, n, c_in, c_out, size, k, repeats, density=0.3):
     medians = {key: statistics.median(v) for key, v in times.items()}
     return {
         "shape": name,
+        "layout": layout,
         "batch": n,
         "in_channels": c_in,
         "out_channels": c_out,
@@ -134,21 +138,23 @@ def main() -> int:
     tune_cpu_allocator()
     rows = []
     print(
-        f"{'shape':12s} {'conv2d ms':>10s} {'naive':>8s} {'sparse':>8s}   "
+        f"{'shape':12s} {'layout':14s} {'conv2d ms':>10s} {'naive':>8s} {'sparse':>8s}   "
         "saved for backward (MB): conv2d / naive / sparse"
     )
     for shape in SHAPES:
-        row = bench_shape(*shape, repeats=args.repeats)
-        rows.append(row)
-        m = row["median_seconds"]
-        print(
-            f"{row['shape']:12s} {1000 * m['conv2d']:10.2f} {row['ratio_naive']:7.2f}x "
-            f"{row['ratio_sparse']:7.2f}x   "
-            + " / ".join(
-                f"{row['saved_bytes'][k] / 2**20:.1f}" for k in ("conv2d", "naive", "sparse")
-            ),
-            flush=True,
-        )
+        for layout in LAYOUTS:
+            row = bench_shape(*shape, repeats=args.repeats, layout=layout)
+            rows.append(row)
+            m = row["median_seconds"]
+            print(
+                f"{row['shape']:12s} {layout:14s} {1000 * m['conv2d']:10.2f} "
+                f"{row['ratio_naive']:7.2f}x "
+                f"{row['ratio_sparse']:7.2f}x   "
+                + " / ".join(
+                    f"{row['saved_bytes'][k] / 2**20:.1f}" for k in ("conv2d", "naive", "sparse")
+                ),
+                flush=True,
+            )
     result = {
         "benchmark": "layer forward + backward",
         "machine": platform.processor() or platform.machine(),
