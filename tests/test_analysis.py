@@ -77,9 +77,11 @@ def test_run_times_in_minutes_by_hand():
             "train_seconds": [120.0, 240.0, 60.0],
             "eval_seconds": [60.0, 0.0, None],
             "threads": [1, 1, 1],
+            "record": [{"memory_format": "channels_last"}] * 3,
         }
     )
     table = run_times(runs).set_index("model")
+    assert set(table["layout"]) == {"channels_last"}
     # sparse: 3 and 4 minutes -> median 3.5, max 4; dense: 1 minute (no eval time known)
     assert table.loc["sparse", "runs"] == 2
     assert math.isclose(table.loc["sparse", "median_min"], 3.5)

@@ -172,22 +172,23 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_times(runs: pd.DataFrame) -> pd.DataFrame:
-    """Wall time of the finished runs per (dataset, model): count, median and maximum of
-    training + final evaluation, in minutes of one process (its ``threads`` column says
-    how many CPU threads it had)."""
+    """Wall time of the finished runs per (dataset, model, layout): count, median and
+    maximum of training + final evaluation, in minutes of one process (its ``threads``
+    column says how many CPU threads it had). ``layout`` is the record's memory format
+    (records without one were computed channels-first)."""
+    columns = ["dataset", "model", "layout", "runs", "threads", "median_min", "max_min"]
     if runs.empty:
-        return pd.DataFrame(
-            columns=["dataset", "model", "runs", "threads", "median_min", "max_min"]
-        )
+        return pd.DataFrame(columns=columns)
     minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
-    frame = runs.assign(minutes=minutes)
-    table = frame.groupby(["dataset", "model"], sort=True).agg(
+    layout = runs["record"].map(lambda r: r.get("memory_format", "channels_first"))
+    frame = runs.assign(minutes=minutes, layout=layout)
+    table = frame.groupby(["dataset", "model", "layout"], sort=True).agg(
         runs=("minutes", "size"),
         threads=("threads", "max"),
         median_min=("minutes", "median"),
         max_min=("minutes", "max"),
     )
-    return table.reset_index()
+    return table.reset_index()[columns]
 
 
 DEPTH_DIRECTIONS = {"5 % -> 50 %": (0.95, 0.5), "50 % -> 5 %": (0.5, 0.95)}
