@@ -354,7 +354,10 @@ def comparison_table(runs: pd.DataFrame, references: pd.DataFrame, dataset: str)
     )
     rows = []
     for model, sparsity in keys:
-        row: dict[str, object] = {"model": MODEL_LABELS[model], "sparsity (%)": 100 * sparsity}
+        row: dict[str, object] = {
+            "model": MODEL_LABELS[model],
+            "sparsity (%)": round(100 * sparsity),
+        }
         mine = ours[(ours["model"] == model) & (ours["sparsity"].round(4) == sparsity)]
         value = 100 * mine["mean"].iloc[0] if not mine.empty else float("nan")
         row["ours"] = value
