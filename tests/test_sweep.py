@@ -75,6 +75,10 @@ def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
         assert json.loads(run.notebook.read_text())["cells"]
     assert not broken.record.exists()
     assert pending(runs) == []
+    # a record without its executed notebook was not made by the sweep: run it again
+    runs[0].notebook.unlink()
+    assert pending(runs) == [runs[0]]
+    runs[0].notebook.write_text("{}")
     lines.clear()
     assert run_sweep(runs, out=lines.append) == []
     assert lines[0].endswith("2 already done, 0 to run")

@@ -7,7 +7,7 @@
 Every run executes ``notebooks/<dataset>.ipynb`` with papermill in a temporary folder;
 the sweep then writes the executed notebook and the run record into
 ``<results_dir>/<dataset>/`` atomically (the notebook first, the record last). Runs
-whose record exists are skipped, so a stopped sweep resumes where it was. A failed
+whose record and notebook exist are skipped, so a stopped sweep resumes where it was. A failed
 run is reported by name with its error; the others go on.
 
 Executors: ``local`` (default) runs ``--jobs`` runs at once on this machine, each
@@ -142,8 +142,10 @@ def grid(
 
 
 def pending(runs: Sequence[Run]) -> list[Run]:
-    """The runs without a record yet."""
-    return [r for r in runs if not r.record.is_file()]
+    """The runs still to do: no record yet, or a record without its executed notebook
+    (made outside the sweep, e.g. by calling ``train_run`` directly), which the sweep
+    replaces so that every run of a grid comes with the notebook that made it."""
+    return [r for r in runs if not (r.record.is_file() and r.notebook.is_file())]
 
 
 def notebook_source(dataset: str) -> str:
