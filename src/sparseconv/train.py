@@ -591,7 +591,7 @@ def _train_classification(
         "n_test": len(data.test_x),
         "test_mask_seed": seed,
         "amp": params["amp"],
-        "memory_format": "channels_last",
+        "memory_format": str(net.memory_format).removeprefix("torch."),
         **provenance(dev, started_at, executor),
     }
     if results_dir is not None:
@@ -782,7 +782,7 @@ def _train_depth(
         "n_test": len(data.test),
         "test_mask_seed": seed,
         "amp": params["amp"],
-        "memory_format": "channels_last",
+        "memory_format": str(net.memory_format).removeprefix("torch."),
         **provenance(dev, started_at, executor),
     }
     if results_dir is not None:
