@@ -12,9 +12,7 @@ cannot take their all-valid shortcuts), starting from an empty compiler cache. W
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,8 +30,9 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import write_result  # noqa: E402
+
 from sparseconv.models import build_model  # noqa: E402
-from sparseconv.records import atomic_write_text  # noqa: E402
 from sparseconv.sparsify import sparsify  # noqa: E402
 from sparseconv.train import DEFAULTS, tune_cpu_allocator  # noqa: E402
 
@@ -105,17 +104,7 @@ def main() -> int:
                 f"{row['eager_images_per_second']:7.0f} {row['compiled_images_per_second']:9.0f}",
                 flush=True,
             )
-    result = {
-        "benchmark": "torch.compile of the training step",
-        "machine": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "steps": args.steps,
-        "rows": rows,
-    }
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, "torch.compile of the training step", rows, steps=args.steps)
     return 0
 
 

@@ -17,8 +17,6 @@ Prints the ratios to the floor and peak memory, and writes
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -30,8 +28,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import write_result  # noqa: E402
+
 from sparseconv import SparseConv2d  # noqa: E402
-from sparseconv.records import atomic_write_text  # noqa: E402
 from sparseconv.train import tune_cpu_allocator  # noqa: E402
 
 # (name, batch, c_in, c_out, size, kernel)
@@ -155,17 +154,7 @@ def main() -> int:
                 ),
                 flush=True,
             )
-    result = {
-        "benchmark": "layer forward + backward",
-        "machine": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "repeats": args.repeats,
-        "rows": rows,
-    }
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, "layer forward + backward", rows, repeats=args.repeats)
     return 0
 
 

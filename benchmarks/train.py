@@ -15,8 +15,6 @@ run channels-last), and for MNIST the sparse network with the paper's 11-7-5-3 k
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -28,8 +26,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import write_result  # noqa: E402
+
 from sparseconv.models import MODELS, ConvSpec, build_model  # noqa: E402
-from sparseconv.records import atomic_write_text  # noqa: E402
 from sparseconv.sparsify import sparsify  # noqa: E402
 from sparseconv.train import DEFAULTS, augment, tune_cpu_allocator  # noqa: E402
 
@@ -123,17 +122,7 @@ def main() -> int:
                 f"{row['time_vs_dense']:8.2f}x {100 * row['data_share']:10.1f}%",
                 flush=True,
             )
-    result = {
-        "benchmark": "training step throughput",
-        "machine": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "steps": args.steps,
-        "rows": rows,
-    }
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, "training step throughput", rows, steps=args.steps)
     return 0
 
 
