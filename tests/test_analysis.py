@@ -143,3 +143,23 @@ def test_depth_verdict_pairs_seeds_on_log_ratios():
     # the other direction costs both nothing (ratio 1): no difference can be shown
     other = table.loc[("50 % -> 5 %", "dense")]
     assert other["verdict"] != "sparse more invariant"
+    assert set(table["model"]) == {"sparse"}  # no sparse_partial runs, no rows for it
+
+
+def test_depth_verdict_judges_sparse_partial_too():
+    maes = {}
+    # sparse_partial pays 3x, 4x for 5 % -> 50 %; dense_mask 1.5x, 2x: less invariant
+    for seed, (partial_ratio, mask_ratio) in enumerate([(3.0, 1.5), (4.0, 2.0)]):
+        maes[("sparse_partial", seed, 0.5)] = (1.0, 3.0)
+        maes[("sparse_partial", seed, 0.95)] = (partial_ratio, 3.0)
+        maes[("dense_mask", seed, 0.5)] = (1.0, 3.0)
+        maes[("dense_mask", seed, 0.95)] = (mask_ratio, 3.0)
+    table = depth_verdicts(depth_frame(maes))
+    row = table.set_index(["direction", "model", "compared with"]).loc[
+        ("5 % -> 50 %", "sparse_partial", "dense_mask")
+    ]
+    assert row["pairs"] == 2
+    assert math.isclose(row["factor"], 2.0)  # both seeds: twice the baseline's ratio
+    assert math.isclose(row["sparse ratio"], 3.5) and math.isclose(row["other ratio"], 1.75)
+    # two equal log differences: zero spread, a degenerate interval at the factor
+    assert row["verdict"] == "sparse less invariant"

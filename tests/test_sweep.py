@@ -104,15 +104,29 @@ def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
     assert "10 of 10 runs pending" in out
 
 
-def test_depth_grid_is_21_runs_with_the_lines_pattern(tmp_path):
+def test_depth_grid_is_28_runs_with_the_lines_pattern(tmp_path):
     runs = grid("depth", results_dir=str(tmp_path))
-    assert len(runs) == 21
+    # 4 models x 2 densities x 3 seeds on the uniform pattern + 4 runs on lines
+    assert len(runs) == 28
     lines = [r for r in runs if r.params["pattern"] == "lines"]
     assert {(r.params["model"], r.params["sparsity"], r.params["seed"]) for r in lines} == {
         ("sparse", 0.95, 0),
         ("dense", 0.95, 0),
         ("dense_mask", 0.95, 0),
+        ("sparse_partial", 0.95, 0),
     }
+    # the issue's 21 runs are all there
+    issue = {
+        (m, sp, sd, "uniform")
+        for m in ("sparse", "dense", "dense_mask")
+        for sp in (0.95, 0.5)
+        for sd in (0, 1, 2)
+    } | {(m, 0.95, 0, "lines") for m in ("sparse", "dense", "dense_mask")}
+    have = {
+        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
+        for r in runs
+    }
+    assert issue <= have
     seeds = [r.params["seed"] for r in runs]
     assert seeds == sorted(seeds)
     assert all(r.name.endswith("_lines") for r in lines)

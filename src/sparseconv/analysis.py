@@ -223,16 +223,17 @@ def depth_mismatch(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
-    """Sparse against each baseline on ``depth_mismatch``, paired by seed.
+    """Each sparse model against each baseline on ``depth_mismatch``, paired by seed.
 
-    Per direction and baseline: pairs, the mean ratio of each, and the 95 % t-interval of
-    the mean of log(ratio_sparse) - log(ratio_other), shown as a factor (below 1: the
-    sparse network pays less for the unseen density). Columns: direction, compared with,
-    pairs, sparse ratio, other ratio, factor, low, high, verdict.
+    Per direction, sparse model (``sparse``, and ``sparse_partial`` where it has runs) and
+    baseline (``dense``, ``dense_mask``): pairs, the mean ratio of each, and the 95 %
+    t-interval of the mean of log(ratio_sparse) - log(ratio_other), shown as a factor
+    (below 1: the sparse model pays less for the unseen density). Columns: direction,
+    model, compared with, pairs, sparse ratio, other ratio, factor, low, high, verdict.
     """
     import math
 
-    columns = ["direction", "compared with", "pairs", "sparse ratio", "other ratio",
+    columns = ["direction", "model", "compared with", "pairs", "sparse ratio", "other ratio",
                "factor", "low", "high", "verdict"]  # fmt: skip
     ratios = depth_mismatch(runs)
     rows = []
@@ -240,32 +241,33 @@ def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=columns)
     wide = ratios.pivot_table(index=["direction", "seed"], columns="model", values="ratio")
     for direction in DEPTH_DIRECTIONS:
-        if direction not in wide.index.get_level_values(0) or "sparse" not in wide:
+        if direction not in wide.index.get_level_values(0):
             continue
         sub = wide.loc[direction]
-        for other in ("dense", "dense_mask"):
-            if other not in sub:
-                continue
-            pairs = sub[["sparse", other]].dropna()
-            if pairs.empty:
-                continue
-            logs = (pairs["sparse"].map(math.log) - pairs[other].map(math.log)).tolist()
-            n, mean, low, high = t_interval(logs)
-            if n < 2:
-                verdict = "one seed: not judged"
-            elif high < 0:
-                verdict = "sparse more invariant"
-            elif low > 0:
-                verdict = "sparse less invariant"
-            else:
-                verdict = "no significant difference"
-            rows.append({
-                "direction": direction, "compared with": other, "pairs": n,
-                "sparse ratio": float(pairs["sparse"].mean()),
-                "other ratio": float(pairs[other].mean()),
-                "factor": math.exp(mean), "low": math.exp(low), "high": math.exp(high),
-                "verdict": verdict,
-            })  # fmt: skip
+        for model in ("sparse", "sparse_partial"):
+            for other in ("dense", "dense_mask"):
+                if model not in sub or other not in sub:
+                    continue
+                pairs = sub[[model, other]].dropna()
+                if pairs.empty:
+                    continue
+                logs = (pairs[model].map(math.log) - pairs[other].map(math.log)).tolist()
+                n, mean, low, high = t_interval(logs)
+                if n < 2:
+                    verdict = "one seed: not judged"
+                elif high < 0:
+                    verdict = "sparse more invariant"
+                elif low > 0:
+                    verdict = "sparse less invariant"
+                else:
+                    verdict = "no significant difference"
+                rows.append({
+                    "direction": direction, "model": model, "compared with": other,
+                    "pairs": n, "sparse ratio": float(pairs[model].mean()),
+                    "other ratio": float(pairs[other].mean()),
+                    "factor": math.exp(mean), "low": math.exp(low), "high": math.exp(high),
+                    "verdict": verdict,
+                })  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
