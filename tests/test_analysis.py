@@ -8,6 +8,7 @@ import pandas as pd
 
 from sparseconv.analysis import (
     depth_mismatch,
+    depth_table,
     depth_verdicts,
     invariance_drop,
     paired_difference,
@@ -163,3 +164,20 @@ def test_depth_verdict_judges_sparse_partial_too():
     assert math.isclose(row["sparse ratio"], 3.5) and math.isclose(row["other ratio"], 1.75)
     # two equal log differences: zero spread, a degenerate interval at the factor
     assert row["verdict"] == "sparse less invariant"
+
+
+def test_depth_table_cells_by_hand():
+    nearest = {"0.5": 0.25, "0.95": 1.5}
+    rows = []
+    for seed, at95 in enumerate([2.0, 4.0]):  # sparse trained at 5 %, two seeds
+        record = {"pattern": "uniform", "test_mae_by_sparsity": {"0.5": 9.0, "0.95": at95},
+                  "nearest_mae_by_sparsity": nearest}  # fmt: skip
+        rows.append({"model": "sparse", "seed": seed, "sparsity": 0.95, "record": record})
+    table = depth_table(pd.DataFrame(rows)).set_index(["model", "pattern"])
+    sparse = table.loc[("sparse conv", "uniform")]
+    # mean 3, sample sd sqrt(2) = 1.414, two seeds; never trained at 50 %: dashes
+    assert sparse["5 % → 5 %"] == "3.000 ± 1.414 (2)"
+    assert sparse["5 % → 50 %"] == "9.000 ± 0.000 (2)"
+    assert sparse["50 % → 50 %"] == "–"
+    assert table.loc[("nearest neighbour", "uniform"), "50 % → 50 %"] == "0.250"
+    assert depth_table(pd.DataFrame()).empty
