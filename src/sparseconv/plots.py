@@ -255,6 +255,53 @@ def cross_curves(
     return fig
 
 
+def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure:
+    """Depth models trained at ``train_sparsity`` (uniform sampling) tested at every density:
+    test MAE (m, mean +- sd over seeds) against the test density on a log axis, with the
+    nearest-neighbour interpolation as a dashed line and the training density dotted.
+
+    ``runs``: the frame of :func:`sparseconv.analysis.load_runs` for "depth".
+    """
+    import pandas as pd
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.8))
+    density = 100 * (1 - train_sparsity)
+    sub = runs
+    if not runs.empty:
+        pattern = runs["record"].map(lambda r: r.get("pattern", "uniform"))
+        sub = runs[(pattern == "uniform") & np.isclose(runs["sparsity"], train_sparsity)]
+    if sub.empty:
+        ax.text(0.5, 0.5, f"no model trained at {density:g} % density yet", ha="center",
+                transform=ax.transAxes)  # fmt: skip
+    nearest = None
+    for model, style in MODEL_STYLE.items():
+        rows = sub[sub["model"] == model] if not sub.empty else sub
+        if rows.empty:
+            continue
+        table = pd.DataFrame([r["test_mae_by_sparsity"] for r in rows["record"]])
+        x = [100 * (1 - float(c)) for c in table.columns]
+        ax.errorbar(x, table.mean(), yerr=table.std().fillna(0.0), capsize=3, ms=4, **style)
+        nearest = rows["record"].iloc[0]["nearest_mae_by_sparsity"]
+    if nearest is not None:
+        ax.plot([100 * (1 - float(c)) for c in nearest], list(nearest.values()), "k--", lw=1,
+                label="nearest neighbour")  # fmt: skip
+    ax.axvline(density, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xticks([2, 5, 10, 20, 30, 50, 70], ["2", "5", "10", "20", "30", "50", "70"])
+    ax.minorticks_off()
+    ax.set_xlabel("test density (% of pixels kept, log scale)")
+    ax.set_ylabel("test MAE (m)")
+    ax.set_title(f"depth, trained at {density:g} % density", fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    if fig is None:
+        fig = ax.figure
+    return fig
+
+
 def depth_panels(
     truth: Tensor, mask: Tensor, predictions: Mapping[str, Tensor] | None = None
 ) -> Figure:
