@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sparseconv.models import MODELS, SparseBatchNorm2d, build_model, count_parameters
+from sparseconv.models import (
+    MODELS,
+    SparseBatchNorm2d,
+    build_model,
+    count_parameters,
+    valid_fraction_per_layer,
+)
 
 
 def conv_params(c_in, c_out, k):
@@ -188,3 +194,14 @@ def test_memory_format_changes_no_value(dataset, variant):
     fast_conv = next(m for m in fast.modules() if hasattr(m, "weight") and m.weight.dim() == 4)
     assert fast_conv.weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast(x * mask, mask), plain(x * mask, mask), rtol=1e-10, atol=1e-10)
+
+
+def test_valid_fraction_of_the_depth_network_by_hand():
+    # one valid pixel in the middle of a 48 x 48 map: after the 11 x 11 layer an 11 x 11
+    # square is valid, after 7 x 7 a 17 x 17 one, then 21, 23, 25 pixels wide
+    mask = torch.zeros(1, 1, 48, 48)
+    mask[0, 0, 24, 24] = 1
+    fractions = valid_fraction_per_layer(build_model("depth", "sparse"), mask)
+    assert fractions == pytest.approx([w * w / 48**2 for w in (11, 17, 21, 23, 25)])
+    with pytest.raises(ValueError, match="dense"):
+        valid_fraction_per_layer(build_model("depth", "dense"), mask)

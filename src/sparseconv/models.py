@@ -346,7 +346,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def valid_fraction_per_layer(model: Classifier, mask: Tensor) -> list[float]:
+def valid_fraction_per_layer(model: Classifier | DepthNet, mask: Tensor) -> list[float]:
     """Fraction of valid positions after each block of a sparse model, for input ``mask``.
 
     mask: (N, 1, S, S). Mask propagation does not depend on the weights, so an
@@ -357,4 +357,11 @@ def valid_fraction_per_layer(model: Classifier, mask: Tensor) -> list[float]:
     channels = model.blocks[0].conv.in_channels
     x = torch.zeros(mask.shape[0], channels, *mask.shape[2:])
     model.eval()
+    if isinstance(model, DepthNet):
+        fractions = []
+        mask = mask.float()
+        for block in model.blocks:
+            x, mask = block(x, mask)
+            fractions.append(mask.mean().item())
+        return fractions
     return [m.mean().item() for _, m in model.features(x, mask.float())]
