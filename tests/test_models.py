@@ -205,3 +205,12 @@ def test_valid_fraction_of_the_depth_network_by_hand():
     assert fractions == pytest.approx([w * w / 48**2 for w in (11, 17, 21, 23, 25)])
     with pytest.raises(ValueError, match="dense"):
         valid_fraction_per_layer(build_model("depth", "dense"), mask)
+
+
+def test_architecture_descriptions():
+    assert build_model("mnist", "sparse").spec.describe() == (
+        "conv5-pool-conv3-pool-conv3 (16 ch) -> fc128 -> fc"
+    )
+    assert build_model("depth", "dense").spec.describe() == (
+        "conv11-conv7-conv5-conv3-conv3 (16 ch) -> conv1 (1 ch)"
+    )

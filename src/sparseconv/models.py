@@ -46,7 +46,8 @@ class ConvSpec:
     ``kernels``: odd kernel sizes, one convolution each, ``channels`` wide, stride 1,
     same padding. ``pool_after``: indices into ``kernels`` followed by a 2x2 pool.
     ``hidden``: widths of the hidden linear layers. ``batch_norm`` after each conv,
-    ``dropout`` before each linear layer (0 for none).
+    ``dropout`` before each linear layer (0 for none). ``linear_head=False``: no linear
+    layers; the last kernel is the output convolution (to one channel, for depth).
     """
 
     kernels: tuple[int, ...]
@@ -55,6 +56,7 @@ class ConvSpec:
     hidden: tuple[int, ...] = (128,)
     batch_norm: bool = False
     dropout: float = 0.0
+    linear_head: bool = True
 
     def output_size(self, size: int) -> int:
         """Spatial side after the convolutions for an input of side ``size``."""
@@ -70,9 +72,11 @@ class ConvSpec:
             parts.append(f"conv{k}" + ("+bn" if self.batch_norm else ""))
             if i in self.pool_after:
                 parts.append("pool")
-        head = " -> ".join(f"fc{h}" for h in self.hidden)
+        if not self.linear_head:
+            return f"{'-'.join(parts[:-1])} ({self.channels} ch) -> {parts[-1]} (1 ch)"
+        head = "".join(f"fc{h} -> " for h in self.hidden)
         drop = f", dropout {self.dropout}" if self.dropout else ""
-        return f"{'-'.join(parts)} ({self.channels} ch) -> {head} -> fc{drop}"
+        return f"{'-'.join(parts)} ({self.channels} ch) -> {head}fc{drop}"
 
 
 # MNIST: the paper's 11-7-5-3 kernels, truncated and pooled to fit 28 x 28 and the
@@ -290,7 +294,11 @@ class DepthNet(nn.Module):
             raise ValueError(f"model must be one of {MODELS}, got {variant!r}")
         self.variant = variant
         self.spec = ConvSpec(
-            kernels=(*self.KERNELS, 1), pool_after=(), channels=channels, hidden=()
+            kernels=(*self.KERNELS, 1),
+            pool_after=(),
+            channels=channels,
+            hidden=(),
+            linear_head=False,
         )
         sparse = variant in ("sparse", "sparse_partial")
         normalization = "partial" if variant == "sparse_partial" else "paper"
