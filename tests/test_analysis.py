@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from sparseconv.analysis import (
+    depth_curve,
     depth_mismatch,
     depth_table,
     depth_verdicts,
@@ -181,3 +182,17 @@ def test_depth_table_cells_by_hand():
     assert sparse["50 % → 50 %"] == "–"
     assert table.loc[("nearest neighbour", "uniform"), "50 % → 50 %"] == "0.250"
     assert depth_table(pd.DataFrame()).empty
+
+
+def test_depth_curve_is_the_mean_over_seeds():
+    rows = [
+        {"model": "sparse", "seed": seed, "sparsity": 0.95,
+         "record": {"pattern": "uniform", "test_mae_by_sparsity": {"0.95": v, "0.5": 2 * v}}}
+        for seed, v in enumerate([1.0, 2.0, 3.0])
+    ]  # fmt: skip
+    lines = {"pattern": "lines", "test_mae_by_sparsity": {"0.95": 9.0, "0.5": 9.0}}
+    rows.append({"model": "sparse", "seed": 0, "sparsity": 0.95, "record": lines})
+    curve = depth_curve(pd.DataFrame(rows), "sparse", 0.95)
+    assert list(curve.index) == [0.5, 0.95]
+    assert curve[0.95] == 2.0 and curve[0.5] == 4.0  # the lines run is left out
+    assert depth_curve(pd.DataFrame(rows), "sparse", 0.5).empty

@@ -37,6 +37,7 @@ __all__ = [
     "depth_mismatch",
     "depth_verdicts",
     "depth_table",
+    "depth_curve",
 ]
 
 MODEL_LABELS = {
@@ -270,6 +271,26 @@ def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
                     "verdict": verdict,
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def depth_curve(
+    runs: pd.DataFrame, model: str, trained: float, pattern: str = "uniform"
+) -> pd.Series:
+    """Mean test MAE (m) over seeds of ``model`` trained at sparsity ``trained``, indexed
+    by the test sparsity (float, ascending); empty when no such run has finished."""
+    if runs.empty:
+        return pd.Series(dtype=float)
+    chosen = runs[
+        (runs["model"] == model)
+        & ((runs["sparsity"] - trained).abs() < 1e-9)
+        & (runs["record"].map(lambda r: r.get("pattern", "uniform")) == pattern)
+    ]
+    if chosen.empty:
+        return pd.Series(dtype=float)
+    table = pd.DataFrame([r["test_mae_by_sparsity"] for r in chosen["record"]])
+    curve = table.mean()
+    curve.index = [float(c) for c in curve.index]
+    return curve.sort_index()
 
 
 def depth_table(runs: pd.DataFrame) -> pd.DataFrame:
