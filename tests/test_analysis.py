@@ -177,10 +177,10 @@ def test_depth_table_cells_by_hand():
     table = depth_table(pd.DataFrame(rows)).set_index(["model", "pattern"])
     sparse = table.loc[("sparse conv", "uniform")]
     # mean 3, sample sd sqrt(2) = 1.414, two seeds; never trained at 50 %: dashes
-    assert sparse["5 % → 5 %"] == "3.000 ± 1.414 (2)"
-    assert sparse["5 % → 50 %"] == "9.000 ± 0.000 (2)"
+    assert sparse["5 % → 5 %"] == "3.00 ± 1.41 (2)"
+    assert sparse["5 % → 50 %"] == "9.00 ± 0.00 (2)"
     assert sparse["50 % → 50 %"] == "–"
-    assert table.loc[("nearest neighbour", "uniform"), "50 % → 50 %"] == "0.250"
+    assert table.loc[("nearest neighbour", "uniform"), "50 % → 50 %"] == "0.25"
     assert depth_table(pd.DataFrame()).empty
 
 

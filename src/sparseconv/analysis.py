@@ -312,9 +312,9 @@ def depth_table(runs: pd.DataFrame) -> pd.DataFrame:
         if not values:
             return "–"
         mean = sum(values) / len(values)
-        text = f"{mean:.3f}"
+        text = f"{mean:.2f}"
         if len(values) > 1:
-            text += f" ± {pd.Series(values).std():.3f}"
+            text += f" ± {pd.Series(values).std():.2f}"
         return text + f" ({len(values)})"
 
     pattern = runs["record"].map(lambda r: r.get("pattern", "uniform"))
@@ -332,7 +332,7 @@ def depth_table(runs: pd.DataFrame) -> pd.DataFrame:
         record = group["record"].iloc[0]
         row = {"model": "nearest neighbour", "pattern": pat}
         for a, b in pairs:
-            row[label(a, b)] = f"{record['nearest_mae_by_sparsity'][f'{b:g}']:.3f}"
+            row[label(a, b)] = f"{record['nearest_mae_by_sparsity'][f'{b:g}']:.2f}"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 from torch import Tensor
 
 from .sparsify import fixed_mask
@@ -289,10 +290,14 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
                 label="nearest neighbour")  # fmt: skip
     ax.axvline(density, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
+    ax.set_yscale("log")  # equal ratios, equal distances: a flat curve is invariance
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xticks([2, 5, 10, 20, 30, 50, 70], ["2", "5", "10", "20", "30", "50", "70"])
     ax.minorticks_off()
     ax.set_xlabel("test density (% of pixels kept, log scale)")
-    ax.set_ylabel("test MAE (m)")
+    ax.set_ylabel("test MAE (m, log scale)")
     ax.set_title(f"depth, trained at {density:g} % density", fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
