@@ -11,7 +11,9 @@ from sparseconv.analysis import (
     depth_mismatch,
     depth_table,
     depth_verdicts,
+    invariance_comparisons,
     invariance_drop,
+    outcome,
     paired_difference,
     run_times,
     seed_summary,
@@ -196,3 +198,35 @@ def test_depth_curve_is_the_mean_over_seeds():
     assert list(curve.index) == [0.5, 0.95]
     assert curve[0.95] == 2.0 and curve[0.5] == 4.0  # the lines run is left out
     assert depth_curve(pd.DataFrame(rows), "sparse", 0.5).empty
+
+
+def test_outcome_words_for_every_case():
+    assert outcome(0, 0, 0, "better", "worse", "levels").startswith("not yet judged")
+    assert outcome(3, 0, 3, "better", "worse", "levels") == "supported: better in 3 of 3 levels"
+    assert outcome(0, 2, 3, "better", "worse", "levels") == (
+        "not reproduced, the opposite holds: worse in 2 of 3 levels "
+        "(no significant difference in 1)"
+    )
+    assert outcome(0, 0, 2, "better", "worse", "levels") == (
+        "not reproduced: no significant difference in any of 2 levels"
+    )
+    assert (
+        outcome(1, 1, 2, "better", "worse", "levels")
+        == "mixed: better in 1, worse in 1 of 2 levels"
+    )
+
+
+def test_invariance_comparisons_pair_drops_by_hand():
+    # all levels at 90 %, except 90 % sparsity: the sparse net loses 2 points there, the
+    # ConvNet 5 (seed 0) and 4 (seed 1); a drop averages over the 9 other levels
+    runs = frame([("sparse", 0.5, 0, 0.9), ("dense", 0.5, 0, 0.9),
+                  ("sparse", 0.5, 1, 0.9), ("dense", 0.5, 1, 0.9)])  # fmt: skip
+    for i, loss in enumerate([2.0, 5.0, 2.0, 4.0]):
+        runs.loc[i, "record"]["test_accuracy_by_sparsity"]["0.9"] = 0.9 - loss / 100
+    table = invariance_comparisons(runs)
+    assert list(table["compared with"]) == ["dense"]  # no dense_mask, no sparse_partial
+    row = table.iloc[0]
+    _, mean, low, high = t_interval([(2.0 - 5.0) / 9, (2.0 - 4.0) / 9])
+    assert row["pairs"] == 2
+    assert math.isclose(row["difference"], mean) and math.isclose(row["high"], high)
+    assert math.isclose(row["low"], low)

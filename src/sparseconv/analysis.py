@@ -37,6 +37,9 @@ __all__ = [
     "depth_mismatch",
     "depth_verdicts",
     "depth_table",
+    "invariance_comparisons",
+    "outcome",
+    "claim_outcomes",
     "depth_curve",
 ]
 
@@ -337,6 +340,105 @@ def depth_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def invariance_comparisons(runs: pd.DataFrame) -> pd.DataFrame:
+    """Claim 3 for one classification data set: each sparse model's ``invariance_drop``
+    against each baseline's (and the two sparse models against each other), paired by
+    (training sparsity, seed), with the 95 % t-interval of the mean difference in points.
+
+    Columns: model, compared with, pairs, difference, low, high, verdict ("sparse more
+    invariant" when the interval lies below 0, "sparse less invariant" above, "no
+    significant difference", or "one pair: not judged").
+    """
+    columns = ["model", "compared with", "pairs", "difference", "low", "high", "verdict"]
+    drops = invariance_drop(runs) if not runs.empty else pd.DataFrame()
+    rows = []
+    if drops.empty:
+        return pd.DataFrame(rows, columns=columns)
+    wide = drops.pivot_table(index=["sparsity", "seed"], columns="model", values="drop")
+    pairs = (("sparse", "dense"), ("sparse", "dense_mask"), ("sparse_partial", "dense"),
+             ("sparse_partial", "dense_mask"), ("sparse", "sparse_partial"))  # fmt: skip
+    for model, other in pairs:
+        if model not in wide or other not in wide:
+            continue
+        n, mean, low, high = t_interval((wide[model] - wide[other]).dropna().tolist())
+        if n < 2:
+            verdict = "one pair: not judged"
+        elif high < 0:
+            verdict = "sparse more invariant"
+        elif low > 0:
+            verdict = "sparse less invariant"
+        else:
+            verdict = "no significant difference"
+        rows.append({"model": model, "compared with": other, "pairs": n, "difference": mean,
+                     "low": low, "high": high, "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def outcome(better: int, worse: int, judged: int, better_word: str, worse_word: str,
+            unit: str) -> str:  # fmt: skip
+    """One claim's outcome in words, from the counts of significant results for and
+    against it among ``judged`` comparisons (levels, baselines)."""
+    if judged == 0:
+        return "not yet judged (fewer than two seeds)"
+    rest = judged - better - worse
+    tail = f" of {judged} {unit}" + (f" (no significant difference in {rest})" if rest else "")
+    if better and not worse:
+        return f"supported: {better_word} in {better}" + tail
+    if worse and not better:
+        return f"not reproduced, the opposite holds: {worse_word} in {worse}" + tail
+    if not better and not worse:
+        return f"not reproduced: no significant difference in any of {judged} {unit}"
+    return f"mixed: {better_word} in {better}, {worse_word} in {worse}" + tail
+
+
+def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """Every claim the study tests with its outcome in words (columns: claim, outcome).
+
+    1-2: sparse vs ConvNet accuracy per sparsity level (``paired_difference``);
+    3: sparsity invariance on classification (``invariance_comparisons``, the two
+    ConvNets as baselines); 4: depth completion by direction (``depth_verdicts``).
+    """
+    rows = []
+    names = {"mnist": "MNIST", "caltech101": "Caltech-101"}
+    for number, dataset in (("1", "mnist"), ("2", "caltech101")):
+        diff = paired_difference(load_runs(results_dir, dataset), "sparse", "dense")
+        judged = diff[diff["n"] >= 2]
+        rows.append({
+            "claim": f"{number}. the sparse network beats the ConvNet on {names[dataset]} "
+                     "(group 66)",
+            "outcome": outcome(int((judged["low"] > 0).sum()), int((judged["high"] < 0).sum()),
+                               len(judged), "better", "worse", "sparsity levels"),
+        })  # fmt: skip
+    labels = {"sparse": "the paper's layer", "sparse_partial": "partial normalisation"}
+    for dataset in ("mnist", "caltech101"):
+        table = invariance_comparisons(load_runs(results_dir, dataset))
+        for model, label in labels.items():
+            mine = table[(table["model"] == model) & (table["compared with"] != "sparse_partial")
+                         & (table["pairs"] >= 2)]  # fmt: skip
+            rows.append({
+                "claim": "3. the sparse network is more sparsity invariant than the ConvNets, "
+                         f"{names[dataset]} ({label})",
+                "outcome": outcome(int((mine["verdict"] == "sparse more invariant").sum()),
+                                   int((mine["verdict"] == "sparse less invariant").sum()),
+                                   len(mine), "more invariant", "less invariant", "baselines"),
+            })  # fmt: skip
+    depth = depth_verdicts(load_runs(results_dir, "depth"))
+    for direction in DEPTH_DIRECTIONS:
+        trained, tested = (part.strip() for part in direction.split("->"))
+        for model, label in labels.items():
+            mine = depth[(depth["model"] == model) & (depth["direction"] == direction)
+                         & (depth["pairs"] >= 2)]  # fmt: skip
+            rows.append({
+                "claim": f"4. depth completion, trained at {trained}, tested at {tested} "
+                         "density: the unseen density costs the sparse network less than "
+                         f"the ConvNets ({label})",
+                "outcome": outcome(int((mine["verdict"] == "sparse more invariant").sum()),
+                                   int((mine["verdict"] == "sparse less invariant").sum()),
+                                   len(mine), "less", "more", "baselines"),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=["claim", "outcome"])
+
+
 def write_summaries(
     results_dir: str | os.PathLike[str] = "results",
     datasets: Sequence[str] = ("mnist", "caltech101"),
@@ -371,6 +473,16 @@ def write_summaries(
         "needs no training.",
         "",
         _markdown_table(depth) if not depth.empty else "No finished runs yet.",
+        "",
+    ]
+    claims = claim_outcomes(root)
+    parts += [
+        "## Claims",
+        "",
+        "Each claim the study tests, with its outcome counted from the paired tests "
+        "(95 % t-intervals over seeds; the book's conclusions page has the tables).",
+        "",
+        _markdown_table(claims),
         "",
     ]
     times = run_times(load_runs(root))
