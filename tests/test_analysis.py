@@ -230,3 +230,23 @@ def test_invariance_comparisons_pair_drops_by_hand():
     assert row["pairs"] == 2
     assert math.isclose(row["difference"], mean) and math.isclose(row["high"], high)
     assert math.isclose(row["low"], low)
+
+
+def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from sparseconv.analysis import write_summaries
+
+    text = write_summaries(tmp_path)
+    assert (tmp_path / "summary.md").read_text() == text
+    assert text.index("## Claims") < text.index("## mnist") < text.index("## depth")
+    assert "No finished runs yet." in text
+    # two committed depth records: their MAE appears in the depth table
+    source = Path(__file__).resolve().parents[1] / "results" / "depth"
+    (tmp_path / "depth").mkdir()
+    for name in ("dense_sp0.95_seed0_ep10_lr0.001_bs32", "sparse_sp0.95_seed0_ep10_lr0.001_bs32"):
+        shutil.copy(source / f"{name}.json", tmp_path / "depth")
+    text = write_summaries(tmp_path)
+    depth = text[text.index("## depth") :]
+    assert "| ConvNet | uniform |" in depth and "| sparse conv | uniform |" in depth

@@ -453,6 +453,16 @@ def write_summaries(
         "seeds).",
         "",
     ]
+    claims = claim_outcomes(root)
+    parts += [
+        "## Claims",
+        "",
+        "Each claim the study tests, with its outcome counted from the paired tests "
+        "(95 % t-intervals over seeds; the book's conclusions page has the tables).",
+        "",
+        _markdown_table(claims),
+        "",
+    ]
     for dataset in datasets:
         runs = load_runs(root, dataset)
         summary = seed_summary(runs)
@@ -473,16 +483,6 @@ def write_summaries(
         "needs no training.",
         "",
         _markdown_table(depth) if not depth.empty else "No finished runs yet.",
-        "",
-    ]
-    claims = claim_outcomes(root)
-    parts += [
-        "## Claims",
-        "",
-        "Each claim the study tests, with its outcome counted from the paired tests "
-        "(95 % t-intervals over seeds; the book's conclusions page has the tables).",
-        "",
-        _markdown_table(claims),
         "",
     ]
     times = run_times(load_runs(root))
