@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 
 from sparseconv.analysis import (
     depth_curve,
@@ -250,3 +251,18 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path):
     text = write_summaries(tmp_path)
     depth = text[text.index("## depth") :]
     assert "| ConvNet | uniform |" in depth and "| sparse conv | uniform |" in depth
+
+
+def test_kernel_flatness_by_hand():
+    from sparseconv.analysis import kernel_flatness
+
+    flat = [[[2.0] * 3] * 3, [[-1.0] * 3] * 3]
+    assert math.isclose(kernel_flatness(flat), 1.0)
+    zero_sum = [[[1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]
+    assert kernel_flatness(zero_sum) == 0.0
+    # one 2 x 2 kernel [[1, 0], [0, 0]]: mean 1/4, k^2 mean^2 = 1/4, energy 1
+    assert math.isclose(kernel_flatness([[[1.0, 0.0], [0.0, 0.0]]]), 0.25)
+    with pytest.raises(ValueError, match="shape"):
+        kernel_flatness([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="zero"):
+        kernel_flatness([[[0.0]]])

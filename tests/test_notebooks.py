@@ -180,6 +180,10 @@ def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
     }
     assert record["test_mae"] == record["test_mae_by_sparsity"]["0.95"]
     assert all(v > 0 for v in record["nearest_mae_by_sparsity"].values())
+    # the first layer's 16 trained 11 x 11 kernels on the depth channel (not the mask's)
+    kernels = record["first_layer_kernels"]
+    assert len(kernels) == 16 and {len(k) for k in kernels} == {11}
+    assert {len(row) for k in kernels for row in k} == {11}
     with pytest.raises(pm.PapermillExecutionError) as info:
         run_notebook(
             "depth", tmp_path, ROOT, limit=200, epochs=1, results_dir=str(results), pattern="spiral"

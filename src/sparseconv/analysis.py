@@ -37,6 +37,7 @@ __all__ = [
     "depth_mismatch",
     "depth_verdicts",
     "depth_table",
+    "kernel_flatness",
     "invariance_comparisons",
     "outcome",
     "claim_outcomes",
@@ -294,6 +295,26 @@ def depth_curve(
     curve = table.mean()
     curve.index = [float(c) for c in curve.index]
     return curve.sort_index()
+
+
+def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
+    """The share of a layer's weight energy in the flat (constant) part of its kernels.
+
+    kernels: (C_out, k, k). Returns sum_c k^2 mean(w_c)^2 / sum_c sum w_c^2, in [0, 1]:
+    1 when every kernel is constant (a weighted box filter, whose output on a locally
+    constant input does not depend on which pixels are valid), 0 when every kernel sums
+    to zero; independent random weights give about 1 / k^2.
+    """
+    import numpy as np
+
+    w = np.asarray(kernels, dtype=float)
+    if w.ndim != 3 or w.shape[1] != w.shape[2]:
+        raise ValueError(f"kernels must have shape (C_out, k, k), got {w.shape}")
+    energy = float((w**2).sum())
+    if energy == 0.0:
+        raise ValueError("kernels are all zero: flatness is undefined")
+    k2 = w.shape[1] * w.shape[2]
+    return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
 
 
 def depth_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -60,6 +60,7 @@ __all__ = [
     "predict_depth",
     "encode_depth_examples",
     "decode_depth_examples",
+    "first_layer_kernels",
 ]
 
 DATASETS = ("mnist", "caltech101", "depth")
@@ -771,6 +772,7 @@ def _train_depth(
         "test_rmse_by_sparsity": rmse_by,
         "nearest_mae_by_sparsity": nearest_by,
         "example_predictions": encode_depth_examples(shown, examples),
+        "first_layer_kernels": first_layer_kernels(net),
         "history": history,
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
@@ -788,6 +790,14 @@ def _train_depth(
     if results_dir is not None:
         write_record(record, record_path(results_dir, record))
     return record, net
+
+
+def first_layer_kernels(net: nn.Module) -> list[list[list[float]]]:
+    """The trained first convolution's weights on the image's first channel (depth or
+    grey value; not the mask channel of ``dense_mask``): (C_out, k, k) nested lists,
+    4 significant digits, as stored in depth records for the book's kernel figure."""
+    weight = net.blocks[0].conv.weight.detach().float().cpu()[:, 0]
+    return [[[float(f"{v:.4g}") for v in row] for row in kernel] for kernel in weight.tolist()]
 
 
 def encode_depth_examples(indices: list[int], depth: Tensor) -> dict[str, Any]:
