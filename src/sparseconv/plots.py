@@ -307,6 +307,30 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
     return fig
 
 
+def kernel_grid(kernels: Mapping[str, Any]) -> Figure:
+    """One row per model: its first-layer kernels (C_out, k, k), each on its own symmetric
+    colour scale (red positive, blue negative), so that the shape, not the size, shows."""
+    names = list(kernels)
+    count = max(len(k) for k in kernels.values())
+    fig, axes = plt.subplots(
+        len(names), count, figsize=(0.62 * count, 0.75 * len(names) + 0.3), squeeze=False
+    )
+    for i, name in enumerate(names):
+        w = np.asarray(kernels[name], dtype=float)
+        for j in range(count):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(w):
+                limit = float(np.abs(w[j]).max()) or 1.0
+                ax.imshow(w[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            else:
+                ax.set_axis_off()
+        axes[i, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+    fig.subplots_adjust(left=0.16, right=0.99, top=0.97, bottom=0.03, wspace=0.08, hspace=0.1)
+    return fig
+
+
 def depth_panels(
     truth: Tensor, mask: Tensor, predictions: Mapping[str, Tensor] | None = None
 ) -> Figure:
