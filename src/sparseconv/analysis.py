@@ -36,6 +36,7 @@ __all__ = [
     "t_interval",
     "depth_mismatch",
     "depth_verdicts",
+    "invariance_verdict",
     "depth_table",
     "kernel_flatness",
     "invariance_comparisons",
@@ -228,6 +229,18 @@ def depth_mismatch(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "seed", "direction", "ratio"])
 
 
+def invariance_verdict(n: int, low: float, high: float, too_few: str) -> str:
+    """The verdict on a paired difference (sparse model minus baseline, lower = more
+    invariant) from its 95 % interval [low, high] over ``n`` pairs; ``too_few`` below 2."""
+    if n < 2:
+        return too_few
+    if high < 0:
+        return "sparse more invariant"
+    if low > 0:
+        return "sparse less invariant"
+    return "no significant difference"
+
+
 def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
     """Each sparse model against each baseline on ``depth_mismatch``, paired by seed.
 
@@ -259,14 +272,7 @@ def depth_verdicts(runs: pd.DataFrame) -> pd.DataFrame:
                     continue
                 logs = (pairs[model].map(math.log) - pairs[other].map(math.log)).tolist()
                 n, mean, low, high = t_interval(logs)
-                if n < 2:
-                    verdict = "one seed: not judged"
-                elif high < 0:
-                    verdict = "sparse more invariant"
-                elif low > 0:
-                    verdict = "sparse less invariant"
-                else:
-                    verdict = "no significant difference"
+                verdict = invariance_verdict(n, low, high, "one seed: not judged")
                 rows.append({
                     "direction": direction, "model": model, "compared with": other,
                     "pairs": n, "sparse ratio": float(pairs[model].mean()),
@@ -382,14 +388,7 @@ def invariance_comparisons(runs: pd.DataFrame) -> pd.DataFrame:
         if model not in wide or other not in wide:
             continue
         n, mean, low, high = t_interval((wide[model] - wide[other]).dropna().tolist())
-        if n < 2:
-            verdict = "one pair: not judged"
-        elif high < 0:
-            verdict = "sparse more invariant"
-        elif low > 0:
-            verdict = "sparse less invariant"
-        else:
-            verdict = "no significant difference"
+        verdict = invariance_verdict(n, low, high, "one pair: not judged")
         rows.append({"model": model, "compared with": other, "pairs": n, "difference": mean,
                      "low": low, "high": high, "verdict": verdict})  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
