@@ -40,3 +40,75 @@ def test_no_escaped_dollar_signs():
     for name in pages():
         text = (ROOT / f"{name}.md").read_text()
         assert "\\$" not in text, f"{name} has an escaped dollar sign"
+
+
+GLUE_REFERENCE = re.compile(r"\{glue(?::text|:figure)?\}`?\s*([A-Za-z0-9_]+)")
+
+
+def code_cells(text: str) -> list[str]:
+    """The source of every ``{code-cell}`` of a MyST page, option lines removed."""
+    cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, flags=re.S)
+    return ["\n".join(ln for ln in c.splitlines() if not ln.startswith(":")) for c in cells]
+
+
+def run_page(name: str, workdir: Path, monkeypatch) -> dict[str, object]:
+    """Execute a page's code cells in ``workdir`` with a recording ``glue``; return the glues."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    glued: dict[str, object] = {}
+
+    def fake_glue(key: str, value: object, display: bool = True) -> None:
+        glued[key] = value
+
+    monkeypatch.setattr(myst_nb, "glue", fake_glue)
+    monkeypatch.chdir(workdir)
+    namespace: dict[str, object] = {"__name__": f"page_{name.replace('/', '_')}"}
+    for source in code_cells((ROOT / f"{name}.md").read_text()):
+        exec(compile(source, f"{name}.md", "exec"), namespace)
+    plt.close("all")
+    return glued
+
+
+def referenced_glues(name: str) -> set[str]:
+    return set(GLUE_REFERENCE.findall((ROOT / f"{name}.md").read_text()))
+
+
+def results_with(tmp_path: Path, records: dict[str, int]) -> Path:
+    """A project folder whose results/ holds the reference tables and the first
+    ``records[dataset]`` committed records (with notebooks) of each data set, and no
+    benchmark files."""
+    import shutil
+
+    shutil.copytree(ROOT / "results" / "reference", tmp_path / "results" / "reference")
+    for dataset, count in records.items():
+        target = tmp_path / "results" / dataset
+        target.mkdir(parents=True)
+        for record in sorted((ROOT / "results" / dataset).glob("*.json"))[:count]:
+            shutil.copy(record, target / record.name)
+            notebook = record.with_suffix(".ipynb")
+            if notebook.exists():
+                shutil.copy(notebook, target / notebook.name)
+    return tmp_path
+
+
+def test_every_page_runs_on_an_empty_results_folder(tmp_path, monkeypatch):
+    # a fresh clone before any run (or a user's own results_dir): gaps and notes, no error,
+    # and every glue the page's text refers to exists
+    workdir = results_with(tmp_path, {})
+    for name in pages():
+        glued = run_page(name, workdir, monkeypatch)
+        missing = referenced_glues(name) - set(glued)
+        assert not missing, f"{name}: text refers to glues that were not made: {missing}"
+
+
+def test_every_page_runs_with_a_grid_still_running(tmp_path, monkeypatch):
+    # one record per data set: one model, one seed, one sparsity
+    workdir = results_with(tmp_path, {"mnist": 1, "caltech101": 1, "depth": 1})
+    for name in pages():
+        glued = run_page(name, workdir, monkeypatch)
+        missing = referenced_glues(name) - set(glued)
+        assert not missing, f"{name}: text refers to glues that were not made: {missing}"

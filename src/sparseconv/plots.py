@@ -180,8 +180,7 @@ def cross_heatmaps(
     cols = 2 if n > 1 else 1
     rows_n = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(5.6 * cols, 4.6 * rows_n), squeeze=False)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     image = None
     for ax, model in zip(axes.flat, models, strict=False):
         m = matrices[model]
