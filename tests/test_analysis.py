@@ -12,6 +12,7 @@ from sparseconv.analysis import (
     depth_mismatch,
     depth_table,
     depth_verdicts,
+    grid_progress,
     invariance_comparisons,
     invariance_drop,
     outcome,
@@ -266,3 +267,24 @@ def test_kernel_flatness_by_hand():
         kernel_flatness([[1.0, 2.0]])
     with pytest.raises(ValueError, match="zero"):
         kernel_flatness([[[0.0]]])
+
+
+def test_grid_progress_counts_runs_with_record_and_notebook(tmp_path):
+    from sparseconv.sweep import grid
+
+    runs = grid("depth", results_dir=str(tmp_path))
+    assert grid_progress("depth", tmp_path).startswith(f"0 of the {len(runs)} runs")
+    for run in runs[:3]:  # three finished runs
+        run.record.parent.mkdir(parents=True, exist_ok=True)
+        run.record.write_text("{}")
+        run.notebook.write_text("{}")
+    runs[3].record.write_text("{}")  # a record without its notebook is not finished
+    text = grid_progress("depth", tmp_path)
+    assert text.startswith(f"3 of the {len(runs)} runs of the depth grid have finished; ")
+    assert f"{len(runs) - 3} are still to come" in text
+    for run in runs:
+        run.record.write_text("{}")
+        run.notebook.write_text("{}")
+    assert (
+        grid_progress("depth", tmp_path) == f"All {len(runs)} runs of the depth grid have finished."
+    )

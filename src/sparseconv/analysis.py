@@ -42,6 +42,7 @@ __all__ = [
     "invariance_comparisons",
     "outcome",
     "claim_outcomes",
+    "grid_progress",
     "depth_curve",
 ]
 
@@ -411,6 +412,27 @@ def outcome(better: int, worse: int, judged: int, better_word: str, worse_word: 
     return f"mixed: {better_word} in {better}, {worse_word} in {worse}" + tail
 
 
+DATASET_NAMES = {"mnist": "MNIST", "caltech101": "Caltech-101", "depth": "depth"}
+
+
+def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results") -> str:
+    """One sentence for a book page: how much of ``dataset``'s study grid has finished
+    (record and executed notebook in ``results_dir``) and what a missing run looks like."""
+    from .sweep import grid, pending
+
+    expected = grid(dataset, results_dir=str(results_dir))
+    left = len(pending(expected))
+    name = DATASET_NAMES[dataset]
+    if left == 0:
+        return f"All {len(expected)} runs of the {name} grid have finished."
+    return (
+        f"{len(expected) - left} of the {len(expected)} runs of the {name} grid have "
+        f"finished; {left} are still to come (rerunning python -m sparseconv.sweep "
+        f"{dataset} resumes where it stopped). Missing runs appear as gaps in the figures "
+        'and as "–" in the tables.'
+    )
+
+
 def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     """Every claim the study tests with its outcome in words (columns: claim, outcome).
 
@@ -419,7 +441,7 @@ def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFr
     ConvNets as baselines); 4: depth completion by direction (``depth_verdicts``).
     """
     rows = []
-    names = {"mnist": "MNIST", "caltech101": "Caltech-101"}
+    names = DATASET_NAMES
     for number, dataset in (("1", "mnist"), ("2", "caltech101")):
         diff = paired_difference(load_runs(results_dir, dataset), "sparse", "dense")
         judged = diff[diff["n"] >= 2]
