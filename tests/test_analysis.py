@@ -75,6 +75,22 @@ def test_invariance_drop_by_hand():
     assert math.isclose(drop, 45 / 9)
 
 
+def test_invariance_drop_by_direction_by_hand():
+    # trained at 50 %: 0.05-0.4 are denser test inputs (5 levels), 0.6-0.9 sparser (4)
+    runs = frame([("dense", 0.5, 0, 0.9)])
+    by = runs.loc[0, "record"]["test_accuracy_by_sparsity"]
+    by["0.1"] = 0.98  # 8 points better on a denser input: an absolute change too
+    by["0.9"] = 0.50  # 40 points worse on a sparser one
+    assert math.isclose(invariance_drop(runs, direction="denser").iloc[0]["drop"], 8 / 5)
+    assert math.isclose(invariance_drop(runs, direction="sparser").iloc[0]["drop"], 40 / 4)
+    assert math.isclose(invariance_drop(runs).iloc[0]["drop"], 48 / 9)
+    # trained at 5 %, no test level among 5-90 % is denser: no drop in that direction
+    low = frame([("dense", 0.05, 0, 0.9)])
+    assert math.isnan(invariance_drop(low, direction="denser").iloc[0]["drop"])
+    with pytest.raises(ValueError, match="'upward'"):
+        invariance_drop(runs, direction="upward")
+
+
 def test_run_times_in_minutes_by_hand():
     runs = pd.DataFrame(
         {
@@ -208,6 +224,9 @@ def test_outcome_words_for_every_case():
     assert outcome(0, 2, 3, "better", "worse", "levels") == (
         "not reproduced, the opposite holds: worse in 2 of 3 levels "
         "(no significant difference in 1)"
+    )
+    assert outcome(1, 0, 2, "better", "worse", "levels") == (
+        "partly supported: better in 1 of 2 levels (no significant difference in 1)"
     )
     assert outcome(0, 0, 2, "better", "worse", "levels") == (
         "not reproduced: no significant difference in any of 2 levels"
