@@ -17,6 +17,7 @@ from sparseconv.analysis import (
     invariance_drop,
     outcome,
     paired_difference,
+    reference_gap,
     run_times,
     seed_summary,
     t_interval,
@@ -307,3 +308,21 @@ def test_grid_progress_counts_runs_with_record_and_notebook(tmp_path):
     assert (
         grid_progress("depth", tmp_path) == f"All {len(runs)} runs of the depth grid have finished."
     )
+
+
+def test_reference_gap_by_hand():
+    refs = pd.DataFrame(
+        [
+            ("group66", "caltech101", "sparse", 0.1, 60.0),
+            ("group66", "caltech101", "dense", 0.1, 41.5),
+            ("group66", "caltech101", "sparse", 0.05, 62.0),
+            ("group66", "caltech101", "dense", 0.05, 44.0),
+            ("group66", "caltech101", "sparse", 0.2, 61.0),  # no ConvNet at 20 %: left out
+            ("group75", "caltech101", "dense", 0.05, 10.0),  # another source: ignored
+        ],
+        columns=["source", "dataset", "model", "sparsity", "accuracy"],
+    )
+    gap = reference_gap(refs, "group66", "caltech101")
+    assert list(gap.index) == [0.05, 0.1]
+    assert list(gap) == [18.0, 18.5]
+    assert reference_gap(refs, "group75", "caltech101").empty  # no sparse model there

@@ -43,6 +43,7 @@ __all__ = [
     "outcome",
     "claim_outcomes",
     "grid_progress",
+    "reference_gap",
     "depth_curve",
 ]
 
@@ -435,6 +436,13 @@ def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results")
     )
 
 
+def _verdicts_outcome(verdicts: pd.Series, better_word: str, worse_word: str) -> str:
+    """``outcome`` over a column of judged invariance verdicts, one per baseline."""
+    return outcome(int((verdicts == "sparse more invariant").sum()),
+                   int((verdicts == "sparse less invariant").sum()),
+                   len(verdicts), better_word, worse_word, "baselines")  # fmt: skip
+
+
 def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     """Every claim the study tests with its outcome in words (columns: claim, outcome).
 
@@ -443,13 +451,12 @@ def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFr
     ConvNets as baselines); 4: depth completion by direction (``depth_verdicts``).
     """
     rows = []
-    names = DATASET_NAMES
     for number, dataset in (("1", "mnist"), ("2", "caltech101")):
         diff = paired_difference(load_runs(results_dir, dataset), "sparse", "dense")
         judged = diff[diff["n"] >= 2]
         rows.append({
-            "claim": f"{number}. the sparse network beats the ConvNet on {names[dataset]} "
-                     "(group 66)",
+            "claim": f"{number}. the sparse network beats the ConvNet on "
+                     f"{DATASET_NAMES[dataset]} (group 66)",
             "outcome": outcome(int((judged["low"] > 0).sum()), int((judged["high"] < 0).sum()),
                                len(judged), "better", "worse", "sparsity levels"),
         })  # fmt: skip
@@ -463,13 +470,11 @@ def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFr
                 mine = table[(table["model"] == model)
                              & (table["compared with"] != "sparse_partial")
                              & (table["pairs"] >= 2)]  # fmt: skip
-                words.append(outcome(int((mine["verdict"] == "sparse more invariant").sum()),
-                                     int((mine["verdict"] == "sparse less invariant").sum()),
-                                     len(mine), "more invariant", "less invariant",
-                                     "baselines"))  # fmt: skip
+                words.append(_verdicts_outcome(mine["verdict"], "more invariant",
+                                               "less invariant"))  # fmt: skip
             rows.append({
                 "claim": "3. the sparse network is more sparsity invariant than the ConvNets, "
-                         f"{names[dataset]} ({label})",
+                         f"{DATASET_NAMES[dataset]} ({label})",
                 "outcome": f"all other test levels: {words[0]}. Denser test inputs only (the "
                            f"paper's direction): {words[1]}",
             })  # fmt: skip
@@ -483,9 +488,7 @@ def claim_outcomes(results_dir: str | os.PathLike[str] = "results") -> pd.DataFr
                 "claim": f"4. depth completion, trained at {trained}, tested at {tested} "
                          "density: the unseen density costs the sparse network less than "
                          f"the ConvNets ({label})",
-                "outcome": outcome(int((mine["verdict"] == "sparse more invariant").sum()),
-                                   int((mine["verdict"] == "sparse less invariant").sum()),
-                                   len(mine), "less", "more", "baselines"),
+                "outcome": _verdicts_outcome(mine["verdict"], "less", "more"),
             })  # fmt: skip
     return pd.DataFrame(rows, columns=["claim", "outcome"])
 
@@ -573,6 +576,16 @@ def load_references(results_dir: str | os.PathLike[str] = "results") -> pd.DataF
     """The earlier reproductions' accuracies (%), ``results/reference/reproductions.csv``."""
     path = resolve_results_dir(results_dir) / "reference" / "reproductions.csv"
     return pd.read_csv(path)
+
+
+def reference_gap(references: pd.DataFrame, source: str, dataset: str) -> pd.Series:
+    """A reference report's sparse minus ConvNet accuracy (points) per sparsity (float
+    index, ascending); empty where the report lacks either model for ``dataset``."""
+    chosen = references[(references["source"] == source) & (references["dataset"] == dataset)]
+    table = chosen.pivot_table(index="sparsity", columns="model", values="accuracy")
+    if not {"sparse", "dense"} <= set(table.columns):
+        return pd.Series(dtype=float)
+    return (table["sparse"] - table["dense"]).dropna().sort_index()
 
 
 def comparison_table(runs: pd.DataFrame, references: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -664,15 +677,15 @@ def invariance_drop(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     levels = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] if levels is None else levels
+    keep = {  # (test level s, training level t)
+        "both": lambda s, t: abs(s - t) > 1e-9,
+        "denser": lambda s, t: s < t - 1e-9,
+        "sparser": lambda s, t: s > t + 1e-9,
+    }[direction]
     rows = []
     for _, run in runs.iterrows():
         by = run["record"]["test_accuracy_by_sparsity"]
         own = by[f"{run['sparsity']:g}"]
-        keep = {
-            "both": lambda s, t: abs(s - t) > 1e-9,
-            "denser": lambda s, t: s < t - 1e-9,
-            "sparser": lambda s, t: s > t + 1e-9,
-        }[direction]
         others = [by[f"{s:g}"] for s in levels if keep(s, run["sparsity"])]
         drop = 100 * sum(abs(own - v) for v in others) / len(others) if others else float("nan")
         rows.append(
