@@ -36,6 +36,8 @@ __all__ = [
     "ensure_dataset",
     "caltech101_example",
     "make_stratified_split",
+    "carve_validation",
+    "mnist_validation_split",
 ]
 
 
@@ -314,15 +316,21 @@ def make_stratified_split(
     return sorted(train), sorted(test)
 
 
+SPLITS = ("train", "val", "test")
+VAL_FRACTION = 0.15  # of each class's training images (Caltech-101)
+
+
 def caltech101_split(
     files: list[str], split_file: str | os.PathLike[str] | None = None
-) -> tuple[Tensor, Tensor]:
-    """Positions (train, test) into ``files`` (a :class:`Caltech101`'s) from the split file.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Positions (train, val, test) into ``files`` (a :class:`Caltech101`'s) from the split file.
 
     The committed file ``caltech101_split.txt`` lists one ``<split>\t<relative path>``
-    line per image (split ``train`` or ``test``); it was made once by
-    :func:`write_split_file` (80/20 within each class, seed 0). Raises ValueError if
-    it does not cover the images exactly once.
+    line per image (split ``train``, ``val`` or ``test``). It was made by
+    :func:`write_split_file` (80/20 within each class, seed 0), then
+    :func:`carve_validation` moved 15 % of each class's training images to ``val``
+    (seed 1); the test images never changed. Raises ValueError if it does not cover the
+    images exactly once.
     """
     path = Path(split_file) if split_file is not None else SPLIT_FILE
     assignment: dict[str, str] = {}
@@ -330,7 +338,7 @@ def caltech101_split(
         if not line or line.startswith("#"):
             continue
         split, rel = line.split("\t")
-        if split not in ("train", "test") or rel in assignment:
+        if split not in SPLITS or rel in assignment:
             raise ValueError(f"bad line in {path}: {line!r}")
         assignment[rel] = split
     if set(assignment) != set(files):
@@ -339,9 +347,42 @@ def caltech101_split(
         raise ValueError(
             f"the split file {path} does not match the images: missing {missing}, extra {extra}"
         )
-    train = [i for i, rel in enumerate(files) if assignment[rel] == "train"]
-    test = [i for i, rel in enumerate(files) if assignment[rel] == "test"]
-    return torch.tensor(train), torch.tensor(test)
+    positions = {
+        name: torch.tensor([i for i, rel in enumerate(files) if assignment[rel] == name])
+        for name in SPLITS
+    }
+    return positions["train"], positions["val"], positions["test"]
+
+
+def carve_validation(
+    path: str | os.PathLike[str], fraction: float = VAL_FRACTION, seed: int = 1
+) -> None:
+    """Move ``fraction`` of each class's ``train`` lines of a split file to ``val``
+    (stratified, at least one per class), in place; ``test`` lines stay as they are."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    entries = [(i, *line.split("\t")) for i, line in enumerate(lines) if "\t" in line]
+    train = [(i, rel) for i, split, rel in entries if split == "train"]
+    classes = sorted({rel.split("/")[0] for _, rel in train})
+    labels = [classes.index(rel.split("/")[0]) for _, rel in train]
+    _, val_positions = make_stratified_split(labels, fraction, seed)
+    for position in val_positions:
+        i, rel = train[position]
+        lines[i] = f"val\t{rel}"
+    header = [line for line in lines if line.startswith("#")]
+    note = f"# Then {fraction:g} of each class's training images moved to val (seed {seed})."
+    body = [line for line in lines if not line.startswith("#")]
+    atomic = header + ([note] if note not in header else []) + body
+    path.write_text("\n".join(atomic) + "\n")
+
+
+def mnist_validation_split(n: int = 60_000, n_val: int = 10_000, seed: int = 0) -> tuple[
+    Tensor, Tensor
+]:
+    """Positions (train, val) into the official MNIST training set: ``n_val`` images
+    drawn by a fixed permutation (seed 0, independent of any run's seed), both sorted."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
 def caltech101_files(data_dir: str | os.PathLike[str] | None = None) -> tuple[list[str], list[int]]:
@@ -408,6 +449,6 @@ def caltech101_example(
     decoded straight from its JPEG (no cache needed)."""
     root = resolve_data_dir(data_dir)
     files, _ = caltech101_files(root)
-    _, test = caltech101_split(files)
+    _, _, test = caltech101_split(files)
     rel = files[int(test[index])]
     return torch.from_numpy(_decode(root / "caltech101" / "101_ObjectCategories" / rel, size))

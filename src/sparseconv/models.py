@@ -6,6 +6,8 @@ the architecture exactly (same layers, kernels, poolings, linear head):
 
 * ``sparse``: :class:`~sparseconv.layers.SparseConv2d` (paper normalisation) and
   :class:`~sparseconv.layers.SparseMaxPool2d`; the mask travels with the features.
+* ``sparse_naive``: the same network as ``sparse`` (trained differently, see
+  :mod:`sparseconv.optim`).
 * ``sparse_partial``: the same with ``normalization="partial"`` (the ablation).
 * ``dense``: ``nn.Conv2d`` and ``nn.MaxPool2d`` on the zero-filled image; mask ignored.
 * ``dense_mask``: ``dense`` with the mask as one more input channel ("ConvNet + mask").
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import SparseConv2d, SparseMaxPool2d
+from .study import MODELS
 
 __all__ = [
     "MODELS",
@@ -36,7 +39,7 @@ __all__ = [
     "DepthNet",
 ]
 
-MODELS = ("sparse", "dense", "dense_mask", "sparse_partial")
+SPARSE_MODELS = ("sparse", "sparse_naive", "sparse_partial")
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ class Classifier(nn.Module):
             raise ValueError(f"model must be one of {MODELS}, got {variant!r}")
         self.variant = variant
         self.spec = spec
-        sparse = variant in ("sparse", "sparse_partial")
+        sparse = variant in SPARSE_MODELS
         normalization = "partial" if variant == "sparse_partial" else "paper"
         channels_in = in_channels + (1 if variant == "dense_mask" else 0)
         blocks = []
@@ -300,7 +303,7 @@ class DepthNet(nn.Module):
             hidden=(),
             linear_head=False,
         )
-        sparse = variant in ("sparse", "sparse_partial")
+        sparse = variant in SPARSE_MODELS
         normalization = "partial" if variant == "sparse_partial" else "paper"
         c_in = 2 if variant == "dense_mask" else 1
         blocks = []
@@ -360,7 +363,7 @@ def valid_fraction_per_layer(model: Classifier | DepthNet, mask: Tensor) -> list
     mask: (N, 1, S, S). Mask propagation does not depend on the weights, so an
     untrained model gives the same answer as a trained one.
     """
-    if model.variant not in ("sparse", "sparse_partial"):
+    if model.variant not in SPARSE_MODELS:
         raise ValueError(f"only sparse models propagate a mask, got {model.variant!r}")
     channels = model.blocks[0].conv.in_channels
     x = torch.zeros(mask.shape[0], channels, *mask.shape[2:])

@@ -64,14 +64,18 @@ def sparsity_examples(
 
 
 def history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
-    """Training loss and train/test accuracy per epoch."""
+    """Training loss and accuracy per epoch: the running training accuracy and the
+    validation accuracy (``val_accuracy``; older records: ``test_accuracy``)."""
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
     ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("training loss (cross-entropy)")
     ax2.plot(epochs, [100 * h["train_accuracy"] for h in history], marker="o", ms=3, label="train")
-    ax2.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="s", ms=3, label="test")
+    key, label = ("val_accuracy", "validation") if "val_accuracy" in history[0] else (
+        "test_accuracy", "test"
+    )
+    ax2.plot(epochs, [100 * h[key] for h in history], marker="s", ms=3, label=label)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (%)")
     ax2.legend()

@@ -27,9 +27,13 @@ __all__ = [
     "read_record",
     "validate_record",
     "iter_records",
+    "STUDY_DIR",
+    "is_study_folder",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# the study's records: the sweep writes here; runs by hand go elsewhere (params.RUNS_DIR)
+STUDY_DIR = "results"
 
 # field -> type(s) every record has (classification and depth alike)
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -58,6 +62,15 @@ REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
 CLASSIFICATION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "test_accuracy": float,
     "test_accuracy_by_sparsity": dict,
+}
+# classification records of schema 2 (validation split, test set once at the end)
+VALIDATED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "protocol": int,
+    "val_accuracy": float,
+    "n_val": int,
+    "best_epoch": int,
+    "train_eval_accuracy": float,
+    "test_mean_class_accuracy_by_sparsity": dict,
 }
 
 DEPTH_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -110,9 +123,17 @@ def resolve_results_dir(results_dir: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
-def record_path(results_dir: str | os.PathLike[str], params: Mapping[str, Any]) -> Path:
-    """``<results_dir>/<dataset>/<run name>.json``."""
-    return resolve_results_dir(results_dir) / str(params["dataset"]) / f"{run_name(params)}.json"
+def is_study_folder(results_dir: str | os.PathLike[str]) -> bool:
+    """True if ``results_dir`` is the study's records folder (``results/`` of the project)."""
+    return resolve_results_dir(results_dir).resolve() == resolve_results_dir(STUDY_DIR).resolve()
+
+
+def record_path(
+    results_dir: str | os.PathLike[str], params: Mapping[str, Any], subfolder: str = ""
+) -> Path:
+    """``<results_dir>/<dataset>/[<subfolder>/]<run name>.json``."""
+    folder = resolve_results_dir(results_dir) / str(params["dataset"])
+    return (folder / subfolder if subfolder else folder) / f"{run_name(params)}.json"
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -148,6 +169,8 @@ def validate_record(record: Mapping[str, Any]) -> None:
     fields = dict(REQUIRED_FIELDS)
     if record.get("dataset") in ("mnist", "caltech101"):
         fields.update(CLASSIFICATION_FIELDS)
+        if record.get("schema_version", 1) >= 2:
+            fields.update(VALIDATED_FIELDS)
     elif record.get("dataset") == "depth":
         fields.update(DEPTH_FIELDS)
     for name, kind in fields.items():
@@ -164,7 +187,7 @@ def validate_record(record: Mapping[str, Any]) -> None:
         for name in HISTORY_FIELDS:
             if name not in entry:
                 raise ValueError(f"record history[{i}] is missing {name!r}")
-    if len(record["history"]) != record["epochs"]:
+    if len(record["history"]) != record["epochs"] and not record.get("diverged_at_epoch"):
         raise ValueError(
             f"record has {len(record['history'])} history entries for {record['epochs']} epochs"
         )

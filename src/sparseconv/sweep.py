@@ -32,40 +32,18 @@ from typing import Any
 from .data import project_root
 from .records import atomic_write_text, record_path, write_record
 from .sparsify import check_sparsity
+from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, TUNED_MODELS, TUNING, default_lr
 
-__all__ = ["GRIDS", "Run", "grid", "pending", "execute_notebook", "run_sweep", "main"]
-
-# data set -> (sparsities, {model: seeds})
-GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
-    "mnist": (
-        (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-        {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0,), "sparse_partial": (0,)},
-    ),
-    "caltech101": (
-        (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-        # sparse_partial (seed 0) beyond the issue's 70 runs: the normalisation ablation
-        {"sparse": (0, 1, 2), "dense": (0, 1, 2), "dense_mask": (0,), "sparse_partial": (0,)},
-    ),
-    # depth: uniform sampling; plus DEPTH_LINES_RUNS on the LiDAR-like pattern.
-    # sparse_partial beyond the issue: the paper's layer with its weights at the scale of
-    # a plain convolution (the same functions), which Adam trains k^2 times faster
-    "depth": (
-        (0.95, 0.5),
-        {
-            "sparse": (0, 1, 2),
-            "dense": (0, 1, 2),
-            "dense_mask": (0, 1, 2),
-            "sparse_partial": (0, 1, 2),
-        },
-    ),
-}
-# (model, sparsity, seed) of the depth grid's runs on the "lines" pattern
-DEPTH_LINES_RUNS = (
-    ("sparse", 0.95, 0),
-    ("dense", 0.95, 0),
-    ("dense_mask", 0.95, 0),
-    ("sparse_partial", 0.95, 0),
-)
+__all__ = [
+    "GRIDS",
+    "Run",
+    "grid",
+    "tuning_grid",
+    "pending",
+    "execute_notebook",
+    "run_sweep",
+    "main",
+]
 
 
 @dataclass
@@ -74,12 +52,13 @@ class Run:
 
     dataset: str
     params: dict[str, Any]
+    subfolder: str = ""  # "tuning" for the learning-rate search
     name: str = field(init=False)
     record: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.record = record_path(
-            self.params["results_dir"], {"dataset": self.dataset, **self.params}
+            self.params["results_dir"], {"dataset": self.dataset, **self.params}, self.subfolder
         )
         self.name = self.record.stem
 
@@ -107,12 +86,11 @@ def grid(
     """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
 
     ``models``/``sparsities`` replace the grid's lists; ``seeds`` replaces every
-    model's seeds. The rest override the notebook defaults for every run. For depth,
+    model's seeds. The rest override the notebook defaults for every run; without
+    ``lr`` each model gets the study's rate (:func:`sparseconv.study.default_lr`). For depth,
     ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
     depth grid also holds its runs on the lines pattern.
     """
-    from .train import DEFAULTS
-
     if dataset not in GRIDS:
         raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
     selected = bool(models or sparsities or seeds or pattern)
@@ -132,7 +110,7 @@ def grid(
                     "sparsity": level,
                     "model": model,
                     "epochs": epochs if epochs is not None else defaults["epochs"],
-                    "lr": lr if lr is not None else defaults["lr"],
+                    "lr": lr if lr is not None else default_lr(dataset, model),
                     "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
                     "seed": seed,
                     "limit": limit,
@@ -154,6 +132,44 @@ def grid(
         n_seed0 = sum(r.params["seed"] == 0 for r in runs)
         runs = runs[:n_seed0] + lines + runs[n_seed0:]
     return runs
+
+
+def tuning_grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    lrs: Sequence[float] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+) -> list[Run]:
+    """The learning-rate search of ``dataset``: every tuned model at every rate of
+    ``study.TUNING`` (or ``lrs``), at its sparsity and seed; records go to
+    ``<results_dir>/<dataset>/tuning/``."""
+    if dataset not in TUNING:
+        raise ValueError(f"no learning-rate search for {dataset!r}; one of {tuple(TUNING)}")
+    setting = TUNING[dataset]
+    defaults = DEFAULTS[dataset]
+    return [
+        Run(
+            dataset,
+            {
+                "sparsity": setting["sparsity"],
+                "model": model,
+                "epochs": epochs if epochs is not None else defaults["epochs"],
+                "lr": float(rate),
+                "batch_size": defaults["batch_size"],
+                "seed": setting["seed"],
+                "limit": limit,
+                "data_dir": data_dir,
+                "results_dir": results_dir,
+            },
+            subfolder="tuning",
+        )
+        for rate in (lrs or setting["lrs"])
+        for model in (models or TUNED_MODELS)
+    ]
 
 
 def pending(runs: Sequence[Run]) -> list[Run]:
@@ -378,6 +394,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs per run")
     p.add_argument("--dry-run", action="store_true", help="list the pending runs and stop")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="the learning-rate search (study.TUNING) instead of the grid",
+    )
+    p.add_argument("--lrs", nargs="+", type=float, help="with --tune: the rates to try")
     return p
 
 
@@ -387,20 +409,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
     try:
-        runs = grid(
-            args.dataset,
-            models=args.models,
-            sparsities=args.sparsities,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            limit=args.limit,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            results_dir=args.results_dir,
-            data_dir=args.data_dir,
-            pattern=args.pattern,
-            extra={"amp": True} if args.amp else None,
-        )
+        if args.tune:
+            runs = tuning_grid(
+                args.dataset,
+                models=args.models,
+                lrs=args.lrs,
+                epochs=args.epochs,
+                limit=args.limit,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+            )
+        else:
+            runs = grid(
+                args.dataset,
+                models=args.models,
+                sparsities=args.sparsities,
+                seeds=args.seeds,
+                epochs=args.epochs,
+                limit=args.limit,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+                pattern=args.pattern,
+                extra={"amp": True} if args.amp else None,
+            )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

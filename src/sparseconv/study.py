@@ -1,0 +1,130 @@
+"""The study's constants, in one place: data sets, levels, models, labels, protocol.
+
+Everything here is plain Python (no torch), so the report layer and the book can
+import it cheaply. Training, the sweep and the analysis all read these names; no
+other module defines a level, a model name or a default of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DATASETS",
+    "DATASET_NAMES",
+    "PATTERNS",
+    "TEST_SPARSITIES",
+    "TRAIN_SPARSITIES",
+    "DEPTH_TEST_SPARSITIES",
+    "MODELS",
+    "MODEL_LABELS",
+    "TUNED_MODELS",
+    "PROTOCOL",
+    "DEFAULTS",
+    "TUNING",
+    "LEARNING_RATES",
+    "N_VAL",
+    "N_TRAIN_EVAL",
+    "default_lr",
+    "GRIDS",
+    "DEPTH_LINES_RUNS",
+]
+
+DATASETS = ("mnist", "caltech101", "depth")
+DATASET_NAMES = {"mnist": "MNIST", "caltech101": "Caltech-101", "depth": "depth"}
+PATTERNS = ("uniform", "lines")
+
+# every classification model is tested at these sparsities (fraction of pixels removed)
+TEST_SPARSITIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+# and trained at these (the grids of MNIST and Caltech-101)
+TRAIN_SPARSITIES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEPTH_TEST_SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+# ``sparse``: the paper's layer, trained with step sizes matched to its parametrisation
+# (``optim.param_groups``); ``sparse_naive``: the same network under one learning rate
+# for all weights, as a user who swaps the layer into a ConvNet's recipe would train it.
+MODELS = ("sparse", "sparse_naive", "sparse_partial", "dense", "dense_mask")
+MODEL_LABELS = {
+    "sparse": "sparse conv",
+    "sparse_naive": "sparse conv, one lr",
+    "sparse_partial": "sparse conv, partial norm.",
+    "dense": "ConvNet",
+    "dense_mask": "ConvNet + mask",
+}
+# the models whose learning rate is chosen on validation (sparse_naive takes the ConvNet's)
+TUNED_MODELS = ("sparse", "sparse_partial", "dense", "dense_mask")
+
+# Protocol version per data set. A record of another version is not part of the study
+# (analysis skips it); bump a version whenever training or evaluation changes.
+# 2: validation split, test set once at the end, matched step sizes, tuned learning rates.
+PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 1}
+
+# notebook defaults per data set (``lr`` is the fallback for a model without a tuned rate)
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist": {"sparsity": 0.5, "epochs": 20, "lr": 0.05, "batch_size": 128},
+    "caltech101": {"sparsity": 0.05, "epochs": 20, "lr": 0.02, "batch_size": 64},
+    "depth": {"sparsity": 0.95, "epochs": 10, "lr": 0.001, "batch_size": 32},
+}
+
+# Learning-rate search: per data set, the rates tried for every tuned model at one
+# training sparsity and seed, on the validation split (records in results/<ds>/tuning/).
+TUNING: dict[str, dict[str, Any]] = {
+    "mnist": {"sparsity": 0.5, "seed": 0, "lrs": (0.0125, 0.025, 0.05, 0.1, 0.2)},
+    "caltech101": {"sparsity": 0.5, "seed": 0, "lrs": (0.005, 0.01, 0.02, 0.04, 0.08)},
+}
+
+# The chosen rates: the best mean validation accuracy of the tuning records
+# (``analysis.best_learning_rates``; a test checks that this table agrees with them).
+# A data set not listed here has not been tuned yet: its models use DEFAULTS' lr.
+LEARNING_RATES: dict[str, dict[str, float]] = {}
+
+# validation images carved from the official training data (MNIST), and the number of
+# training images on which the accuracy in eval mode is measured after training
+N_VAL = {"mnist": 10_000}
+N_TRAIN_EVAL = 5_000
+
+
+def default_lr(dataset: str, model: str) -> float:
+    """The study's learning rate for ``model`` on ``dataset``: the tuned one, the
+    ConvNet's for ``sparse_naive``, else the data set's default."""
+    chosen = LEARNING_RATES.get(dataset, {})
+    key = "dense" if model == "sparse_naive" else model
+    return float(chosen.get(key, DEFAULTS[dataset]["lr"]))
+
+
+_SEEDS = (0, 1, 2)
+# data set -> (training sparsities, {model: seeds}): the study's grids
+GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
+    "mnist": (
+        TRAIN_SPARSITIES,
+        {
+            "sparse": _SEEDS,
+            "sparse_partial": _SEEDS,
+            "dense": _SEEDS,
+            "dense_mask": _SEEDS,
+            "sparse_naive": (0,),
+        },
+    ),
+    "caltech101": (
+        TRAIN_SPARSITIES,
+        {
+            "sparse": _SEEDS,
+            "sparse_partial": _SEEDS,
+            "dense": _SEEDS,
+            "dense_mask": _SEEDS,
+            "sparse_naive": (0,),
+        },
+    ),
+    # depth (protocol 1): uniform sampling; plus DEPTH_LINES_RUNS on the LiDAR-like pattern
+    "depth": (
+        (0.95, 0.5),
+        {"sparse": _SEEDS, "dense": _SEEDS, "dense_mask": _SEEDS, "sparse_partial": _SEEDS},
+    ),
+}
+# (model, sparsity, seed) of the depth grid's runs on the "lines" pattern
+DEPTH_LINES_RUNS = (
+    ("sparse", 0.95, 0),
+    ("dense", 0.95, 0),
+    ("dense_mask", 0.95, 0),
+    ("sparse_partial", 0.95, 0),
+)
