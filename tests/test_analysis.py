@@ -268,7 +268,8 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path):
     source = Path(__file__).resolve().parents[1] / "results" / "depth"
     (tmp_path / "depth").mkdir()
     for name in ("dense_sp0.95_seed0_ep10_lr0.001_bs32", "sparse_sp0.95_seed0_ep10_lr0.001_bs32"):
-        shutil.copy(source / f"{name}.json", tmp_path / "depth")
+        for suffix in (".json", ".ipynb"):  # a study record comes with its notebook
+            shutil.copy(source / f"{name}{suffix}", tmp_path / "depth")
     text = write_summaries(tmp_path)
     depth = text[text.index("## depth") :]
     assert "| ConvNet | uniform |" in depth and "| sparse conv | uniform |" in depth

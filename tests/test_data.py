@@ -143,15 +143,37 @@ def test_caltech_cache_of_wrong_size_is_not_reused(tmp_path):
 def test_committed_split_is_stratified_disjoint_and_complete(data_dir):
     files, labels = caltech101_files(data_dir)
     assert len(files) == 8677 and len(set(labels)) == 101
-    train, test = caltech101_split(files)
-    train_set, test_set = set(train.tolist()), set(test.tolist())
-    assert not train_set & test_set
-    assert train_set | test_set == set(range(len(files)))
-    assert len(train) + len(test) == len(files)
+    train, val, test = caltech101_split(files)
+    sets = [set(t.tolist()) for t in (train, val, test)]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert sets[0] | sets[1] | sets[2] == set(range(len(files)))
     per_class = Counter(labels)
-    test_per_class = Counter(labels[i] for i in test_set)
+    test_per_class = Counter(labels[i] for i in sets[2])
+    val_per_class = Counter(labels[i] for i in sets[1])
     for c, n in per_class.items():
         assert abs(test_per_class[c] - 0.2 * n) <= 1, (c, n, test_per_class[c])
+        # validation: 15 % of the class's training images, at least one
+        n_trainval = n - test_per_class[c]
+        assert val_per_class[c] == max(1, round(0.15 * n_trainval)), (c, val_per_class[c])
+
+
+def test_validation_was_carved_from_training_images_only():
+    # the committed file: test lines are those of the original 80/20 split (seed 0)
+    from sparseconv.data import make_stratified_split
+
+    lines = [ln.split("\t") for ln in data_mod.SPLIT_FILE.read_text().splitlines() if "\t" in ln]
+    classes = sorted({rel.split("/")[0] for _, rel in lines})
+    labels = [classes.index(rel.split("/")[0]) for _, rel in lines]
+    _, test = make_stratified_split(labels, 0.2, 0)
+    assert {i for i, (split, _) in enumerate(lines) if split == "test"} == set(test)
+
+
+def test_mnist_validation_split_is_fixed_and_disjoint():
+    train, val = data_mod.mnist_validation_split()
+    assert len(train) == 50_000 and len(val) == 10_000
+    assert not set(train.tolist()) & set(val.tolist())
+    again = data_mod.mnist_validation_split()
+    assert torch.equal(train, again[0]) and torch.equal(val, again[1])
 
 
 def test_split_file_must_match_the_images(tmp_path, data_dir):

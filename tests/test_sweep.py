@@ -4,31 +4,47 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sparseconv.records import validate_record
-from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep
+from sparseconv.study import DEFAULTS, TRAIN_SPARSITIES, TUNED_MODELS, TUNING, default_lr
+from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep, tuning_grid
 
 
-def test_mnist_grid_is_80_runs_seed_major(tmp_path):
-    runs = grid("mnist", results_dir=str(tmp_path))
-    assert len(runs) == 80
+@pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
+def test_classification_grid_is_130_runs_seed_major(dataset, tmp_path):
+    runs = grid(dataset, results_dir=str(tmp_path))
+    assert len(runs) == 130
     seeds = [r.params["seed"] for r in runs]
     assert seeds == sorted(seeds)  # every cell once before any cell twice
-    assert sum(s == 0 for s in seeds) == 40
-    cells = {(r.params["model"], r.params["sparsity"]) for r in runs}
-    assert len(cells) == 40
-    assert {r.params["sparsity"] for r in runs} == set(GRIDS["mnist"][0])
-    assert {r.params["model"] for r in runs if r.params["seed"] == 2} == {"sparse", "dense"}
-    assert all(r.params["epochs"] == 20 and r.params["lr"] == 0.005 for r in runs)
-    assert len({r.name for r in runs}) == 80
+    count = {m: sum(r.params["model"] == m for r in runs) for m in GRIDS[dataset][1]}
+    assert count == {"sparse": 30, "sparse_partial": 30, "dense": 30, "dense_mask": 30,
+                     "sparse_naive": 10}  # fmt: skip
+    assert {r.params["sparsity"] for r in runs} == set(TRAIN_SPARSITIES)
+    assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0}
+    # each model at the study's rate; sparse_naive at the ConvNet's
+    for r in runs:
+        assert r.params["lr"] == default_lr(dataset, r.params["model"])
+        assert r.params["epochs"] == DEFAULTS[dataset]["epochs"]
+    assert all(
+        r.params["lr"] == default_lr(dataset, "dense")
+        for r in runs
+        if r.params["model"] == "sparse_naive"
+    )
+    assert len({r.name for r in runs}) == 130
 
 
-def test_caltech_grid_is_the_issues_70_runs_plus_the_ablation(tmp_path):
-    runs = grid("caltech101", results_dir=str(tmp_path))
-    assert len(runs) == 80
-    count = {m: sum(r.params["model"] == m for r in runs) for m in GRIDS["caltech101"][1]}
-    assert count == {"sparse": 30, "dense": 30, "dense_mask": 10, "sparse_partial": 10}
-    seeds = [r.params["seed"] for r in runs]
-    assert seeds == sorted(seeds)
+@pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
+def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
+    runs = tuning_grid(dataset, results_dir=str(tmp_path))
+    rates = TUNING[dataset]["lrs"]
+    assert len(rates) >= 4
+    assert {(r.params["model"], r.params["lr"]) for r in runs} == {
+        (m, lr) for m in TUNED_MODELS for lr in rates
+    }
+    assert all(r.params["sparsity"] == TUNING[dataset]["sparsity"] for r in runs)
+    assert all(r.params["seed"] == TUNING[dataset]["seed"] for r in runs)
+    assert all(r.record.parent == tmp_path / dataset / "tuning" for r in runs)
 
 
 def test_selection_replaces_the_grid_lists(tmp_path):

@@ -1,4 +1,5 @@
-"""train_run options outside the notebooks: validation and bfloat16 autocast."""
+"""train_run outside the notebooks: validation, the protocol's record fields, the test
+set used once, hand runs kept apart from the study, bfloat16 autocast."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import math
 
 import pytest
 
+from sparseconv import classify
 from sparseconv.analysis import load_runs
 from sparseconv.records import record_path, run_name
-from sparseconv.train import validate_params
+from sparseconv.train import train_run, validate_params
+
+QUICK = {"sparsity": 0.5, "model": "sparse", "epochs": 2, "lr": 0.05, "batch_size": 64,
+         "seed": 0, "limit": 256, "progress": False}  # fmt: skip
 
 
 def test_amp_must_be_a_bool(data_dir):
@@ -29,17 +34,72 @@ def test_bf16_runs_are_named_apart_from_float32_runs():
 
 
 def test_bf16_autocast_run_trains_and_is_kept_out_of_the_study(tmp_path, data_dir):
-    from sparseconv.train import train_run
-
-    record, _ = train_run(
-        "mnist", sparsity=0.5, model="sparse", epochs=1, lr=0.005, batch_size=64, seed=0,
-        limit=256, data_dir=str(data_dir), results_dir=tmp_path, progress=False, amp=True,
-    )  # fmt: skip
+    record, _ = train_run("mnist", **{**QUICK, "epochs": 1}, data_dir=str(data_dir),
+                          results_dir=tmp_path, amp=True)  # fmt: skip
     assert record["amp"] is True
     assert record_path(tmp_path, record).name.endswith("_bf16_limit256.json")
     assert record_path(tmp_path, record).is_file()
     assert math.isfinite(record["history"][0]["loss"])
-    assert 0.0 <= record["test_accuracy"] <= 1.0
-    # the study's tables use float32 runs only
-    assert load_runs(tmp_path, "mnist", include_quick=True).empty
-    assert len(load_runs(tmp_path, "mnist", include_quick=True, defaults_only=False)) == 1
+    # a hand run is not a study record; it is still readable as a record
+    assert load_runs(tmp_path, "mnist").empty
+    assert len(load_runs(tmp_path, "mnist", study_only=False)) == 1
+
+
+def test_record_has_validation_fields_and_tests_once_at_the_end(tmp_path, data_dir, monkeypatch):
+    splits: list[str] = []
+    original = classify.evaluate
+
+    def spy(model, data, masks, split="test", batch_size=500):
+        splits.append(split)
+        return original(model, data, masks, split, batch_size)
+
+    monkeypatch.setattr(classify, "evaluate", spy)
+    record, _ = train_run("mnist", **QUICK, data_dir=str(data_dir), results_dir=tmp_path)
+    # validation after each epoch; the test set only after training, once per level
+    assert splits[:2] == ["val", "val"]
+    tests = [i for i, s in enumerate(splits) if s == "test"]
+    assert tests and min(tests) > 1
+    assert len(tests) == len(record["test_accuracy_by_sparsity"])
+    assert record["protocol"] == 2 and record["schema_version"] == 2
+    assert record["n_val"] == 256 and record["n_train"] == 256
+    assert all("val_accuracy" in h and "test_accuracy" not in h for h in record["history"])
+    best = max(range(2), key=lambda i: record["history"][i]["val_accuracy"])
+    assert record["best_epoch"] == best + 1
+    assert record["val_accuracy"] == record["history"][best]["val_accuracy"]
+    assert 0.0 <= record["train_eval_accuracy"] <= 1.0
+    assert "paper-layer weights at matched step sizes" in record["optimizer"]
+
+
+def test_sparse_naive_uses_one_learning_rate(tmp_path, data_dir):
+    record, _ = train_run("mnist", **{**QUICK, "model": "sparse_naive", "epochs": 1},
+                          data_dir=str(data_dir), results_dir=tmp_path)  # fmt: skip
+    assert "matched" not in record["optimizer"]
+    assert record["architecture"] == train_run(
+        "mnist", **{**QUICK, "epochs": 1}, data_dir=str(data_dir), results_dir=None
+    )[0]["architecture"]
+
+
+def test_lr_none_takes_the_studys_rate(data_dir):
+    from sparseconv.study import default_lr
+
+    params = validate_params("mnist", sparsity=0.5, model="dense_mask", epochs=1, lr=None,
+                             batch_size=8, seed=0, data_dir=str(data_dir))  # fmt: skip
+    assert params["lr"] == default_lr("mnist", "dense_mask")
+
+
+def test_hand_runs_go_to_runs_and_never_replace_a_study_record(tmp_path, data_dir, monkeypatch):
+    from sparseconv import records
+
+    monkeypatch.setattr(records, "STUDY_DIR", str(tmp_path / "results"))
+    params = dict(sparsity=0.5, model="sparse", epochs=1, lr=0.05, batch_size=8, seed=0,
+                  data_dir=str(data_dir))  # fmt: skip
+    assert validate_params("mnist", **params)["results_dir"] == "runs"
+    study = tmp_path / "results"
+    target = record_path(study, {"dataset": "mnist", **params})
+    target.parent.mkdir(parents=True)
+    target.write_text("{}")
+    with pytest.raises(ValueError, match="overwrite=True"):
+        validate_params("mnist", **params, results_dir=study)
+    assert validate_params("mnist", **params, results_dir=study, overwrite=True)
+    with pytest.raises(ValueError, match="overwrite='yes'"):
+        validate_params("mnist", **params, overwrite="yes")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .records import atomic_write_text, iter_records, resolve_results_dir
+from .study import DATASET_NAMES, MODEL_LABELS, PROTOCOL
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -47,13 +48,6 @@ __all__ = [
     "depth_curve",
 ]
 
-MODEL_LABELS = {
-    "sparse": "sparse conv",
-    "sparse_partial": "sparse conv, partial norm.",
-    "dense": "ConvNet",
-    "dense_mask": "ConvNet + mask",
-}
-
 RUN_COLUMNS = [
     "dataset",
     "model",
@@ -81,30 +75,36 @@ def note_table(text: str) -> Styler:
     return pd.DataFrame({"note": [text]}).style.hide(axis="index")
 
 
+def study_names(dataset: str) -> set[str]:
+    """The run names of ``dataset``'s study grid under the current protocol."""
+    from .sweep import grid
+
+    return {run.name for run in grid(dataset)}
+
+
 def load_runs(
     results_dir: str | os.PathLike[str] = "results",
     dataset: str | None = None,
-    include_quick: bool = False,
-    defaults_only: bool = True,
+    study_only: bool = True,
 ) -> pd.DataFrame:
-    """One row per record. Quick runs (``limit`` set) are skipped unless ``include_quick``;
-    with ``defaults_only`` only runs with the data set's default epochs, lr and batch
-    size are kept (the study's protocol). Missing folders give an empty frame."""
-    from .train import DEFAULTS
+    """One row per record (columns RUN_COLUMNS and ``record``), sorted.
 
+    ``study_only``: only the study's records: a cell of the data set's grid under the
+    current protocol (``study.PROTOCOL``, ``study.GRIDS``, the chosen learning rates),
+    with its executed notebook beside it. A run made by hand (another seed, sparsity,
+    rate or a quick ``limit`` run), an older protocol's record, or a record without
+    its notebook is left out. Missing folders give an empty frame.
+    """
     rows = []
-    for _, record in iter_records(results_dir, None if dataset is None else [dataset]):
-        if record.get("limit") is not None and not include_quick:
-            continue
-        if record.get("amp") and defaults_only:  # the protocol is float32
-            continue
-        defaults = DEFAULTS.get(record["dataset"])
-        if defaults_only and defaults is not None:
-            if (
-                record["epochs"] != defaults["epochs"]
-                or record["lr"] != defaults["lr"]
-                or record["batch_size"] != defaults["batch_size"]
-            ):
+    names: dict[str, set[str]] = {}
+    for path, record in iter_records(results_dir, None if dataset is None else [dataset]):
+        ds = record["dataset"]
+        if study_only:
+            if record.get("protocol", 1) != PROTOCOL.get(ds):
+                continue
+            if ds not in names:
+                names[ds] = study_names(ds)
+            if path.stem not in names[ds] or not path.with_suffix(".ipynb").is_file():
                 continue
         row = {c: record.get(c) for c in RUN_COLUMNS}
         row["record"] = record
@@ -413,9 +413,6 @@ def outcome(better: int, worse: int, judged: int, better_word: str, worse_word: 
     if not better and not worse:
         return f"not reproduced: no significant difference in any of {judged} {unit}"
     return f"mixed: {better_word} in {better}, {worse_word} in {worse}" + tail
-
-
-DATASET_NAMES = {"mnist": "MNIST", "caltech101": "Caltech-101", "depth": "depth"}
 
 
 def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results") -> str:

@@ -1,0 +1,95 @@
+"""The learning-rate search: its records, the table the book shows, and the choice.
+
+Every tuned model (``study.TUNED_MODELS``) is trained at each rate of ``study.TUNING``
+at one sparsity and seed; its record sits in ``results/<dataset>/tuning/``. The rate
+with the best validation accuracy (of the epoch the model kept) is chosen; the test
+set plays no part. ``study.LEARNING_RATES`` holds the chosen rates, and a test checks
+that it agrees with :func:`best_learning_rates` on the committed records.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from .records import read_record, resolve_results_dir
+from .study import PROTOCOL, TUNED_MODELS, TUNING
+
+__all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge"]
+
+COLUMNS = ["model", "lr", "val_accuracy", "train_eval_accuracy", "final_loss", "best_epoch",
+           "diverged"]  # fmt: skip
+
+
+def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+    """One row per tuning record of the current protocol (columns ``COLUMNS``): the
+    validation accuracy of the kept epoch, the accuracy in eval mode on training images,
+    the last epoch's training loss, and whether the loss became non-finite."""
+    folder = resolve_results_dir(results_dir) / dataset / "tuning"
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = read_record(path)
+        if record.get("protocol", 1) != PROTOCOL.get(dataset) or record.get("limit") is not None:
+            continue
+        rows.append(
+            {
+                "model": record["model"],
+                "lr": record["lr"],
+                "val_accuracy": record["val_accuracy"],
+                "train_eval_accuracy": record["train_eval_accuracy"],
+                "final_loss": record["history"][-1]["loss"] if record["history"] else None,
+                "best_epoch": record["best_epoch"],
+                "diverged": "diverged_at_epoch" in record,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.sort_values(["model", "lr"], ignore_index=True)
+
+
+def best_learning_rates(results_dir: str | os.PathLike[str], dataset: str) -> dict[str, float]:
+    """Per tuned model with a complete search (every rate of ``study.TUNING``): the rate
+    with the highest validation accuracy (mean over seeds where several; ties: the
+    smaller rate)."""
+    frame = load_tuning(results_dir, dataset)
+    chosen: dict[str, float] = {}
+    if frame.empty:
+        return chosen
+    means = frame.groupby(["model", "lr"])["val_accuracy"].mean().reset_index()
+    for model in TUNED_MODELS:
+        mine = means[means["model"] == model]
+        if not set(TUNING[dataset]["lrs"]) <= set(mine["lr"]):
+            continue
+        best = mine.sort_values(["val_accuracy", "lr"], ascending=[False, True]).iloc[0]
+        chosen[model] = float(best["lr"])
+    return chosen
+
+
+def at_grid_edge(results_dir: str | os.PathLike[str], dataset: str) -> list[str]:
+    """The models whose chosen rate is the smallest or largest rate tried (the search
+    should then be widened)."""
+    rates = load_tuning(results_dir, dataset)
+    edges = []
+    for model, lr in best_learning_rates(results_dir, dataset).items():
+        tried = rates.loc[rates["model"] == model, "lr"]
+        if lr in (tried.min(), tried.max()):
+            edges.append(model)
+    return edges
+
+
+def tuning_table(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+    """Validation accuracy (%) per model (rows) and learning rate (columns); the chosen
+    rate of each model is marked with an asterisk, a diverged run reads 'diverged'."""
+    frame = load_tuning(results_dir, dataset)
+    if frame.empty:
+        return pd.DataFrame()
+    chosen = best_learning_rates(results_dir, dataset)
+    cells: dict[str, dict[str, str]] = {}
+    for _, row in frame.iterrows():
+        text = "diverged" if row["diverged"] else f"{100 * row['val_accuracy']:.2f}"
+        if chosen.get(row["model"]) == row["lr"]:
+            text += " *"
+        cells.setdefault(row["model"], {})[f"{row['lr']:g}"] = text
+    table = pd.DataFrame(cells).T
+    table = table[sorted(table.columns, key=float)].fillna("–")
+    return table.loc[[m for m in TUNED_MODELS if m in table.index]]
