@@ -42,7 +42,7 @@ def test_no_escaped_dollar_signs():
         assert "\\$" not in text, f"{name} has an escaped dollar sign"
 
 
-GLUE_REFERENCE = re.compile(r"\{glue(?::text|:figure)?\}`?\s*([A-Za-z0-9_]+)")
+GLUE_REFERENCE = re.compile(r"\{glue(?::text|:figure|:md)?\}`?\s*([A-Za-z0-9_]+)")
 
 
 def code_cells(text: str) -> list[str]:
@@ -64,7 +64,12 @@ def run_page(name: str, workdir: Path, monkeypatch) -> dict[str, object]:
     def fake_glue(key: str, value: object, display: bool = True) -> None:
         glued[key] = value
 
+    from sparseconv import data
+
     monkeypatch.setattr(myst_nb, "glue", fake_glue)
+    # "results" in the pages is taken from the project root: make it the work folder's
+    monkeypatch.setattr(data, "project_root", lambda: workdir)
+    monkeypatch.setenv("SPARSECONV_CACHE", str(ROOT / "cache"))
     monkeypatch.chdir(workdir)
     namespace: dict[str, object] = {"__name__": f"page_{name.replace('/', '_')}"}
     for source in code_cells((ROOT / f"{name}.md").read_text()):
@@ -87,7 +92,8 @@ def results_with(tmp_path: Path, records: dict[str, int]) -> Path:
     for dataset, count in records.items():
         target = tmp_path / "results" / dataset
         target.mkdir(parents=True)
-        for record in sorted((ROOT / "results" / dataset).glob("*.json"))[:count]:
+        source = ROOT / "results" / dataset
+        for record in sorted(source.glob("*.json") if source.is_dir() else [])[:count]:
             shutil.copy(record, target / record.name)
             notebook = record.with_suffix(".ipynb")
             if notebook.exists():

@@ -153,6 +153,9 @@ def test_caltech_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
     assert 0.0 <= record["test_mean_class_accuracy"] <= 1.0
     assert len(record["test_accuracy_by_sparsity"]) == 12
     assert record["test_accuracy"] == record["test_accuracy_by_sparsity"]["0.3"]
+    # batch norm re-estimated at every test level, and the validation split used
+    assert len(record["test_accuracy_by_sparsity_bn_recalibrated"]) == 12
+    assert record["n_val"] == 300 and record["history"][0]["val_accuracy"] >= 0.0
 
 
 def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
@@ -189,3 +192,64 @@ def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
             "depth", tmp_path, ROOT, limit=200, epochs=1, results_dir=str(results), pattern="spiral"
         )
     assert "pattern" in info.value.evalue and "'spiral'" in info.value.evalue
+
+
+def test_misspelt_parameter_is_refused_naming_it_and_the_known_ones(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        run_notebook("mnist", tmp_path, ROOT, sparsty=0.7)
+    assert "'sparsty'" in info.value.evalue and "sparsity" in info.value.evalue
+    assert "known:" in info.value.evalue
+
+
+def test_notebook_defaults_are_the_studys():
+    from sparseconv.study import DEFAULTS
+
+    for dataset in ("mnist", "caltech101", "depth"):
+        nb = json.loads((ROOT / "notebooks" / f"{dataset}.ipynb").read_text())
+        cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+        namespace: dict = {}
+        exec("".join(cell["source"]), namespace)
+        for key in ("sparsity", "epochs", "batch_size"):
+            assert namespace[key] == DEFAULTS[dataset][key], (dataset, key)
+        assert namespace["results_dir"] == "runs" and namespace["overwrite"] is False
+        if dataset != "depth":
+            assert namespace["lr"] is None  # the study's rate for the chosen model
+
+
+def _git_status(path: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+
+def test_hand_run_writes_to_runs_and_leaves_results_untouched(tmp_path, data_dir, monkeypatch):
+    runs_folder = ROOT / "runs" / "mnist"
+    before = set(runs_folder.glob("*.json")) if runs_folder.is_dir() else set()
+    status = _git_status(ROOT / "results")
+    run_notebook("mnist", tmp_path, ROOT / "notebooks", limit=200, epochs=1,
+                 data_dir=str(data_dir), seed=7)  # fmt: skip
+    new = set(runs_folder.glob("*.json")) - before
+    assert len(new) == 1 and next(iter(new)).name.endswith("_limit200.json")
+    assert _git_status(ROOT / "results") == status
+    assert _git_status(ROOT / "runs") == ""  # ignored by git
+    for path in new:
+        path.unlink()
+
+
+def test_reproduction_check_flags_a_tampered_record():
+    from sparseconv.notebook import reproduction_check
+
+    levels = {"0.3": 0.95, "0.5": 0.93}
+    record = {"dataset": "mnist", "model": "sparse", "sparsity": 0.5, "seed": 0,
+              "started_at": "b", "test_accuracy_by_sparsity": levels}  # fmt: skip
+    same = {**record, "started_at": "a",
+            "test_accuracy_by_sparsity": {"0.3": 0.951, "0.5": 0.932}}  # fmt: skip
+    table, verdict = reproduction_check(record, same)
+    assert verdict == "reproduced within noise"
+    assert list(table["difference"].round(2)) == [-0.1, -0.2]
+    tampered = {**same, "test_accuracy_by_sparsity": {"0.3": 0.951, "0.5": 0.99}}
+    table, verdict = reproduction_check(record, tampered)
+    assert verdict.startswith("not reproduced") and "0.5" in verdict
+    assert not table["within noise"].iloc[1]
+    assert reproduction_check(record, {**record})[1] == "this run is the study's record itself"

@@ -64,7 +64,7 @@ def test_compensated_paper_layer_trains_exactly_like_partial_convolution(dataset
     opt_partial = make_optimizer(partial, optimizer, lr, 5e-4, compensate=True)
     torch.manual_seed(1)  # dropout: the same draws for both (same module order)
     batches = list(_batches(dataset, 20))
-    for x, mask, _ in batches[:1]:
+    for _x, mask, _ in batches[:1]:
         # no empty window at this density: the first layer sees a valid pixel everywhere
         assert bool((valid_count(mask, paper.blocks[0].conv.kernel_size) > 0).all())
     for step, (x, mask, y) in enumerate(batches):

@@ -74,9 +74,12 @@ def test_sparse_naive_uses_one_learning_rate(tmp_path, data_dir):
     record, _ = train_run("mnist", **{**QUICK, "model": "sparse_naive", "epochs": 1},
                           data_dir=str(data_dir), results_dir=tmp_path)  # fmt: skip
     assert "matched" not in record["optimizer"]
-    assert record["architecture"] == train_run(
-        "mnist", **{**QUICK, "epochs": 1}, data_dir=str(data_dir), results_dir=None
-    )[0]["architecture"]
+    assert (
+        record["architecture"]
+        == train_run("mnist", **{**QUICK, "epochs": 1}, data_dir=str(data_dir), results_dir=None)[
+            0
+        ]["architecture"]
+    )
 
 
 def test_lr_none_takes_the_studys_rate(data_dir):

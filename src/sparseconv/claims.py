@@ -28,7 +28,7 @@ __all__ = [
     "invariance_losses",
     "invariance_family",
     "depth_family",
-    "test_family",
+    "family_tests",
     "verdict",
     "judge",
     "claims_table",
@@ -45,6 +45,7 @@ class Claim:
     """One claim: what it says, where it is tested, against which baselines, in what unit."""
 
     number: str
+    short: str
     text: str
     dataset: str
     kind: str  # "accuracy", "invariance" or "depth"
@@ -54,19 +55,23 @@ class Claim:
 
 
 _CLASSIFICATION_VARIANTS = ("sparse", "sparse_partial", "sparse_naive")
+_BETTER = "the sparse network is more accurate than the ConvNet at the sparsity it was trained at"
+_INVARIANT = (
+    "trained at one sparsity, the sparse network loses less accuracy at the other "
+    "sparsities than the ConvNets do"
+)
 CLAIMS = (
-    Claim("1", "the sparse network is more accurate than the ConvNet (group 66)", "mnist",
-          "accuracy", ("dense",), "points", _CLASSIFICATION_VARIANTS),
-    Claim("2", "the sparse network is more accurate than the ConvNet (group 66)", "caltech101",
-          "accuracy", ("dense",), "points", _CLASSIFICATION_VARIANTS),
-    Claim("3", "trained at one sparsity, the sparse network loses less accuracy at the "
-          "others than the ConvNets (sparsity invariance)", "mnist", "invariance",
+    Claim("1", "more accurate than the ConvNet (group 66)", _BETTER, "mnist", "accuracy",
+          ("dense",), "points", _CLASSIFICATION_VARIANTS),
+    Claim("2", "more accurate than the ConvNet (group 66)", _BETTER, "caltech101", "accuracy",
+          ("dense",), "points", _CLASSIFICATION_VARIANTS),
+    Claim("3", "sparsity invariant (the paper)", _INVARIANT, "mnist", "invariance",
           ("dense", "dense_mask"), "points", _CLASSIFICATION_VARIANTS),
-    Claim("3", "trained at one sparsity, the sparse network loses less accuracy at the "
-          "others than the ConvNets (sparsity invariance)", "caltech101", "invariance",
+    Claim("3", "sparsity invariant (the paper)", _INVARIANT, "caltech101", "invariance",
           ("dense", "dense_mask"), "points", _CLASSIFICATION_VARIANTS),
-    Claim("4", "trained at one density, the sparse network completes depth at the other "
-          "with a smaller error than the ConvNets (the paper's claim)", "depth", "depth",
+    Claim("4", "sparsity invariant in depth completion (the paper)",
+          "trained at one density, the sparse network fills in depth at the other density "
+          "with a smaller error than the ConvNets do", "depth", "depth",
           ("dense", "dense_mask"), "m", ("sparse", "sparse_partial")),
 )  # fmt: skip
 
@@ -110,21 +115,26 @@ def accuracy_family(
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
-def invariance_losses(runs: pd.DataFrame, dataset: str, direction: str = "all") -> pd.DataFrame:
+def invariance_losses(
+    runs: pd.DataFrame, dataset: str, direction: str = "all", key: str | None = None
+) -> pd.DataFrame:
     """Signed accuracy loss (points) of each run at each other training level b: the
     accuracy at b of the same model type and seed *trained at b*, minus this run's
     accuracy at b. Positive: the unseen sparsity costs accuracy; 0: invariant; negative:
     better than the in-distribution model. ``direction``: "all" test levels, "denser"
     (fewer pixels missing than in training: the paper's direction) or "sparser".
-    Columns: model, seed, trained, tested, loss."""
+    ``key``: the record field (default: the data set's verdict metric). Columns: model,
+    seed, trained, tested, loss."""
     if direction not in ("all", "denser", "sparser"):
         raise ValueError(f"direction must be 'all', 'denser' or 'sparser', got {direction!r}")
-    values = _values(runs, metric_key(dataset))
+    values = _values(runs, key or metric_key(dataset))
     rows = []
     for (model, seed, a), by in values.items():
         for b in TRAIN_SPARSITIES:
-            if abs(a - b) < 1e-9 or (direction == "denser" and b > a) or (
-                direction == "sparser" and b < a
+            if (
+                abs(a - b) < 1e-9
+                or (direction == "denser" and b > a)
+                or (direction == "sparser" and b < a)
             ):
                 continue
             own = values.get((model, seed, round(b, 6)))
@@ -161,8 +171,10 @@ def invariance_family(
 def depth_error_key(record: dict) -> str:
     """The depth error a verdict uses: MAE on the missing pixels where the record has it
     (the pixels to fill), else MAE over all pixels (records of depth protocol 1)."""
-    return "test_mae_missing_by_sparsity" if "test_mae_missing_by_sparsity" in record else (
-        "test_mae_by_sparsity"
+    return (
+        "test_mae_missing_by_sparsity"
+        if "test_mae_missing_by_sparsity" in record
+        else ("test_mae_by_sparsity")
     )
 
 
@@ -194,16 +206,14 @@ def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
-def test_family(family: pd.DataFrame) -> pd.DataFrame:
+def family_tests(family: pd.DataFrame) -> pd.DataFrame:
     """One paired test per (baseline, comparison) over seeds, Holm-corrected over the
     family. Columns: baseline, comparison, n, mean, low, high, p, p_holm."""
     rows = []
     for (baseline, comparison), group in family.groupby(["baseline", "comparison"], sort=False):
         est = one_sample(group["effect"].tolist())
         rows.append([baseline, comparison, est.n, est.mean, est.low, est.high, est.p])
-    table = pd.DataFrame(
-        rows, columns=["baseline", "comparison", "n", "mean", "low", "high", "p"]
-    )
+    table = pd.DataFrame(rows, columns=["baseline", "comparison", "n", "mean", "low", "high", "p"])
     table["p_holm"] = holm(table["p"].tolist()) if not table.empty else []
     return table
 
@@ -266,7 +276,7 @@ def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
 def judge(claim: Claim, runs: pd.DataFrame, variant: str) -> Judgement:
     """Judge ``claim`` for ``variant`` on ``runs`` (the data set's study records)."""
     family = family_of(claim, runs, variant)
-    tests = test_family(family)
+    tests = family_tests(family)
     n_seeds = int(family["seed"].nunique()) if not family.empty else 0
     return Judgement(claim, variant, tests, verdict(tests, n_seeds),
                      seed_level_effect(family), n_seeds)  # fmt: skip
@@ -299,7 +309,7 @@ def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
         favour, against, k = j.counts
         rows.append(
             {
-                "claim": f"{j.claim.number}. {j.claim.text}",
+                "claim": f"{j.claim.number}. {j.claim.short}",
                 "data set": DATASET_NAMES[j.claim.dataset],
                 "variant": MODEL_LABELS[j.variant],
                 "verdict": j.verdict if j.n_seeds else "no runs yet",
@@ -313,19 +323,21 @@ def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
 
 def abstract(judgements: Sequence[Judgement]) -> str:
     """A few sentences, generated from the verdicts of the paper's layer (``sparse``),
-    for the first page: one per claim and data set, and what the variants change."""
+    for the first page: one per judged claim and data set, and the claims with no runs."""
     main = [j for j in judgements if j.variant == "sparse"]
-    if not any(j.n_seeds for j in main):
+    judged = [j for j in main if j.n_seeds]
+    if not judged:
         return "No claim can be judged yet: the study's grids have no finished runs."
     sentences = []
-    for j in main:
-        where = DATASET_NAMES[j.claim.dataset]
-        if not j.n_seeds:
-            sentences.append(f"Claim {j.claim.number} on {where}: no runs yet.")
-            continue
+    for j in judged:
+        seeds = f"{j.n_seeds} seed{'s' if j.n_seeds != 1 else ''}"
         sentences.append(
-            f"Claim {j.claim.number} on {where} ({j.claim.text}): **{j.verdict}** for the "
-            f"paper's layer, effect {format_effect(j.effect, j.claim.unit)} over "
-            f"{j.n_seeds} seed{'s' if j.n_seeds != 1 else ''}."
+            f"On {DATASET_NAMES[j.claim.dataset]}, claim {j.claim.number} ({j.claim.text}) "
+            f"is **{j.verdict}** for the paper's layer: overall effect "
+            f"{format_effect(j.effect, j.claim.unit)}, {seeds}."
         )
+    waiting = [f"{j.claim.number} on {DATASET_NAMES[j.claim.dataset]}" for j in main
+               if not j.n_seeds]  # fmt: skip
+    if waiting:
+        sentences.append(f"Not judged yet (no finished runs): claim {', '.join(waiting)}.")
     return " ".join(sentences)

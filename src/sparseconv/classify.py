@@ -109,7 +109,8 @@ def load_classification(
         augment_train, classes = False, [str(i) for i in range(10)]
     elif dataset == "caltech101":
         cal = data_mod.load_caltech101(data_dir, size=CALTECH_SIZE)
-        for name, idx in zip(("train", "val", "test"), data_mod.caltech101_split(cal.files)):
+        splits = data_mod.caltech101_split(cal.files)
+        for name, idx in zip(("train", "val", "test"), splits, strict=True):
             x[name], y[name] = cal.subset(idx)
         scaled = x["train"].float() / 255.0
         mean = scaled.mean(dim=(0, 2, 3), keepdim=True)
@@ -271,7 +272,7 @@ def _by_level(values: dict[float, float]) -> dict[str, float]:
     return {f"{level:g}": v for level, v in values.items()}
 
 
-def test_all_levels(
+def evaluate_all_levels(
     net: nn.Module, data: ClassificationData, seed: int, recalibrate: bool
 ) -> dict[str, Any]:
     """The test metrics at every level of TEST_SPARSITIES (record fields); with
@@ -289,9 +290,7 @@ def test_all_levels(
         acc_bn: dict[float, float] = {}
         mca_bn: dict[float, float] = {}
         for i, level in enumerate(TEST_SPARSITIES):
-            generator = torch.Generator(device=data.x["train"].device).manual_seed(
-                seed * 1000 + i
-            )
+            generator = torch.Generator(device=data.x["train"].device).manual_seed(seed * 1000 + i)
             recalibrate_batch_norm(net, data, level, generator)
             masks = split_masks(data, "test", level, seed)
             acc_bn[level], mca_bn[level] = evaluate(net, data, masks)
@@ -333,7 +332,7 @@ def train_classification(
 
     t0 = time.perf_counter()
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-    by_level = test_all_levels(net, data, seed, recalibrate=has_bn)
+    by_level = evaluate_all_levels(net, data, seed, recalibrate=has_bn)
     best = result.history[result.best_epoch - 1] if result.history else {}
     train_eval = evaluate(net, data, split_masks(data, "train_eval", sparsity, seed), "train_eval")
     key = f"{sparsity:g}"

@@ -376,9 +376,9 @@ def carve_validation(
     path.write_text("\n".join(atomic) + "\n")
 
 
-def mnist_validation_split(n: int = 60_000, n_val: int = 10_000, seed: int = 0) -> tuple[
-    Tensor, Tensor
-]:
+def mnist_validation_split(
+    n: int = 60_000, n_val: int = 10_000, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """Positions (train, val) into the official MNIST training set: ``n_val`` images
     drawn by a fixed permutation (seed 0, independent of any run's seed), both sorted."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

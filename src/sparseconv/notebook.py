@@ -65,11 +65,14 @@ def reproduction_check(
     cell; accuracies in %) and a one-line verdict: "reproduced within noise" when every
     difference lies within the range over the study's seeds of that cell, else "not
     reproduced". The band is at least 0.5 accuracy points (0.05 m for depth): runs on a
-    different thread count or machine differ by about that much from rounding alone. ``(None, why)`` when there is
-    nothing to compare with (no study record, or the run is a study record itself).
+    different thread count or machine differ by about that much from rounding alone.
+    ``(None, why)`` when there is nothing to compare with (no study record, or the run
+    is a study record itself).
     """
-    key = "test_accuracy_by_sparsity" if "test_accuracy_by_sparsity" in record else (
-        "test_mae_by_sparsity"
+    key = (
+        "test_accuracy_by_sparsity"
+        if "test_accuracy_by_sparsity" in record
+        else ("test_mae_by_sparsity")
     )
     if reference is None:
         reference = study_record(record)

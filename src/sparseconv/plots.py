@@ -13,6 +13,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 from torch import Tensor
 
 from .sparsify import fixed_mask
+from .study import MODEL_LABELS
 
 __all__ = ["to_display", "sparsity_examples", "history_figure", "by_sparsity_figure"]
 
@@ -72,8 +73,10 @@ def history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Fig
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("training loss (cross-entropy)")
     ax2.plot(epochs, [100 * h["train_accuracy"] for h in history], marker="o", ms=3, label="train")
-    key, label = ("val_accuracy", "validation") if "val_accuracy" in history[0] else (
-        "test_accuracy", "test"
+    key, label = (
+        ("val_accuracy", "validation")
+        if "val_accuracy" in history[0]
+        else ("test_accuracy", "test")
     )
     ax2.plot(epochs, [100 * h[key] for h in history], marker="s", ms=3, label=label)
     ax2.set_xlabel("epoch")
@@ -104,12 +107,20 @@ def by_sparsity_figure(
     return fig
 
 
+# colours and markers per model; the labels come from study.MODEL_LABELS
 MODEL_STYLE = {
-    "sparse": {"color": "#1f77b4", "marker": "o", "label": "sparse conv"},
-    "sparse_partial": {"color": "#17becf", "marker": "D", "label": "sparse conv, partial norm."},
-    "dense": {"color": "#d62728", "marker": "s", "label": "ConvNet"},
-    "dense_mask": {"color": "#ff7f0e", "marker": "^", "label": "ConvNet + mask"},
+    model: {**style, "label": MODEL_LABELS[model]}
+    for model, style in {
+        "sparse": {"color": "#1f77b4", "marker": "o"},
+        "sparse_partial": {"color": "#17becf", "marker": "D"},
+        "sparse_naive": {"color": "#9467bd", "marker": "v"},
+        "dense": {"color": "#d62728", "marker": "s"},
+        "dense_mask": {"color": "#ff7f0e", "marker": "^"},
+        "nn_convnet": {"color": "#2ca02c", "marker": "P"},
+    }.items()
+    if model in MODEL_LABELS
 }
+FONT = 9  # the smallest text in a figure (annotations, ticks, legends), in points
 
 
 def accuracy_vs_sparsity(
@@ -158,7 +169,7 @@ def accuracy_vs_sparsity(
     ax.set_xlabel("sparsity, training = test (% of pixels removed)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=FONT)
     if title:
         ax.set_title(title, fontsize=10)
     if fig is None:
@@ -172,8 +183,10 @@ def cross_heatmaps(
     title: str = "",
     vmin: float = 0.0,
     train_levels: Sequence[float] | None = None,
+    label: str | None = None,
 ) -> Figure:
-    """One heat map per model: rows train sparsity, columns test sparsity, accuracy in %.
+    """One heat map per model: rows train sparsity, columns test sparsity, accuracy in %
+    (``label``: the colour bar's, default 'test accuracy (%)').
 
     ``matrices``: model -> frame from :func:`sparseconv.analysis.cross_summary` (fractions).
     ``train_levels``: the rows to show (a grid's training sparsities); rows without a
@@ -183,7 +196,7 @@ def cross_heatmaps(
     n = max(1, len(models))
     cols = 2 if n > 1 else 1
     rows_n = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows_n, cols, figsize=(5.6 * cols, 4.6 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.8 * rows_n), squeeze=False)
     cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     image = None
     for ax, model in zip(axes.flat, models, strict=False):
@@ -194,8 +207,8 @@ def cross_heatmaps(
         image = ax.imshow(
             np.ma.masked_invalid(values), vmin=100 * vmin, vmax=100, cmap=cmap, aspect="auto"
         )
-        ax.set_xticks(range(len(m.columns)), [f"{100 * c:g}" for c in m.columns], fontsize=8)
-        ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=8)
+        ax.set_xticks(range(len(m.columns)), [f"{100 * c:g}" for c in m.columns], fontsize=FONT)
+        ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=FONT)
         ax.set_xlabel("test sparsity (%)")
         ax.set_ylabel("training sparsity (%)")
         ax.set_title(MODEL_STYLE[model]["label"], fontsize=10)
@@ -209,14 +222,16 @@ def cross_heatmaps(
                         f"{values[i, j]:.0f}",
                         ha="center",
                         va="center",
-                        fontsize=7,
+                        fontsize=FONT,
                         color="white" if dark else "black",
                     )
     for ax in list(axes.flat)[len(models) :]:
         ax.set_axis_off()
     fig.tight_layout()
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), label="test accuracy (%)", shrink=0.6)
+        fig.colorbar(
+            image, ax=axes.ravel().tolist(), label=label or "test accuracy (%)", shrink=0.6
+        )
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
@@ -252,7 +267,7 @@ def cross_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(f"trained at {100 * train_sparsity:g} % sparsity", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=FONT)
     if fig is None:
         fig = ax.figure
     fig.tight_layout()
@@ -304,7 +319,7 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
     ax.set_title(f"depth, trained at {density:g} % density", fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=FONT)
     if fig is None:
         fig = ax.figure
     return fig
@@ -329,7 +344,7 @@ def kernel_grid(kernels: Mapping[str, Any]) -> Figure:
                 ax.imshow(w[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
             else:
                 ax.set_axis_off()
-        axes[i, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+        axes[i, 0].set_ylabel(name, fontsize=FONT, rotation=0, ha="right", va="center")
     fig.subplots_adjust(left=0.16, right=0.99, top=0.97, bottom=0.03, wspace=0.08, hspace=0.1)
     return fig
 

@@ -68,7 +68,7 @@ def run_ray(
     max_retries: int = MAX_RETRIES,
 ) -> list[tuple[Run, str]]:
     """Execute ``runs`` as Ray tasks; returns the failures as (run, error)."""
-    from .sweep import Progress, _summary, notebook_source, save_result
+    from .sweep import Progress, notebook_source, save_result, summary_line
 
     if not runs:
         return []
@@ -119,7 +119,7 @@ def run_ray(
                     continue
                 record["host"] = host
                 save_result(run, record, text, "ray")
-                progress.finished(run, seconds, _summary(record))
+                progress.finished(run, seconds, summary_line(record))
     except KeyboardInterrupt:
         out(f"interrupted: cancelling {len(pending)} outstanding Ray tasks")
         for ref in pending:

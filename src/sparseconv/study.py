@@ -29,6 +29,8 @@ __all__ = [
     "VERDICT_METRIC",
     "GRIDS",
     "DEPTH_LINES_RUNS",
+    "PERFORMANCE_GOALS",
+    "RUN_BUDGET_MIN",
 ]
 
 DATASETS = ("mnist", "caltech101", "depth")
@@ -77,7 +79,9 @@ TUNING: dict[str, dict[str, Any]] = {
 # The chosen rates: the best mean validation accuracy of the tuning records
 # (``analysis.best_learning_rates``; a test checks that this table agrees with them).
 # A data set not listed here has not been tuned yet: its models use DEFAULTS' lr.
-LEARNING_RATES: dict[str, dict[str, float]] = {}
+LEARNING_RATES: dict[str, dict[str, float]] = {
+    "mnist": {"sparse": 0.05, "sparse_partial": 0.05, "dense": 0.05, "dense_mask": 0.05},
+}
 
 # the metric the verdicts use: Caltech-101 is unbalanced (a few classes hold a large share
 # of the images), so its verdicts use mean per-class accuracy, the literature's metric
@@ -133,3 +137,13 @@ DEPTH_LINES_RUNS = (
     ("dense_mask", 0.95, 0),
     ("sparse_partial", 0.95, 0),
 )
+
+# Performance goals (benchmarks/): ratios against a plain baseline measured in one run
+PERFORMANCE_GOALS = {
+    "layer_vs_conv": 1.10,  # SparseConv2d forward + backward / nn.Conv2d
+    "sparse_train_vs_dense": 1.15,  # a sparse model's training step / its dense twin's
+    "data_share": 0.10,  # share of a training step spent preparing the batch
+}
+# Budget per run of a grid, in minutes of wall time with two one-thread runs at once
+# (so half a run's process minutes): the issues' budgets
+RUN_BUDGET_MIN = {"mnist": 1.5, "caltech101": 4.0, "depth": 7.5}

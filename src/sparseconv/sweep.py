@@ -42,6 +42,10 @@ __all__ = [
     "pending",
     "execute_notebook",
     "run_sweep",
+    "summary_line",
+    "Progress",
+    "notebook_source",
+    "save_result",
     "main",
 ]
 
@@ -283,7 +287,14 @@ class Progress:
         self.out(f"[{self.done}/{self.total}] {run.name}: FAILED: {error}")
 
 
-def _summary(record: dict[str, Any]) -> str:
+def summary_line(record: dict[str, Any]) -> str:
+    """A finished run in a few words for the progress log (validation accuracy where the
+    record has it: the tuning runs' criterion)."""
+    if "val_accuracy" in record:
+        return (
+            f"validation {100 * record['val_accuracy']:.2f} %, "
+            f"test {100 * record['test_accuracy']:.2f} %"
+        )
     if "test_accuracy" in record:
         return f"test accuracy {100 * record['test_accuracy']:.2f} %"
     if "test_mae" in record:
@@ -326,7 +337,7 @@ def run_local(
                         progress.failed(run, str(exc))
                         continue
                     save_result(run, record, text, "local")
-                    progress.finished(run, seconds, _summary(record))
+                    progress.finished(run, seconds, summary_line(record))
         except KeyboardInterrupt:
             out("interrupted: cancelling the remaining runs; nothing half-written is kept")
             for future in active:

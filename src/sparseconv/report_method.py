@@ -1,0 +1,137 @@
+"""The method page's figures: what the averaging makes invariant, the sparsity levels,
+the networks and how far the mask spreads through them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from .layers import SparseConv2d
+from .plots import FONT, sparsity_examples
+from .sparsify import fixed_mask, random_mask
+from .study import MODEL_LABELS, MODELS, TEST_SPARSITIES
+from .tables import styled
+
+__all__ = ["output_moments", "method_page"]
+
+
+def output_moments(
+    k: int = 11, size: int = 64, draws: int = 32, seed: int = 0
+) -> dict[str, list[tuple[float, float, float]]]:
+    """One k x k layer on a constant scene (every valid pixel reads 1), flat and random
+    kernel, the paper's layer and a plain convolution divided by k^2: per density
+    (% kept), the mean and standard deviation of the output away from the border."""
+    densities = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
+    g = torch.Generator().manual_seed(seed)
+    kernels = {"flat kernel": torch.ones(k, k),
+               "random kernel": 1.0 + torch.randn(k, k, generator=g)}  # fmt: skip
+    x = torch.ones(draws, 1, size, size)
+    inner = slice(k, size - k)
+    stats: dict[str, list[tuple[float, float, float]]] = {}
+    for name, kernel in kernels.items():
+        layer = SparseConv2d(1, 1, k, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(kernel.view(1, 1, k, k))
+        for d in densities:
+            mask = (
+                random_mask(draws, size, size, 1.0 - d, generator=g)
+                if d < 1
+                else (torch.ones_like(x))
+            )
+            with torch.no_grad():
+                y, mask_out = layer(x * mask, mask)
+                conv = F.conv2d(x * mask, kernel.view(1, 1, k, k) / k**2, padding=k // 2)
+            valid = mask_out[..., inner, inner] > 0
+            for label, out in ((f"sparse conv, {name}", y), (f"ConvNet, {name}", conv)):
+                v = out[..., inner, inner][valid]
+                stats.setdefault(label, []).append((100 * d, v.mean().item(), v.std().item()))
+    return stats
+
+
+def _moments_figure(stats: dict[str, list[tuple[float, float, float]]]) -> Figure:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    styles = {"sparse conv, flat kernel": ("#1f77b4", "-", "o"),
+              "sparse conv, random kernel": ("#1f77b4", "--", "D"),
+              "ConvNet, flat kernel": ("#d62728", "-", "s"),
+              "ConvNet, random kernel": ("#d62728", "--", "^")}  # fmt: skip
+    for label, rows in stats.items():
+        color, ls, marker = styles[label]
+        d, mean, std = zip(*rows, strict=True)
+        ax1.plot(d, mean, color=color, ls=ls, marker=marker, ms=4, label=label)
+        ax2.plot(d, std, color=color, ls=ls, marker=marker, ms=4, label=label)
+    ax1.set_ylabel("mean of the output")
+    ax2.set_ylabel("standard deviation of the output")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xticks([2, 5, 10, 20, 50, 100], ["2", "5", "10", "20", "50", "100"])
+        ax.minorticks_off()
+        ax.set_xlabel("input density (% of pixels kept, log scale)")
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def _valid_fraction_figure() -> Figure:
+    from .models import build_model, valid_fraction_per_layer
+
+    levels = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, (dataset, size) in zip(axes, [("mnist", 28), ("caltech101", 64), ("depth", 48)],
+                                   strict=True):  # fmt: skip
+        net = build_model(dataset, "sparse")
+        fractions = [valid_fraction_per_layer(net, fixed_mask(range(256), size, size, s))
+                     for s in levels]  # fmt: skip
+        ax.plot([100 * s for s in levels], [100 * (1 - s) for s in levels], "k--", lw=1,
+                label="input")  # fmt: skip
+        for layer in range(len(net.blocks)):
+            ax.plot(
+                [100 * s for s in levels],
+                [100 * f[layer] for f in fractions],
+                marker="o",
+                ms=3,
+                label=f"after block {layer + 1} (conv{net.spec.kernels[layer]})",
+            )
+        ax.set_xlabel("input sparsity (% of pixels removed)")
+        ax.set_ylabel("valid positions (%)")
+        ax.set_title(f"{dataset} ({size} × {size})", fontsize=FONT + 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def method_page() -> dict[str, Any]:
+    """Every value the method page glues."""
+    from .data import caltech101_example, load_mnist
+    from .models import build_model, count_parameters
+
+    stats = output_moments()
+    sd = {d: s for d, _, s in stats["sparse conv, random kernel"]}
+    digit = load_mnist(train=False)[0][0]
+    image = caltech101_example(index=5)
+    rows = []
+    for dataset in ("mnist", "caltech101", "depth"):
+        for model in MODELS:
+            net = build_model(dataset, model)
+            rows.append({"data set": dataset, "model": MODEL_LABELS[model],
+                         "architecture": net.spec.describe(),
+                         "parameters": count_parameters(net)})  # fmt: skip
+    return {
+        "fig_moments": _moments_figure(stats),
+        "moments_sd_5": sd[5.0],
+        "moments_sd_50": sd[50.0],
+        "fig_levels": sparsity_examples([digit, image], TEST_SPARSITIES, scale=1.05),
+        "tab_models": styled(
+            pd.DataFrame(rows),
+            "The networks of the study and their "
+            "parameter counts (the paper's layer trained two ways shares one "
+            "network).",
+        ),
+        "fig_valid_fraction": _valid_fraction_figure(),
+    }

@@ -1,0 +1,185 @@
+"""What the performance and reproduce pages show: the benchmark files in
+``results/benchmarks/`` and the run times in the records, against the goals of
+``study.PERFORMANCE_GOALS`` and ``study.RUN_BUDGET_MIN``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pandas as pd
+
+from .analysis import load_runs, run_times
+from .records import resolve_results_dir
+from .study import PERFORMANCE_GOALS, RUN_BUDGET_MIN
+from .tables import note_table, styled
+
+__all__ = ["read_benchmark", "goals_table", "ray_overhead_text", "performance_page",
+           "cost_table"]  # fmt: skip
+
+
+def read_benchmark(name: str, results_dir: str | os.PathLike[str] = "results") -> dict | None:
+    """A benchmark file of ``results/benchmarks/`` (None if not run)."""
+    path = resolve_results_dir(results_dir) / "benchmarks" / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def layer_table(layer: dict) -> pd.DataFrame:
+    """Forward + backward time of one layer: nn.Conv2d, a naive sparse layer, SparseConv2d."""
+    return pd.DataFrame([{
+        "shape": r["shape"],
+        "layout": r.get("layout", "channels-first"),
+        "N, C_in → C_out, size, k": f"{r['batch']}, {r['in_channels']} → {r['out_channels']}, "
+                                    f"{r['size']}², {r['kernel']}",
+        "nn.Conv2d (ms)": 1000 * r["median_seconds"]["conv2d"],
+        "naive sparse / conv": r["ratio_naive"],
+        "SparseConv2d / conv": r["ratio_sparse"],
+        "kept for backward, conv / sparse (MB)": f"{r['saved_bytes']['conv2d'] / 2**20:.1f} / "
+                                                 f"{r['saved_bytes']['sparse'] / 2**20:.1f}",
+    } for r in layer["rows"]])  # fmt: skip
+
+
+def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> pd.DataFrame:
+    """Every goal with what was measured and whether it holds (columns goal, measured,
+    holds)."""
+    goals = []
+    for r in layer["rows"] if layer else []:
+        limit = PERFORMANCE_GOALS["layer_vs_conv"]
+        goals.append(
+            {
+                "goal": f"layer ≤ {limit:.2f} × nn.Conv2d ({r['shape']}, "
+                f"{r.get('layout', 'channels-first')})",
+                "measured": f"{r['ratio_sparse']:.2f} ×",
+                "holds": r["ratio_sparse"] <= limit,
+            }
+        )
+    for r in train["rows"] if train else []:
+        if r["model"] == "sparse":
+            limit = PERFORMANCE_GOALS["sparse_train_vs_dense"]
+            goals.append(
+                {
+                    "goal": f"sparse training ≤ {limit:.2f} × dense ({r['dataset']})",
+                    "measured": f"{r['time_vs_dense']:.2f} ×",
+                    "holds": r["time_vs_dense"] <= limit,
+                }
+            )
+    if train:
+        share = max(r["data_share"] for r in train["rows"])
+        limit = PERFORMANCE_GOALS["data_share"]
+        goals.append(
+            {
+                "goal": f"time waiting for data < {100 * limit:g} % of a step",
+                "measured": f"{100 * share:.1f} % (worst model)",
+                "holds": share < limit,
+            }
+        )
+    for dataset, budget in RUN_BUDGET_MIN.items():
+        sub = times[(times["dataset"] == dataset) & (times["layout"] == "channels_last")]
+        if not sub.empty:
+            worst = float((sub["median_min"] / 2).max())
+            goals.append({"goal": f"{dataset}: ≤ {budget:g} min per run of the grid (two at once)",
+                          "measured": f"{worst:.1f} min (slowest model's median)",
+                          "holds": worst <= budget})  # fmt: skip
+    table = pd.DataFrame(goals, columns=["goal", "measured", "holds"])
+    table["holds"] = table["holds"].map({True: "yes", False: "no"})
+    return table
+
+
+def ray_overhead_text(ray: dict | None) -> str:
+    """The Ray executor's per-run overhead against the local one, said as 'within noise'
+    when it is smaller than the spread between repeats of the same local run."""
+    if not ray:
+        return "not measured"
+    local = ray["wall_seconds"]["local"]
+    mean = sum(local) / len(local)
+    band = (max(local) - min(local)) / mean if len(local) > 1 else float("nan")
+    share = ray["overhead_share"]
+    startup = f"a start-up of {ray['ray_startup_seconds']:.0f} s per sweep"
+    if band == band and abs(share) <= band:
+        return (
+            f"{startup}, and a per-run overhead within noise: {100 * share:+.1f} % against "
+            f"the local executor, while repeats of the same local run differ by "
+            f"{100 * band:.0f} %"
+        )
+    return f"{startup}, and a per-run overhead of {100 * share:+.1f} % against the local executor"
+
+
+def cost_table(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """Per data set and device: runs, median training minutes, total CPU-thread hours."""
+    runs = load_runs(results_dir)
+    rows = [{
+        "data set": dataset, "device": device, "runs": len(group),
+        "median minutes per run (training)": group["train_seconds"].median() / 60,
+        "total CPU-thread hours so far": group["train_seconds"].sum() / 3600,
+    } for (dataset, device), group in runs.groupby(["dataset", "device"])]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
+    """Every value the performance page glues."""
+    layer = read_benchmark("layer.json", results_dir)
+    train = read_benchmark("train.json", results_dir)
+    compiled = read_benchmark("compile.json", results_dir)
+    times = run_times(load_runs(results_dir))
+    out: dict[str, Any] = {
+        "tab_layer": styled(layer_table(layer), "Forward + backward time of one layer "
+                            "(median); input density 30 %.") if layer
+        else note_table("benchmarks/layer.py has not been run"),
+        "layer_threads": layer["threads"] if layer else "?",
+        "layer_torch": layer["torch_version"] if layer else "?",
+        "ray_overhead": ray_overhead_text(read_benchmark("ray_overhead.json", results_dir)),
+    }  # fmt: skip
+    if train:
+        frame = pd.DataFrame(train["rows"])
+        shown = pd.DataFrame({"data set": frame["dataset"], "model": frame["model"],
+                              "batch size": frame["batch_size"],
+                              "images / s": frame["images_per_second"].round(0),
+                              "time vs dense": frame["time_vs_dense"],
+                              "data share (%)": 100 * frame["data_share"]})  # fmt: skip
+        out["tab_train"] = styled(shown, "Training throughput (one CPU thread, sparsity 50 %).")
+        speed = {(r["dataset"], r["model"]): r["images_per_second"] for r in train["rows"]}
+        layout = [f"{d} {m.removesuffix(' (channels-first)')} "
+                  f"{speed[(d, m.removesuffix(' (channels-first)'))] / v:.1f} ×"
+                  for (d, m), v in speed.items() if m.endswith(" (channels-first)")]  # fmt: skip
+        out["layout_speedup"] = "; ".join(layout) if layout else "not measured"
+    else:
+        out["tab_train"] = note_table("benchmarks/train.py has not been run")
+        out["layout_speedup"] = "not measured"
+    shown_times = times.assign(per_run=times["median_min"] / 2).rename(columns={
+        "median_min": "median per process (min)", "max_min": "max per process (min)",
+        "per_run": "per run of the grid (min)"})  # fmt: skip
+    out["tab_run_times"] = (
+        styled(
+            shown_times,
+            "Wall time of the study's finished runs "
+            "(training and the final evaluation), per process.",
+            1,
+        )
+        if not times.empty
+        else note_table("no finished runs yet")
+    )
+    goals = goals_table(layer, train, times)
+    out["tab_goals"] = styled(
+        goals, "The performance goals and what the committed benchmarks and run records show."
+    )
+    out["goals_missed"] = int((goals["holds"] == "no").sum())
+    out["goals_total"] = len(goals)
+    if compiled:
+        frame = pd.DataFrame(compiled["rows"])
+        out["tab_compile"] = styled(pd.DataFrame({
+            "data set": frame["dataset"], "model": frame["model"],
+            "compilation (s)": frame["compile_seconds"].round(0),
+            "eager (images / s)": frame["eager_images_per_second"].round(0),
+            "compiled (images / s)": frame["compiled_images_per_second"].round(0),
+            "speed-up": frame["speedup"]}), "torch.compile of the training step, one CPU "
+            "thread.")  # fmt: skip
+        out["compile_summary"] = "; ".join(
+            f"{r.dataset} {r.model} {r.speedup:.2f} × after {r.compile_seconds:.0f} s"
+            for r in frame.itertuples())  # fmt: skip
+        out["compile_best"] = f"{frame['speedup'].max():.2f}"
+    else:
+        out["tab_compile"] = note_table("benchmarks/compile.py has not been run")
+        out["compile_summary"] = "not measured"
+        out["compile_best"] = "?"
+    return out

@@ -1,0 +1,77 @@
+"""The report layer's numbers, by hand (the pages only glue them)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sparseconv.report_classification import fit_check, trap_table
+from sparseconv.report_invariance import loss_summary, transfer_table
+from sparseconv.report_performance import goals_table, ray_overhead_text
+from sparseconv.tables import markdown_table, styled
+
+
+def _run(model, sparsity, seed, by, test=0.5, train_eval=0.6):
+    record = {"test_accuracy_by_sparsity": {f"{k:g}": v for k, v in by.items()},
+              "test_accuracy": test, "test_mean_class_accuracy": test,
+              "train_eval_accuracy": train_eval}  # fmt: skip
+    return {"model": model, "sparsity": sparsity, "seed": seed, "test_accuracy": test,
+            "test_mean_class_accuracy": test, "record": record}  # fmt: skip
+
+
+def test_fit_check_by_hand():
+    runs = pd.DataFrame([_run("dense", 0.05, 0, {}, test=0.62, train_eval=0.70),
+                         _run("sparse", 0.05, 0, {}, test=0.55, train_eval=0.50)])  # fmt: skip
+    text = fit_check(runs)
+    assert "62.0 % test accuracy at 5 % sparsity (meets the 60 % target)" in text
+    assert "1 of 2 runs are less accurate on training images" in text and "sparse conv" in text
+    assert "misses" in fit_check(runs, target=0.65)
+    assert fit_check(runs.iloc[:0]) == "no runs yet"
+
+
+def test_trap_table_is_seed_zero_in_percent():
+    runs = pd.DataFrame([_run("sparse", 0.5, 0, {}, test=0.9), _run("sparse_naive", 0.5, 0, {},
+                         test=0.8), _run("sparse", 0.5, 1, {}, test=0.1)])  # fmt: skip
+    table = trap_table(runs, "mnist")
+    assert table.loc["50 %", "sparse conv"] == pytest.approx(90.0)
+    assert table.loc["50 %", "sparse conv, one lr"] == pytest.approx(80.0)
+
+
+def test_loss_summary_and_transfer_by_hand():
+    rows = []
+    for seed, gap in enumerate((0.02, 0.04, 0.06)):
+        rows += [_run("dense", 0.5, seed, {0.1: 0.95 - gap, 0.5: 0.9, 0.05: 0.9}),
+                 _run("dense", 0.1, seed, {0.1: 0.95, 0.5: 0.9, 0.05: 0.9})]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    summary = loss_summary(runs, "mnist").set_index("test levels")
+    # per seed, the mean loss over both training levels: (gap + 0) / 2 -> 1, 2, 3 points
+    assert summary.loc["all other levels", "mean loss (points)"] == pytest.approx(2.0)
+    assert summary.loc["all other levels", "seeds"] == 3
+    # denser only: trained at 50 %, tested at 10 % -> 2, 4, 6 points
+    assert summary.loc["denser only", "mean loss (points)"] == pytest.approx(4.0)
+    transfer = transfer_table(runs, "mnist")
+    assert transfer.loc["ConvNet", "50 → 50 %"] == pytest.approx(90.0)
+
+
+def test_ray_overhead_is_within_noise_when_smaller_than_the_repeats_spread():
+    ray = {"wall_seconds": {"local": [71.0, 63.8]}, "overhead_share": -0.037,
+           "ray_startup_seconds": 9.0}  # fmt: skip
+    text = ray_overhead_text(ray)
+    assert "within noise" in text and "-3.7 %" in text and "11 %" in text
+    assert "within noise" not in ray_overhead_text({**ray, "overhead_share": 0.2})
+    assert ray_overhead_text(None) == "not measured"
+
+
+def test_goals_table_by_hand():
+    layer = {"rows": [{"shape": "a", "ratio_sparse": 1.05}, {"shape": "b", "ratio_sparse": 1.2}]}
+    times = pd.DataFrame({"dataset": ["mnist"], "layout": ["channels_last"], "median_min": [4.0]})
+    goals = goals_table(layer, None, times).set_index("goal")["holds"].tolist()
+    assert goals == ["yes", "no", "no"]  # 1.05, 1.2 against 1.10; 4 / 2 = 2 min > 1.5
+
+
+def test_one_table_style():
+    frame = pd.DataFrame({"model": ["a"], "value": [1.23456]})
+    html = styled(frame, "A caption.").to_html()
+    assert "A caption." in html and "1.23" in html and "1.2346" not in html
+    assert "border" in html and "text-align: right" in html
+    assert markdown_table(frame).splitlines()[1] == "| --- | ---: |"

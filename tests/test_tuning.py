@@ -1,0 +1,49 @@
+"""The learning-rate search: the choice by hand, and the code's table against the records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparseconv import study
+from sparseconv.tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
+
+
+def _write(folder, model, lr, val, seed=0, diverged=False):
+    record = {"schema_version": 2, "protocol": study.PROTOCOL["mnist"], "dataset": "mnist",
+              "model": model, "lr": lr, "seed": seed, "limit": None, "val_accuracy": val,
+              "train_eval_accuracy": val, "best_epoch": 3,
+              "history": [{"epoch": 1, "loss": 0.5}]}  # fmt: skip
+    if diverged:
+        record["diverged_at_epoch"] = 2
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{model}_lr{lr:g}_seed{seed}.json").write_text(json.dumps(record))
+
+
+def test_best_rate_by_hand(tmp_path, monkeypatch):
+    monkeypatch.setitem(study.TUNING, "mnist", {"sparsity": 0.5, "seed": 0,
+                                                "lrs": (0.01, 0.1, 1.0)})  # fmt: skip
+    folder = tmp_path / "mnist" / "tuning"
+    for lr, val in ((0.01, 0.90), (0.1, 0.95), (1.0, 0.10)):
+        _write(folder, "dense", lr, val)
+    for lr, val in ((0.01, 0.97), (0.1, 0.93)):  # incomplete search: no choice
+        _write(folder, "sparse", lr, val)
+    _write(folder, "dense_mask", 0.01, 0.8)
+    _write(folder, "dense_mask", 0.1, 0.9)
+    _write(folder, "dense_mask", 1.0, 0.9, diverged=True)  # a tie: the smaller rate wins
+    chosen = best_learning_rates(tmp_path, "mnist")
+    assert chosen == {"dense": 0.1, "dense_mask": 0.1}
+    assert at_grid_edge(tmp_path, "mnist") == []
+    _write(folder, "dense", 1.0, 0.99)
+    assert at_grid_edge(tmp_path, "mnist") == ["dense"]
+    table = tuning_table(tmp_path, "mnist")
+    assert table.loc["dense", "1"] == "99.00 *" and table.loc["dense_mask", "1"] == "diverged"
+    assert len(load_tuning(tmp_path, "mnist")) == 8
+
+
+@pytest.mark.parametrize("dataset", sorted(study.TUNING))
+def test_the_chosen_rates_are_the_best_of_the_committed_search(dataset):
+    # the one table in the code agrees with the committed tuning records: for every model
+    # whose search is complete, and no rate without a complete search behind it
+    assert study.LEARNING_RATES.get(dataset, {}) == best_learning_rates("results", dataset)
