@@ -16,7 +16,9 @@ def _dedupe(app: Sphinx, pagename: str, templatename: str, context: dict, doctre
     seen: set[tuple[str, str]] = set()
     unique = []
     for script in context.get("script_files", []):
-        key = (str(getattr(script, "filename", script)), str(script.attributes.get("body", "")))
+        # an inline script may come with filename None or '' (two registration paths)
+        filename = getattr(script, "filename", script) or ""
+        key = (str(filename), str(script.attributes.get("body", "")))
         if key in seen:
             continue
         seen.add(key)
@@ -25,5 +27,5 @@ def _dedupe(app: Sphinx, pagename: str, templatename: str, context: dict, doctre
 
 
 def setup(app: Sphinx) -> dict[str, bool]:
-    app.connect("html-page-context", _dedupe)
+    app.connect("html-page-context", _dedupe, priority=900)  # after the themes add theirs
     return {"parallel_read_safe": True, "parallel_write_safe": True}

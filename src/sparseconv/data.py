@@ -20,6 +20,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .splits import (
+    SPLIT_FILE,
+    caltech101_split,
+    carve_validation,
+    make_stratified_split,
+    mnist_validation_split,
+    write_split_file,
+)
+
 __all__ = [
     "DataNotFoundError",
     "DataIntegrityError",
@@ -38,6 +47,7 @@ __all__ = [
     "make_stratified_split",
     "carve_validation",
     "mnist_validation_split",
+    "SPLIT_FILE",
 ]
 
 
@@ -169,7 +179,6 @@ def load_mnist(
 # ----------------------------------------------------------------------------- Caltech-101
 
 CALTECH_BACKGROUND = "BACKGROUND_Google"
-SPLIT_FILE = Path(__file__).with_name("caltech101_split.txt")
 
 
 @dataclass
@@ -298,112 +307,11 @@ def load_caltech101(
     return Caltech101(images, label_t, files, categories)
 
 
-def make_stratified_split(
-    labels: list[int] | Tensor, test_fraction: float = 0.2, seed: int = 0
-) -> tuple[list[int], list[int]]:
-    """Stratified split of positions ``0..N-1``: per class, ``round(test_fraction * n_c)``
-    random positions (at least one) go to test. Returns sorted (train, test) positions."""
-    labels_t = torch.as_tensor(labels)
-    generator = torch.Generator().manual_seed(seed)
-    train: list[int] = []
-    test: list[int] = []
-    for c in torch.unique(labels_t).tolist():
-        members = torch.nonzero(labels_t == c).flatten()
-        perm = members[torch.randperm(len(members), generator=generator)]
-        n_test = max(1, int(round(test_fraction * len(members))))
-        test.extend(perm[:n_test].tolist())
-        train.extend(perm[n_test:].tolist())
-    return sorted(train), sorted(test)
-
-
-SPLITS = ("train", "val", "test")
-VAL_FRACTION = 0.15  # of each class's training images (Caltech-101)
-
-
-def caltech101_split(
-    files: list[str], split_file: str | os.PathLike[str] | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Positions (train, val, test) into ``files`` (a :class:`Caltech101`'s) from the split file.
-
-    The committed file ``caltech101_split.txt`` lists one ``<split>\t<relative path>``
-    line per image (split ``train``, ``val`` or ``test``). It was made by
-    :func:`write_split_file` (80/20 within each class, seed 0), then
-    :func:`carve_validation` moved 15 % of each class's training images to ``val``
-    (seed 1); the test images never changed. Raises ValueError if it does not cover the
-    images exactly once.
-    """
-    path = Path(split_file) if split_file is not None else SPLIT_FILE
-    assignment: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        split, rel = line.split("\t")
-        if split not in SPLITS or rel in assignment:
-            raise ValueError(f"bad line in {path}: {line!r}")
-        assignment[rel] = split
-    if set(assignment) != set(files):
-        missing = sorted(set(files) - set(assignment))[:3]
-        extra = sorted(set(assignment) - set(files))[:3]
-        raise ValueError(
-            f"the split file {path} does not match the images: missing {missing}, extra {extra}"
-        )
-    positions = {
-        name: torch.tensor([i for i, rel in enumerate(files) if assignment[rel] == name])
-        for name in SPLITS
-    }
-    return positions["train"], positions["val"], positions["test"]
-
-
-def carve_validation(
-    path: str | os.PathLike[str], fraction: float = VAL_FRACTION, seed: int = 1
-) -> None:
-    """Move ``fraction`` of each class's ``train`` lines of a split file to ``val``
-    (stratified, at least one per class), in place; ``test`` lines stay as they are."""
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    entries = [(i, *line.split("\t")) for i, line in enumerate(lines) if "\t" in line]
-    train = [(i, rel) for i, split, rel in entries if split == "train"]
-    classes = sorted({rel.split("/")[0] for _, rel in train})
-    labels = [classes.index(rel.split("/")[0]) for _, rel in train]
-    _, val_positions = make_stratified_split(labels, fraction, seed)
-    for position in val_positions:
-        i, rel = train[position]
-        lines[i] = f"val\t{rel}"
-    header = [line for line in lines if line.startswith("#")]
-    note = f"# Then {fraction:g} of each class's training images moved to val (seed {seed})."
-    body = [line for line in lines if not line.startswith("#")]
-    atomic = header + ([note] if note not in header else []) + body
-    path.write_text("\n".join(atomic) + "\n")
-
-
-def mnist_validation_split(
-    n: int = 60_000, n_val: int = 10_000, seed: int = 0
-) -> tuple[Tensor, Tensor]:
-    """Positions (train, val) into the official MNIST training set: ``n_val`` images
-    drawn by a fixed permutation (seed 0, independent of any run's seed), both sorted."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[n_val:].sort().values, perm[:n_val].sort().values
-
-
 def caltech101_files(data_dir: str | os.PathLike[str] | None = None) -> tuple[list[str], list[int]]:
     """Relative paths and labels of the Caltech-101 images, without decoding any."""
     folder = resolve_data_dir(data_dir) / "caltech101" / "101_ObjectCategories"
     files, labels, _ = _caltech_listing(folder)
     return files, labels
-
-
-def write_split_file(
-    files: list[str], labels: list[int], path: str | os.PathLike[str], seed: int = 0
-) -> None:
-    """Write the stratified 80/20 split as ``<split>\t<relative path>`` lines."""
-    train, test = make_stratified_split(labels, 0.2, seed)
-    which = {i: "train" for i in train} | {i: "test" for i in test}
-    lines = [
-        f"# Caltech-101 stratified split: 80/20 within each class, seed {seed}.",
-        "# Made once by sparseconv.data.write_split_file; every run uses it.",
-    ]
-    lines += [f"{which[i]}\t{rel}" for i, rel in enumerate(files)]
-    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def ensure_dataset(

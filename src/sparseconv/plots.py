@@ -58,8 +58,8 @@ def sparsity_examples(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"{100 * s:g} %", fontsize=9)
-    fig.supxlabel("sparsity (fraction of pixels removed)", fontsize=9)
+                ax.set_title(f"{100 * s:g} %", fontsize=FONT)
+    fig.supxlabel("sparsity (fraction of pixels removed)", fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -85,7 +85,7 @@ def history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Fig
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -120,7 +120,13 @@ MODEL_STYLE = {
     }.items()
     if model in MODEL_LABELS
 }
-FONT = 9  # the smallest text in a figure (annotations, ticks, legends), in points
+FONT = 11  # the smallest text in a figure (annotations, ticks, legends), in points
+# Figures are about 8 to 11 inches wide and shown at the book's page width (about 7 inches),
+# so text set at 11-13 pt reads at 9 pt or more on the page.
+plt.rcParams.update({
+    "font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "xtick.labelsize": 12,
+    "ytick.labelsize": 12, "legend.fontsize": FONT, "figure.titlesize": 14,
+})  # fmt: skip
 
 
 def accuracy_vs_sparsity(
@@ -171,7 +177,7 @@ def accuracy_vs_sparsity(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=FONT)
     if fig is None:
         fig = ax.figure
     fig.tight_layout()
@@ -211,7 +217,7 @@ def cross_heatmaps(
         ax.set_yticks(range(len(m.index)), [f"{100 * r:g}" for r in m.index], fontsize=FONT)
         ax.set_xlabel("test sparsity (%)")
         ax.set_ylabel("training sparsity (%)")
-        ax.set_title(MODEL_STYLE[model]["label"], fontsize=10)
+        ax.set_title(MODEL_STYLE[model]["label"], fontsize=FONT)
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
                 if np.isfinite(values[i, j]):
@@ -265,7 +271,7 @@ def cross_curves(
     ax.axvline(100 * train_sparsity, color="grey", ls="--", lw=1)
     ax.set_xlabel("test sparsity (% of pixels removed)")
     ax.set_ylabel(ylabel)
-    ax.set_title(f"trained at {100 * train_sparsity:g} % sparsity", fontsize=10)
+    ax.set_title(f"trained at {100 * train_sparsity:g} % sparsity", fontsize=FONT)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
     if fig is None:
@@ -316,7 +322,7 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
     ax.minorticks_off()
     ax.set_xlabel("test density (% of pixels kept, log scale)")
     ax.set_ylabel("test MAE (m, log scale)")
-    ax.set_title(f"depth, trained at {density:g} % density", fontsize=10)
+    ax.set_title(f"depth, trained at {density:g} % density", fontsize=FONT)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=FONT)
@@ -373,7 +379,7 @@ def depth_panels(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(name, fontsize=FONT)
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="depth (m)", shrink=0.7)
     return fig
@@ -394,6 +400,6 @@ def depth_history_figure(history: Sequence[Mapping[str, Any]], title: str = "") 
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=FONT)
     fig.tight_layout()
     return fig

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .sweep import Run
+    from .runs import Run
 
 __all__ = ["check_address", "run_ray", "MAX_RETRIES"]
 

@@ -36,7 +36,7 @@ def publish(values: Mapping[str, Any]) -> None:
 
 
 def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     for ax, dataset in zip(axes[0], ("mnist", "caltech101"), strict=True):
         runs = load_runs(results_dir, dataset)
         title = DATASET_NAMES[dataset]

@@ -81,7 +81,7 @@ def _valid_fraction_figure() -> Figure:
     from .models import build_model, valid_fraction_per_layer
 
     levels = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
     for ax, (dataset, size) in zip(axes, [("mnist", 28), ("caltech101", 64), ("depth", 48)],
                                    strict=True):  # fmt: skip
         net = build_model(dataset, "sparse")

@@ -53,24 +53,29 @@ def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figur
 
 
 def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float]) -> Figure:
-    """Validation accuracy (%) against the learning rate (log axis) per model, from
+    """Validation error (100 - accuracy, %, log axis, so that both a collapse to chance and
+    a tenth of a point show) against the learning rate (log axis) per model, from
     :func:`sparseconv.tuning.load_tuning`; the chosen rate of each model is circled."""
     if frame.empty:
         return empty_figure("the learning-rate search has not run yet")
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for model, rows in frame.groupby("model"):
         rows = rows.sort_values("lr")
         style = MODEL_STYLE.get(model, {"label": model})
-        ax.plot(rows["lr"], 100 * rows["val_accuracy"], ms=5, lw=1.3, **style)
+        error = 100 * (1 - rows["val_accuracy"])
+        ax.plot(rows["lr"], error, ms=6, lw=1.5, **style)
         if model in chosen:
-            best = rows[rows["lr"] == chosen[model]]
-            ax.plot(best["lr"], 100 * best["val_accuracy"], "o", ms=12, mfc="none",
+            best = rows["lr"] == chosen[model]
+            ax.plot(rows.loc[best, "lr"], error[best], "o", ms=14, mfc="none",
                     color=style.get("color"))  # fmt: skip
+    rates = sorted(frame["lr"].unique())
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(rates, [f"{r:g}" for r in rates])
+    ax.minorticks_off()
     ax.set_xlabel("learning rate (SGD)")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel("validation error (%, log scale)")
     ax.grid(alpha=0.3, which="both")
-    ax.tick_params(labelsize=FONT)
     ax.legend(fontsize=FONT)
     fig.tight_layout()
     return fig

@@ -25,6 +25,13 @@ def toc_pages() -> list[str]:
     return names
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built book without logging every request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
 @pytest.fixture(scope="module")
 def site():
     if not (BUILD / "index.html").is_file():
@@ -33,7 +40,7 @@ def site():
         if os.environ.get("SPARSECONV_REQUIRE_BOOK") == "1":
             pytest.fail(why)
         pytest.skip(why)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(BUILD))
+    handler = functools.partial(QuietHandler, directory=str(BUILD))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

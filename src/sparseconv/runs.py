@@ -1,0 +1,148 @@
+"""The study's runs: one :class:`Run` per grid cell, the grids and the learning-rate
+search as lists of runs, and which of them are still to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .records import record_path
+from .sparsify import check_sparsity
+from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, TUNED_MODELS, TUNING, default_lr
+
+__all__ = ["Run", "grid", "tuning_grid", "pending"]
+
+
+@dataclass
+class Run:
+    """One run: the notebook parameters, and its name and record path."""
+
+    dataset: str
+    params: dict[str, Any]
+    subfolder: str = ""  # "tuning" for the learning-rate search
+    name: str = field(init=False)
+    record: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = record_path(
+            self.params["results_dir"], {"dataset": self.dataset, **self.params}, self.subfolder
+        )
+        self.name = self.record.stem
+
+    @property
+    def notebook(self) -> Path:
+        """Where the executed notebook is kept, beside the record."""
+        return self.record.with_suffix(".ipynb")
+
+
+def grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    sparsities: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+    pattern: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Run]:
+    """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
+
+    ``models``/``sparsities`` replace the grid's lists; ``seeds`` replaces every
+    model's seeds. The rest override the notebook defaults for every run; without
+    ``lr`` each model gets the study's rate (:func:`sparseconv.study.default_lr`). For depth,
+    ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
+    depth grid also holds its runs on the lines pattern.
+    """
+    if dataset not in GRIDS:
+        raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
+    selected = bool(models or sparsities or seeds or pattern)
+    grid_sparsities, grid_seeds = GRIDS[dataset]
+    defaults = DEFAULTS[dataset]
+    models = list(models) if models else list(grid_seeds)
+    levels = [check_sparsity(s) for s in (sparsities if sparsities else grid_sparsities)]
+    seeds_of = {m: tuple(seeds) if seeds else grid_seeds.get(m, (0,)) for m in models}
+    all_seeds = sorted({s for ss in seeds_of.values() for s in ss})
+    runs: list[Run] = []
+    for seed in all_seeds:
+        for level in levels:
+            for model in models:
+                if seed not in seeds_of[model]:
+                    continue
+                params = {
+                    "sparsity": level,
+                    "model": model,
+                    "epochs": epochs if epochs is not None else defaults["epochs"],
+                    "lr": lr if lr is not None else default_lr(dataset, model),
+                    "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
+                    "seed": seed,
+                    "limit": limit,
+                    "data_dir": data_dir,
+                    "results_dir": results_dir,
+                    **(extra or {}),
+                }
+                if dataset == "depth":
+                    params["pattern"] = pattern or "uniform"
+                runs.append(Run(dataset, params))
+    if dataset == "depth" and not selected:
+        lines = [
+            Run(
+                dataset,
+                {**runs[0].params, "model": m, "sparsity": sp, "seed": sd, "pattern": "lines"},
+            )
+            for m, sp, sd in DEPTH_LINES_RUNS
+        ]
+        n_seed0 = sum(r.params["seed"] == 0 for r in runs)
+        runs = runs[:n_seed0] + lines + runs[n_seed0:]
+    return runs
+
+
+def tuning_grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    lrs: Sequence[float] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+) -> list[Run]:
+    """The learning-rate search of ``dataset``: every tuned model at every rate of
+    ``study.TUNING`` (or ``lrs``), at its sparsity and seed; records go to
+    ``<results_dir>/<dataset>/tuning/``."""
+    if dataset not in TUNING:
+        raise ValueError(f"no learning-rate search for {dataset!r}; one of {tuple(TUNING)}")
+    setting = TUNING[dataset]
+    defaults = DEFAULTS[dataset]
+    return [
+        Run(
+            dataset,
+            {
+                "sparsity": setting["sparsity"],
+                "model": model,
+                "epochs": epochs if epochs is not None else defaults["epochs"],
+                "lr": float(rate),
+                "batch_size": defaults["batch_size"],
+                "seed": setting["seed"],
+                "limit": limit,
+                "data_dir": data_dir,
+                "results_dir": results_dir,
+            },
+            subfolder="tuning",
+        )
+        for rate in (lrs or setting["lrs"])
+        for model in (models or TUNED_MODELS)
+    ]
+
+
+def pending(runs: Sequence[Run]) -> list[Run]:
+    """The runs still to do: no record yet, or a record without its executed notebook
+    (made outside the sweep, e.g. by calling ``train_run`` directly), which the sweep
+    replaces so that every run of a grid comes with the notebook that made it."""
+    return [r for r in runs if not (r.record.is_file() and r.notebook.is_file())]
