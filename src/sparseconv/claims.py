@@ -315,7 +315,9 @@ def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
                 "verdict": j.verdict if j.n_seeds else "no runs yet",
                 "effect [95 % CI]": format_effect(j.effect, j.claim.unit),
                 "seeds": j.n_seeds,
-                "significant for / against": f"{favour} / {against} of {k}" if k else "–",
+                "significant for / against": f"{favour} / {against} of {k}"
+                if k and j.n_seeds >= MIN_SEEDS
+                else "–",
             }
         )
     return pd.DataFrame(rows)

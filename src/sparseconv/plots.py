@@ -199,10 +199,11 @@ def cross_heatmaps(
     finished run are left grey, so the layout does not change as runs arrive.
     """
     models = [m for m in MODEL_STYLE if m in matrices and not matrices[m].empty]
+    # one panel per row, the page's width each: twelve columns of two-digit numbers at a
+    # legible size need about 0.55 inch per cell
     n = max(1, len(models))
-    cols = 2 if n > 1 else 1
-    rows_n = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.8 * rows_n), squeeze=False)
+    cols, rows_n = 1, n
+    fig, axes = plt.subplots(rows_n, cols, figsize=(9.0, 3.9 * rows_n), squeeze=False)
     cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     image = None
     for ax, model in zip(axes.flat, models, strict=False):
@@ -350,8 +351,8 @@ def kernel_grid(kernels: Mapping[str, Any]) -> Figure:
                 ax.imshow(w[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
             else:
                 ax.set_axis_off()
-        axes[i, 0].set_ylabel(name, fontsize=FONT, rotation=0, ha="right", va="center")
-    fig.subplots_adjust(left=0.16, right=0.99, top=0.97, bottom=0.03, wspace=0.08, hspace=0.1)
+        axes[i, 0].set_ylabel(name, fontsize=FONT + 3, rotation=0, ha="right", va="center")
+    fig.subplots_adjust(left=0.24, right=0.99, top=0.97, bottom=0.03, wspace=0.08, hspace=0.1)
     return fig
 
 

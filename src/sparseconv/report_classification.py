@@ -80,16 +80,17 @@ def fit_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, group in runs.groupby("model", sort=False):
         records = group["record"].tolist()
+        loss = pd.Series([r["history"][-1]["loss"] for r in records]).mean()
         rows.append({
             "model": MODEL_LABELS[model],
             "runs": len(records),
-            "final training loss": pd.Series([r["history"][-1]["loss"] for r in records]).mean(),
+            "final training loss": f"{loss:.4f}",
             "train accuracy (eval mode)": 100 * pd.Series(
                 [r["train_eval_accuracy"] for r in records]).mean(),
             "validation accuracy": 100 * pd.Series([r["val_accuracy"] for r in records]).mean(),
             "test accuracy": 100 * group["test_accuracy"].mean(),
             "test, mean per class": 100 * group["test_mean_class_accuracy"].mean(),
-            "kept epoch (median)": pd.Series([r["best_epoch"] for r in records]).median(),
+            "kept epoch (median)": f"{pd.Series([r['best_epoch'] for r in records]).median():g}",
         })  # fmt: skip
     order = {MODEL_LABELS[m]: i for i, m in enumerate(MODEL_LABELS)}
     return pd.DataFrame(rows).sort_values("model", key=lambda s: s.map(order))

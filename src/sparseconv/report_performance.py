@@ -16,7 +16,7 @@ from .study import PERFORMANCE_GOALS, RUN_BUDGET_MIN
 from .tables import note_table, styled
 
 __all__ = ["read_benchmark", "goals_table", "ray_overhead_text", "performance_page",
-           "cost_table"]  # fmt: skip
+           "cost_table", "reproduce_page"]  # fmt: skip
 
 
 def read_benchmark(name: str, results_dir: str | os.PathLike[str] = "results") -> dict | None:
@@ -183,3 +183,13 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         out["compile_summary"] = "not measured"
         out["compile_best"] = "?"
     return out
+
+
+def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
+    """Every value the reproduce page glues: the measured cost of the study's runs."""
+    cost = cost_table(results_dir)
+    return {
+        "tab_cost": styled(cost, "Measured cost of the study's finished runs, from their "
+                           "records (training time only).", 1)
+        if not cost.empty else note_table("no finished runs yet")
+    }  # fmt: skip

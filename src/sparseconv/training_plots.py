@@ -73,9 +73,10 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float]) -> Figure:
     ax.set_yscale("log")
     ax.set_xticks(rates, [f"{r:g}" for r in rates])
     ax.minorticks_off()
+    ax.set_yticks([1, 2, 5, 10, 20, 50, 100], ["1", "2", "5", "10", "20", "50", "100"])
     ax.set_xlabel("learning rate (SGD)")
     ax.set_ylabel("validation error (%, log scale)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=FONT)
+    ax.legend(fontsize=FONT, loc="upper left")
     fig.tight_layout()
     return fig
