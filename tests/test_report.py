@@ -75,3 +75,53 @@ def test_one_table_style():
     assert "A caption." in html and "1.23" in html and "1.2346" not in html
     assert "border" in html and "text-align: right" in html
     assert markdown_table(frame).splitlines()[1] == "| --- | ---: |"
+
+
+def test_fit_table_means_by_hand():
+    from sparseconv.report_classification import fit_table
+
+    def run(seed, loss, train_eval, val, test, best):
+        record = {"history": [{"loss": 9.0}, {"loss": loss}], "train_eval_accuracy": train_eval,
+                  "val_accuracy": val, "best_epoch": best}  # fmt: skip
+        return {"model": "dense", "seed": seed, "test_accuracy": test,
+                "test_mean_class_accuracy": test - 0.1, "record": record}  # fmt: skip
+
+    table = fit_table(pd.DataFrame([run(0, 0.1, 0.9, 0.8, 0.7, 2), run(1, 0.3, 0.7, 0.6, 0.5, 1)]))
+    row = table.iloc[0]
+    assert row["model"] == "ConvNet" and row["runs"] == 2
+    assert row["final training loss"] == "0.2000"
+    assert row["train accuracy (eval mode)"] == pytest.approx(80.0)
+    assert row["validation accuracy"] == pytest.approx(70.0)
+    assert row["test accuracy"] == pytest.approx(60.0)
+    assert row["test, mean per class"] == pytest.approx(50.0)
+    assert row["kept epoch (median)"] == "1.5"
+
+
+def test_abstract_says_what_is_judged_and_what_waits():
+    from sparseconv.claims import CLAIMS, abstract, judge
+
+    rows = []
+    for seed, gap in enumerate((0.010, 0.012, 0.011)):
+        rows += [{"model": m, "sparsity": 0.5, "seed": seed,
+                  "record": {"test_accuracy_by_sparsity": {"0.5": 0.9 + (gap if m == "sparse"
+                                                                          else 0.0)}}}
+                 for m in ("sparse", "dense")]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    judged = [judge(CLAIMS[0], runs, "sparse"), judge(CLAIMS[1], runs.iloc[:0], "sparse")]
+    text = abstract(judged)
+    assert "On MNIST, claim 1" in text and "**supported**" in text and "3 seeds" in text
+    assert "Not judged yet (no finished runs): claim 2 on Caltech-101." in text
+    assert abstract([judged[1]]).startswith("No claim can be judged yet")
+
+
+def test_lines_table_and_cost_table_by_hand(tmp_path):
+    from sparseconv.report_depth import lines_table
+    from sparseconv.report_performance import cost_table
+
+    record = {"pattern": "lines", "test_mae_by_sparsity": {"0.5": 1.0, "0.95": 2.0},
+              "nearest_mae_by_sparsity": {"0.5": 0.3, "0.95": 1.3}}  # fmt: skip
+    table = lines_table(pd.DataFrame([{"model": "dense", "record": record}]))
+    assert list(table.columns) == ["5 %", "50 %"]  # ascending density
+    assert table.loc["ConvNet", "5 %"] == 2.0
+    assert table.loc["nearest neighbour (no training)", "50 %"] == 0.3
+    assert cost_table(tmp_path).empty
