@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from _common import write_result  # noqa: E402
 
+from sparseconv.classify import augment  # noqa: E402
 from sparseconv.models import MODELS, ConvSpec, build_model  # noqa: E402
 from sparseconv.sparsify import sparsify  # noqa: E402
-from sparseconv.train import DEFAULTS, augment, tune_cpu_allocator  # noqa: E402
+from sparseconv.train import DEFAULTS, tune_cpu_allocator  # noqa: E402
 
 SHAPES = {"mnist": (1, 28, 10), "caltech101": (3, 64, 101)}
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from . import data as data_mod
 from .engine import fit
-from .models import build_model
+from .models import ConvSpec, build_model
 from .optim import describe_optimizer, make_optimizer
 from .sparsify import fixed_mask, sparsify
 from .study import N_TRAIN_EVAL, N_VAL, TEST_SPARSITIES
@@ -305,12 +305,16 @@ def train_classification(
     dev: torch.device,
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
+    spec: ConvSpec | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
-    """Train and test one MNIST or Caltech-101 run; returns (record fields, model)."""
+    """Train and test one MNIST or Caltech-101 run; returns (record fields, model).
+
+    ``spec``: another architecture than the data set's (for architecture measurements,
+    ``benchmarks/caltech_fit.py``); the study's runs use the default."""
     dataset, model, seed = params["dataset"], params["model"], params["seed"]
     sparsity, batch_size = params["sparsity"], params["batch_size"]
     data = load_classification(dataset, params["data_dir"], params["limit"], dev, seed)
-    net = build_model(dataset, model).to(dev)
+    net = build_model(dataset, model, spec).to(dev)
     compensate = model != "sparse_naive"
     optimizer = make_optimizer(net, "sgd", params["lr"], WEIGHT_DECAY, compensate=compensate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["epochs"])
