@@ -34,14 +34,15 @@ from sparseconv.models import CALTECH_SPEC  # noqa: E402
 from sparseconv.params import validate_params  # noqa: E402
 from sparseconv.study import DEFAULTS  # noqa: E402
 
-# name -> (changes to the study's Caltech architecture, epochs)
+# name -> (the architecture's fields, epochs); c32-e15-d25 is the study's (CALTECH_SPEC)
+BASE = {"channels": 16, "dropout": 0.5}  # the architecture before the measurement
 CANDIDATES: dict[str, tuple[dict, int]] = {
-    "c16-e20": ({}, 20),  # the current architecture
-    "c16-e30-d25": ({"dropout": 0.25}, 30),
-    "c24-e20": ({"channels": 24}, 20),
-    "c32-e20": ({"channels": 32}, 20),
+    "c16-e20": ({**BASE}, 20),
+    "c16-e30-d25": ({**BASE, "dropout": 0.25}, 30),
+    "c24-e20": ({**BASE, "channels": 24}, 20),
+    "c32-e20": ({**BASE, "channels": 32}, 20),
     "c32-e15-d25": ({"channels": 32, "dropout": 0.25}, 15),
-    "c48-e15": ({"channels": 48}, 15),
+    "c48-e15": ({**BASE, "channels": 48}, 15),
 }
 
 

@@ -253,3 +253,6 @@ def test_reproduction_check_flags_a_tampered_record():
     assert verdict.startswith("not reproduced") and "0.5" in verdict
     assert not table["within noise"].iloc[1]
     assert reproduction_check(record, {**record})[1] == "this run is the study's record itself"
+    # a different thread count is named as the likely cause
+    verdict = reproduction_check({**record, "threads": 2}, {**tampered, "threads": 1})[1]
+    assert "2 thread(s)" in verdict and "another path" in verdict

@@ -125,3 +125,26 @@ def test_lines_table_and_cost_table_by_hand(tmp_path):
     assert table.loc["ConvNet", "5 %"] == 2.0
     assert table.loc["nearest neighbour (no training)", "50 %"] == 0.3
     assert cost_table(tmp_path).empty
+
+
+def test_architecture_candidates_read_the_benchmark_files(tmp_path):
+    import json
+
+    from sparseconv.report_classification import architecture_candidates
+
+    assert architecture_candidates(tmp_path).empty
+    folder = tmp_path / "benchmarks" / "caltech_fit"
+    folder.mkdir(parents=True)
+    row = {
+        "architecture": "a",
+        "epochs": 15,
+        "minutes": 5.0,
+        "val_accuracy": 0.6,
+        "train_eval_accuracy": 0.7,
+        "test_accuracy": 0.61,
+        "test_mean_class_accuracy": 0.4,
+    }
+    (folder / "x.json").write_text(json.dumps({"rows": [row]}))  # fmt: skip
+    table = architecture_candidates(tmp_path)
+    assert table.loc[0, "test"] == pytest.approx(61.0)
+    assert table.loc[0, "training images (eval mode)"] == pytest.approx(70.0)

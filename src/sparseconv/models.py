@@ -87,14 +87,17 @@ class ConvSpec:
 MNIST_SPEC = ConvSpec(kernels=(5, 3, 3), pool_after=(0, 1), channels=16, hidden=(128,))
 
 # Caltech-101 at 64 x 64: the same kernel tail, one more 3 x 3 block, batch norm and
-# pooling in every block, dropout before and between the linear layers.
+# pooling in every block, dropout before and between the linear layers. 32 channels and
+# dropout 0.25 (15 epochs): the candidate of benchmarks/caltech_fit.py that fits, the
+# ConvNet at 5 % sparsity above 60 % test accuracy and more accurate on its training
+# images than on the test images (16 channels and dropout 0.5 underfit).
 CALTECH_SPEC = ConvSpec(
     kernels=(5, 3, 3, 3),
     pool_after=(0, 1, 2, 3),
-    channels=16,
+    channels=32,
     hidden=(256,),
     batch_norm=True,
-    dropout=0.5,
+    dropout=0.25,
 )
 
 

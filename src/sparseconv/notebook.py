@@ -111,4 +111,16 @@ def reproduction_check(
         else f"not reproduced: {worst['difference']:+.2f} at test sparsity "
         f"{worst['test sparsity']:g}, outside the noise band of {worst['noise band']:.2f}"
     )
+    mine, theirs = (
+        (record.get("threads"), record.get("device")),
+        (
+            reference.get("threads"),
+            reference.get("device"),
+        ),
+    )
+    if mine != theirs:
+        verdict += (
+            f" (this run: {mine[0]} thread(s) on {mine[1]}; the study's: {theirs[0]} on "
+            f"{theirs[1]}: other floating-point sums send training down another path)"
+        )
     return table, verdict

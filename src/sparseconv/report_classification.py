@@ -41,6 +41,7 @@ __all__ = [
     "setup_table",
     "fit_table",
     "fit_check",
+    "architecture_candidates",
     "trap_table",
     "claim_tests_table",
 ]
@@ -94,6 +95,28 @@ def fit_table(runs: pd.DataFrame) -> pd.DataFrame:
         })  # fmt: skip
     order = {MODEL_LABELS[m]: i for i, m in enumerate(MODEL_LABELS)}
     return pd.DataFrame(rows).sort_values("model", key=lambda s: s.map(order))
+
+
+def architecture_candidates(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """The Caltech-101 architectures measured by ``benchmarks/caltech_fit.py`` (ConvNet at
+    5 % sparsity, seed 0, the default learning rate): minutes on one CPU thread and the
+    accuracies (%), one row per candidate file in ``results/benchmarks/caltech_fit/``."""
+    import json
+
+    from .records import resolve_results_dir
+
+    folder = resolve_results_dir(results_dir) / "benchmarks" / "caltech_fit"
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        r = json.loads(path.read_text())["rows"][0]
+        rows.append({
+            "architecture": r["architecture"], "epochs": r["epochs"],
+            "minutes": r["minutes"], "validation": 100 * r["val_accuracy"],
+            "training images (eval mode)": 100 * r["train_eval_accuracy"],
+            "test": 100 * r["test_accuracy"],
+            "test, mean per class": 100 * r["test_mean_class_accuracy"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def fit_check(runs: pd.DataFrame, target: float = 0.60, level: float = 0.05) -> str:
@@ -256,6 +279,19 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
     out["g66_gap_min"] = float(gap.min()) if len(gap) else float("nan")
     out["g66_gap_max"] = float(gap.max()) if len(gap) else float("nan")
     out["fit_check"] = fit_check(runs)
+    candidates = architecture_candidates(results_dir)
+    out["architectures"] = (
+        styled(
+            candidates,
+            "Candidate Caltech-101 architectures: the "
+            "ConvNet trained at 5 % sparsity (seed 0, learning rate "
+            "0.02), minutes of one run on one CPU thread and accuracy "
+            "(%).",
+            1,
+        )
+        if not candidates.empty
+        else note_table("benchmarks/caltech_fit.py has not been run")
+    )
     claim = next(c for c in CLAIMS if c.kind == "accuracy" and c.dataset == dataset)
     out["verdict"] = judge(claim, runs, "sparse").verdict if not runs.empty else "no runs yet"
     return {f"{dataset}_{k}": v for k, v in out.items()}

@@ -65,7 +65,7 @@ PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 1}
 # notebook defaults per data set (``lr`` is the fallback for a model without a tuned rate)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": {"sparsity": 0.5, "epochs": 15, "lr": 0.05, "batch_size": 128},
-    "caltech101": {"sparsity": 0.05, "epochs": 20, "lr": 0.02, "batch_size": 64},
+    "caltech101": {"sparsity": 0.05, "epochs": 15, "lr": 0.02, "batch_size": 64},
     "depth": {"sparsity": 0.95, "epochs": 10, "lr": 0.001, "batch_size": 32},
 }
 
