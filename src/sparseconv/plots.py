@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -120,12 +121,12 @@ MODEL_STYLE = {
     }.items()
     if model in MODEL_LABELS
 }
-FONT = 11  # the smallest text in a figure (annotations, ticks, legends), in points
-# Figures are about 8 to 11 inches wide and shown at the book's page width (about 7 inches),
-# so text set at 11-13 pt reads at 9 pt or more on the page.
+FONT = 12  # the smallest text in a figure (annotations, ticks, legends), in points
+# Figures are at most 10 inches wide and shown at the book's page width (about 7.3 inches),
+# so text set at 12-14 pt reads at 9 pt or more on the page.
 plt.rcParams.update({
-    "font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "xtick.labelsize": 12,
-    "ytick.labelsize": 12, "legend.fontsize": FONT, "figure.titlesize": 14,
+    "font.size": 14, "axes.titlesize": 14, "axes.labelsize": 14, "xtick.labelsize": 13,
+    "ytick.labelsize": 13, "legend.fontsize": FONT, "figure.titlesize": 15,
 })  # fmt: skip
 
 
@@ -366,7 +367,7 @@ def depth_panels(
     predictions = dict(predictions or {})
     n = truth.shape[0]
     cols = 2 + len(predictions)
-    fig, axes = plt.subplots(n, cols, figsize=(2.1 * cols, 2.1 * n), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.7 * cols, 2.0 * n), squeeze=False)
     vmax = float(truth.max())
     image = None
     for i in range(n):
@@ -380,7 +381,7 @@ def depth_panels(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(name, fontsize=FONT)
+                ax.set_title(textwrap.fill(name, 13), fontsize=FONT)
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="depth (m)", shrink=0.7)
     return fig

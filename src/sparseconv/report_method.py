@@ -81,7 +81,7 @@ def _valid_fraction_figure() -> Figure:
     from .models import build_model, valid_fraction_per_layer
 
     levels = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    fig, axes = plt.subplots(3, 1, figsize=(8.5, 12))
     for ax, (dataset, size) in zip(axes, [("mnist", 28), ("caltech101", 64), ("depth", 48)],
                                    strict=True):  # fmt: skip
         net = build_model(dataset, "sparse")
@@ -126,7 +126,7 @@ def method_page() -> dict[str, Any]:
         "fig_moments": _moments_figure(stats),
         "moments_sd_5": sd[5.0],
         "moments_sd_50": sd[50.0],
-        "fig_levels": sparsity_examples([digit, image], TEST_SPARSITIES, scale=1.05),
+        "fig_levels": sparsity_examples([digit, image], TEST_SPARSITIES, scale=0.8),
         "tab_models": styled(
             pd.DataFrame(rows),
             "The networks of the study and their "
