@@ -357,6 +357,17 @@ def kernel_grid(kernels: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def legend_below(fig: Figure, axes: Sequence[Any], ncol: int = 3) -> None:
+    """One legend for the whole figure, below the panels (the curves stay uncovered);
+    the panels' own legends are removed."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=FONT, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 + 0.06 * ((len(labels) + ncol - 1) // ncol), 1, 1))
+
+
 def depth_panels(
     truth: Tensor, mask: Tensor, predictions: Mapping[str, Tensor] | None = None
 ) -> Figure:
@@ -381,7 +392,7 @@ def depth_panels(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(textwrap.fill(name, 13), fontsize=FONT)
+                ax.set_title(textwrap.fill(name, 10), fontsize=FONT)
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), label="depth (m)", shrink=0.7)
     return fig

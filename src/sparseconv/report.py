@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .analysis import grid_progress, load_references, load_runs, reference_gap, seed_summary
 from .claims import CLAIMS, abstract, claims_table, judge, judge_all
-from .plots import accuracy_vs_sparsity, depth_mae_curves
+from .plots import accuracy_vs_sparsity, depth_mae_curves, legend_below
 from .study import DATASET_NAMES, MODEL_LABELS
 from .tables import note_table, styled
 
@@ -36,7 +36,7 @@ def publish(values: Mapping[str, Any]) -> None:
 
 
 def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8.5))
     for ax, dataset in zip(axes[0], ("mnist", "caltech101"), strict=True):
         runs = load_runs(results_dir, dataset)
         title = DATASET_NAMES[dataset]
@@ -50,9 +50,7 @@ def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
     depth = load_runs(results_dir, "depth")
     for ax, level in zip(axes[1], (0.95, 0.5), strict=True):
         depth_mae_curves(depth, level, ax=ax)
-    if axes[1, 1].get_legend():
-        axes[1, 1].get_legend().remove()
-    fig.tight_layout()
+    legend_below(fig, list(axes[1]))
     return fig
 
 

@@ -13,7 +13,7 @@ import torch
 
 from .analysis import depth_curve, depth_table, grid_progress, kernel_flatness, load_runs
 from .claims import CLAIMS, judge
-from .plots import FONT, depth_mae_curves, depth_panels, kernel_grid
+from .plots import FONT, depth_mae_curves, depth_panels, kernel_grid, legend_below
 from .study import MODEL_LABELS
 from .tables import note_table, styled
 from .training_plots import empty_figure
@@ -49,13 +49,11 @@ def lines_table(runs: pd.DataFrame) -> pd.DataFrame:
 def _figures(runs: pd.DataFrame) -> dict[str, Any]:
     from .depth_run import decode_depth_examples, depth_masks, load_depth
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2), sharey=True)
     for ax, level in zip(axes, (0.95, 0.5), strict=True):
         depth_mae_curves(runs, level, ax=ax)
     axes[1].set_ylabel("")
-    if axes[1].get_legend():
-        axes[1].get_legend().remove()
-    fig.tight_layout()
+    legend_below(fig, axes)
     out: dict[str, Any] = {"fig_depth_mae": fig}
     uniform = _pattern(runs, "uniform")
     chosen = uniform[np.isclose(uniform["sparsity"], 0.95) & (uniform["seed"] == 0)] if len(
