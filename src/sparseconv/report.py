@@ -19,7 +19,7 @@ from .analysis import grid_progress, load_references, load_runs, reference_gap, 
 from .claims import CLAIMS, abstract, claims_table, judge, judge_all
 from .plots import accuracy_vs_sparsity, depth_mae_curves, legend_below
 from .study import DATASET_NAMES, MODEL_LABELS
-from .tables import note_table, styled
+from .tables import intervals, note_table, styled
 
 __all__ = ["publish", "intro_page", "conclusions_page", "depth_tests_table"]
 
@@ -94,8 +94,7 @@ def depth_tests_table(results_dir: str | os.PathLike[str] = "results") -> pd.Dat
         "trained → tested (density)": tests["comparison"],
         "seeds": tests["n"],
         "baseline MAE − sparse MAE (m)": tests["mean"],
-        "95 % interval": [f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(lo) else "–"
-                          for lo, hi in zip(tests["low"], tests["high"], strict=True)],
+        "95 % interval": intervals(tests["low"], tests["high"], 3),
         "p (Holm)": tests["p_holm"],
     })  # fmt: skip
 

@@ -32,7 +32,7 @@ from .study import (
     VERDICT_METRIC,
     default_lr,
 )
-from .tables import note_table, styled
+from .tables import intervals, note_table, styled
 from .training_plots import empty_figure, training_curves, tuning_curves
 from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
@@ -175,8 +175,7 @@ def claim_tests_table(dataset: str, runs: pd.DataFrame, variant: str = "sparse")
         "trained and tested at": tests["comparison"].str.removeprefix("trained at "),
         "seeds": tests["n"],
         "difference (points)": tests["mean"],
-        "95 % interval": [f"[{lo:+.2f}, {hi:+.2f}]" if pd.notna(lo) else "–"
-                          for lo, hi in zip(tests["low"], tests["high"], strict=True)],
+        "95 % interval": intervals(tests["low"], tests["high"], 2),
         "p": tests["p"],
         "p (Holm)": tests["p_holm"],
     })  # fmt: skip

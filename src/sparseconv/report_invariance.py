@@ -13,7 +13,7 @@ from .claims import CLAIMS, invariance_losses, judge, metric_key
 from .plots import cross_curves, cross_heatmaps
 from .stats import one_sample
 from .study import DATASET_NAMES, GRIDS, MODEL_LABELS, VERDICT_METRIC
-from .tables import note_table, styled
+from .tables import intervals, note_table, styled
 from .training_plots import empty_figure
 
 __all__ = ["loss_summary", "transfer_table", "invariance_tests_table", "invariance_page"]
@@ -73,8 +73,7 @@ def invariance_tests_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
         "trained at": tests["comparison"].str.removeprefix("trained at "),
         "seeds": tests["n"],
         "baseline loss − sparse loss": tests["mean"],
-        "95 % interval": [f"[{lo:+.2f}, {hi:+.2f}]" if pd.notna(lo) else "–"
-                          for lo, hi in zip(tests["low"], tests["high"], strict=True)],
+        "95 % interval": intervals(tests["low"], tests["high"], 2),
         "p (Holm)": tests["p_holm"],
     })  # fmt: skip
 

@@ -9,7 +9,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
-__all__ = ["styled", "note_table", "markdown_table", "percent"]
+__all__ = ["styled", "note_table", "markdown_table", "percent", "intervals"]
 
 _CELL = [("border", "1px solid #c8c8c8"), ("padding", "3px 8px")]
 TABLE_STYLES = [
@@ -65,3 +65,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def percent(value: float, digits: int = 2) -> str:
     """A fraction as a percentage string, '–' for NaN: 0.9512 -> '95.12'."""
     return "–" if pd.isna(value) else f"{100 * value:.{digits}f}"
+
+
+def intervals(low: pd.Series, high: pd.Series, digits: int = 2) -> list[str]:
+    """'[low, high]' per row with signs, '–' where there is no interval (one seed)."""
+    return [
+        f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" if pd.notna(lo) else "–"
+        for lo, hi in zip(low, high, strict=True)
+    ]
