@@ -277,6 +277,9 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
     out["g66_gap_first"] = float(gap.iloc[0]) if len(gap) else float("nan")
     out["g66_gap_min"] = float(gap.min()) if len(gap) else float("nan")
     out["g66_gap_max"] = float(gap.max()) if len(gap) else float("nan")
+    g75 = references[(references["source"] == "group75") & (references["dataset"] == dataset)
+                     & (references["model"] == "dense")].sort_values("sparsity")  # fmt: skip
+    out["g75_dense_first"] = float(g75["accuracy"].iloc[0]) if len(g75) else float("nan")
     out["fit_check"] = fit_check(runs)
     candidates = architecture_candidates(results_dir)
     out["architectures"] = (

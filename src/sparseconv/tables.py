@@ -9,7 +9,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
-__all__ = ["styled", "note_table", "markdown_table", "percent", "intervals"]
+__all__ = ["styled", "note_table", "markdown_table", "intervals"]
 
 _CELL = [("border", "1px solid #c8c8c8"), ("padding", "3px 8px")]
 TABLE_STYLES = [
@@ -60,11 +60,6 @@ def markdown_table(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
     return "\n".join(lines)
-
-
-def percent(value: float, digits: int = 2) -> str:
-    """A fraction as a percentage string, '–' for NaN: 0.9512 -> '95.12'."""
-    return "–" if pd.isna(value) else f"{100 * value:.{digits}f}"
 
 
 def intervals(low: pd.Series, high: pd.Series, digits: int = 2) -> list[str]:
