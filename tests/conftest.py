@@ -25,3 +25,42 @@ def data_dir() -> Path:
             "and Caltech-101 in torchvision's layout"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def depth_record() -> dict:
+    """A real depth record of the current protocol from a tiny run (64 maps, 2 epochs):
+    every field a depth record has, with real values."""
+    from sparseconv.train import train_run
+
+    record, _ = train_run("depth", sparsity=0.95, model="sparse", epochs=2, lr=1e-3,
+                          batch_size=32, seed=0, limit=64, results_dir=None, progress=False,
+                          threads=1)  # fmt: skip
+    return record
+
+
+def write_depth_study(root: Path, base: dict, cells) -> None:
+    """Write study-shaped depth records under ``root/depth`` (with a stub notebook each,
+    as the sweep leaves them) for ``cells`` = [(model, sparsity, seed, pattern, scale)]:
+    ``base`` renamed to the grid cell, every error of the network multiplied by ``scale``
+    (so that models differ in a known way); the nearest-neighbour fields are kept."""
+    import copy
+    import json
+
+    from sparseconv.records import record_path
+    from sparseconv.study import DEFAULTS, default_lr
+
+    for model, sparsity, seed, pattern, scale in cells:
+        record = copy.deepcopy(base)
+        epochs, lr = DEFAULTS["depth"]["epochs"], default_lr("depth", model)
+        record.update(model=model, sparsity=sparsity, seed=seed, pattern=pattern, limit=None,
+                      epochs=epochs, lr=lr)  # fmt: skip
+        for key, value in list(record.items()):
+            if key.startswith("test_") and isinstance(value, dict):
+                record[key] = {k: v * scale for k, v in value.items()}
+            elif key.startswith("test_") and isinstance(value, float):
+                record[key] = value * scale
+        path = record_path(root, record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+        path.with_suffix(".ipynb").write_text("{}")

@@ -59,40 +59,66 @@ def test_run_times_in_minutes_by_hand():
     assert math.isclose(table.loc["dense", "median_min"], 1.0)
 
 
+def _depth_run(model, seed, sparsity, mine, nearest, pattern="uniform"):
+    record = {"pattern": pattern, "test_mae_missing_by_sparsity": mine,
+              "nn_mae_missing_by_sparsity": nearest}  # fmt: skip
+    return {"model": model, "seed": seed, "sparsity": sparsity, "record": record}
+
+
 def test_depth_table_cells_by_hand():
-    nearest = {"0.5": 0.25, "0.95": 1.5}
-    rows = []
-    for seed, at95 in enumerate([2.0, 4.0]):  # sparse trained at 5 %, two seeds
-        record = {"pattern": "uniform", "test_mae_by_sparsity": {"0.5": 9.0, "0.95": at95},
-                  "nearest_mae_by_sparsity": nearest}  # fmt: skip
-        rows.append({"model": "sparse", "seed": seed, "sparsity": 0.95, "record": record})
+    rows = [  # sparse trained at 5 %, two seeds; interpolation differs per seed's masks
+        _depth_run("sparse", 0, 0.95, {"0.5": 9.0, "0.95": 2.0}, {"0.5": 0.2, "0.95": 1.5}),
+        _depth_run("sparse", 1, 0.95, {"0.5": 9.0, "0.95": 4.0}, {"0.5": 0.3, "0.95": 1.5}),
+    ]
     table = depth_table(pd.DataFrame(rows)).set_index(["model", "pattern"])
     sparse = table.loc[("sparse conv", "uniform")]
     # mean 3, sample sd sqrt(2) = 1.414, two seeds; never trained at 50 %: dashes
     assert sparse["5 % → 5 %"] == "3.00 ± 1.41 (2)"
     assert sparse["5 % → 50 %"] == "9.00 ± 0.00 (2)"
     assert sparse["50 % → 50 %"] == "–"
-    assert table.loc[("nearest neighbour", "uniform"), "50 % → 50 %"] == "0.25"
+    # raw interpolation: the mean over the seeds' masks, (0.2 + 0.3) / 2
+    assert table.loc[("nearest neighbour (no training)", "uniform"), "50 % → 50 %"] == "0.25"
     assert depth_table(pd.DataFrame()).empty
 
 
 def test_depth_curve_is_the_mean_over_seeds():
-    rows = [
-        {"model": "sparse", "seed": seed, "sparsity": 0.95,
-         "record": {"pattern": "uniform", "test_mae_by_sparsity": {"0.95": v, "0.5": 2 * v}}}
-        for seed, v in enumerate([1.0, 2.0, 3.0])
-    ]  # fmt: skip
-    lines = {"pattern": "lines", "test_mae_by_sparsity": {"0.95": 9.0, "0.5": 9.0}}
-    rows.append({"model": "sparse", "seed": 0, "sparsity": 0.95, "record": lines})
+    rows = [_depth_run("sparse", seed, 0.95, {"0.95": v, "0.5": 2 * v}, {"0.95": 1.0, "0.5": 0.1})
+            for seed, v in enumerate([1.0, 2.0, 3.0])]  # fmt: skip
+    rows.append(_depth_run("sparse", 0, 0.95, {"0.95": 9.0, "0.5": 9.0}, {}, pattern="lines"))
     curve = depth_curve(pd.DataFrame(rows), "sparse", 0.95)
     assert list(curve.index) == [0.5, 0.95]
     assert curve[0.95] == 2.0 and curve[0.5] == 4.0  # the lines run is left out
     assert depth_curve(pd.DataFrame(rows), "sparse", 0.5).empty
 
 
-def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path):
-    import shutil
-    from pathlib import Path
+def test_versus_nearest_pairs_each_seed_with_its_own_masks():
+    from sparseconv.depth_analysis import versus_nearest
+
+    rows = [_depth_run("dense", s, 0.95, {"0.95": mine}, {"0.95": nn})
+            for s, (mine, nn) in enumerate([(1.0, 1.5), (1.2, 1.4), (1.1, 1.6)])]  # fmt: skip
+    row = versus_nearest(pd.DataFrame(rows)).iloc[0]
+    # differences -0.5, -0.2, -0.5: mean -0.4, sd 0.1732, t(2) 97.5 % = 4.3027
+    assert row["seeds"] == 3 and row["difference"] == pytest.approx(-0.4)
+    half = 4.302652729911275 * 0.17320508075688773 / 3**0.5
+    assert row["low"] == pytest.approx(-0.4 - half) and row["high"] == pytest.approx(-0.4 + half)
+    assert row["network"] == pytest.approx(1.1) and row["nearest neighbour"] == pytest.approx(1.5)
+
+
+def test_depth_fit_table_counts_plateau_stops(depth_record):
+    from sparseconv.depth_analysis import depth_fit_table
+
+    runs = pd.DataFrame([
+        {"model": "sparse", "seed": s, "sparsity": 0.95, "train_seconds": 60.0,
+         "eval_seconds": 0.0, "record": {**depth_record, "stopped_early": s == 0}}
+        for s in range(2)
+    ])  # fmt: skip
+    row = depth_fit_table(runs).iloc[0]
+    assert row["stopped on plateau"] == "1 of 2" and row["minutes"] == 1.0
+    assert row["test"] == pytest.approx(depth_record["test_mae_missing"])
+
+
+def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path, depth_record):
+    from conftest import write_depth_study
 
     from sparseconv.analysis import write_summaries
 
@@ -101,15 +127,15 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path):
     assert text.index("## Claims") < text.index("## MNIST") < text.index("## depth")
     assert "## Caltech-101, mean per-class accuracy" in text
     assert "No finished runs yet." in text
-    # two committed depth records: their MAE appears in the depth table
-    source = Path(__file__).resolve().parents[1] / "results" / "depth"
-    (tmp_path / "depth").mkdir()
-    for name in ("dense_sp0.95_seed0_ep10_lr0.001_bs32", "sparse_sp0.95_seed0_ep10_lr0.001_bs32"):
-        for suffix in (".json", ".ipynb"):  # a study record comes with its notebook
-            shutil.copy(source / f"{name}{suffix}", tmp_path / "depth")
+    # two study-shaped depth records: their missing-pixel MAE appears in the depth table
+    write_depth_study(tmp_path, depth_record, [("dense", 0.95, 0, "uniform", 1.0),
+                                               ("sparse", 0.95, 0, "uniform", 2.0)])  # fmt: skip
     text = write_summaries(tmp_path)
     depth = text[text.index("## depth") :]
     assert "| ConvNet | uniform |" in depth and "| sparse conv | uniform |" in depth
+    mae = depth_record["test_mae_missing"]
+    assert f"| ConvNet | uniform | {mae:.2f} (1) |" in depth
+    assert f"| sparse conv | uniform | {2 * mae:.2f} (1) |" in depth
     assert (tmp_path / "depth" / "summary.csv").is_file()
     # the claims table opens the summary, one row per claim and variant
     claims = text[text.index("## Claims") : text.index("## MNIST")]

@@ -118,3 +118,25 @@ def test_every_page_runs_with_a_grid_still_running(tmp_path, monkeypatch):
         glued = run_page(name, workdir, monkeypatch)
         missing = referenced_glues(name) - set(glued)
         assert not missing, f"{name}: text refers to glues that were not made: {missing}"
+
+
+def test_depth_page_with_a_finished_depth_grid(tmp_path, monkeypatch, depth_record):
+    # every cell of the depth grid present (study-shaped records): the verdict path with
+    # three seeds, the tables and the figures all run, and every glue exists
+    from conftest import write_depth_study
+
+    from sparseconv.runs import grid
+
+    workdir = results_with(tmp_path, {})
+    scale = {"sparse": 0.8, "sparse_naive": 1.3, "sparse_partial": 0.9, "dense": 1.0,
+             "dense_mask": 1.1, "nn_convnet": 0.95}  # fmt: skip
+    order = list(scale)
+    cells = [(r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"],
+              scale[r.params["model"]] * (1 + 0.03 * r.params["seed"] * order.index(
+                  r.params["model"])))
+             for r in grid("depth", results_dir=str(workdir / "results"))]  # fmt: skip
+    write_depth_study(workdir / "results", depth_record, cells)
+    glued = run_page("book/depth", workdir, monkeypatch)
+    assert not referenced_glues("book/depth") - set(glued)
+    assert glued["depth_progress"].startswith("All 47 runs of the depth grid have finished")
+    assert glued["depth_sparse_verdict"] in ("supported", "mixed", "not supported", "opposite")

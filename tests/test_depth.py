@@ -81,3 +81,60 @@ def test_example_predictions_round_trip_to_the_centimetre():
     back = decode_depth_examples(stored)
     assert back.shape == maps.shape
     assert (back - maps).abs().max() <= 0.005 + 1e-6
+
+
+def test_depth_errors_on_missing_and_passed_through_pixels_by_hand():
+    from sparseconv.depth_run import depth_errors
+
+    truth = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    pred = torch.tensor([[[[2.0, 2.0], [3.0, 8.0]]]])  # errors 1, 0, 0, 4
+    mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])  # observed: the left column
+    e = depth_errors(pred, truth, mask)
+    assert e["mae"] == pytest.approx(5 / 4) and e["rmse"] == pytest.approx((17 / 4) ** 0.5)
+    # missing pixels: the right column, errors 0 and 4
+    assert e["mae_missing"] == pytest.approx(2.0) and e["rmse_missing"] == pytest.approx(8**0.5)
+    # observed values passed through: errors 0, 0, 0, 4 over all four pixels
+    assert e["mae_passthrough"] == pytest.approx(1.0)
+    assert e["rmse_passthrough"] == pytest.approx(2.0)
+    assert np.isnan(depth_errors(pred, truth, torch.ones_like(mask))["mae_missing"])
+
+
+def test_nearest_errors_are_zero_on_observed_pixels_and_match_the_fill():
+    from sparseconv.depth_run import depth_errors, nearest_errors
+
+    maps = depth_maps("val", size=24, count=4)
+    _, mask = sparsify(maps, 0.8, torch.Generator().manual_seed(1))
+    e = nearest_errors(maps, mask)
+    filled = nearest_fill(maps * mask, mask)
+    missing = mask.expand_as(maps) == 0
+    assert e["mae_missing"] == pytest.approx(float((filled - maps).abs()[missing].mean()))
+    # the fill keeps observed values, so all-pixel error = missing error x missing share
+    share = float(missing.double().mean())
+    assert e["mae"] == pytest.approx(e["mae_missing"] * share)
+    assert e == {k: v for k, v in depth_errors(filled, maps, mask).items() if k in e}
+
+
+def test_window_counts_by_hand():
+    from sparseconv.depth import window_counts
+
+    mask = torch.zeros(1, 1, 5, 5)
+    mask[0, 0, 2, 2] = 1
+    # 3 x 3 windows, zero padding: the 9 around the centre see one valid pixel, 16 none
+    counts = window_counts(mask, 3)
+    assert counts["0"] == pytest.approx(16 / 25) and counts["1"] == pytest.approx(9 / 25)
+    assert counts["2"] == 0.0 and counts["mean"] == pytest.approx(9 / 25)
+    mask[0, 0, 2, 3] = 1  # two neighbours: 6 windows see both
+    counts = window_counts(mask, 3)
+    assert counts["2"] == pytest.approx(6 / 25) and counts["mean"] == pytest.approx(18 / 25)
+    with pytest.raises(ValueError, match="4"):
+        window_counts(mask, 4)
+
+
+def test_validation_and_test_masks_differ():
+    from sparseconv.depth_run import depth_masks, split_indices
+
+    assert split_indices("val", 3) == range(8000, 8003)
+    val = depth_masks(split_indices("val", 5), 0.9, "uniform")
+    test = depth_masks(split_indices("test", 5), 0.9, "uniform")
+    assert not torch.equal(val, test)
+    assert torch.equal(test, depth_masks(split_indices("test", 5), 0.9, "uniform"))

@@ -12,6 +12,7 @@ from sparseconv.models import (
     count_parameters,
     valid_fraction_per_layer,
 )
+from sparseconv.study import DEPTH_MODELS
 
 
 def conv_params(c_in, c_out, k):
@@ -130,7 +131,7 @@ def test_sparse_batch_norm_with_full_mask_is_batch_norm():
     assert y2[0, :, 0, 0].abs().sum() == 0
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", DEPTH_MODELS)
 def test_depth_network_is_the_papers(model):
     net = build_model("depth", model)
     x = torch.rand(2, 1, 48, 48)
@@ -146,6 +147,23 @@ def test_depth_network_is_the_papers(model):
     )
     extra = 16 * 11 * 11 if model == "dense_mask" else 0
     assert count_parameters(net) == expected + extra
+
+
+def test_nn_convnet_is_the_convnet_on_the_nearest_neighbour_fill():
+    from sparseconv.depth import nearest_fill
+
+    torch.manual_seed(0)
+    net = build_model("depth", "nn_convnet").eval()
+    plain = build_model("depth", "dense").eval()
+    plain.load_state_dict(net.state_dict())
+    x = torch.rand(2, 1, 48, 48) * 5 + 1
+    mask = (torch.rand(2, 1, 48, 48) < 0.05).float()
+    filled = nearest_fill(x * mask, mask)
+    # by hand: the fill copies the nearest valid value, so the filled map has no zeros
+    assert (filled > 0).all()
+    torch.testing.assert_close(net(x * mask, mask), plain(filled, torch.ones_like(mask)))
+    with pytest.raises(ValueError, match="'nn_convnet'"):
+        build_model("mnist", "nn_convnet")
 
 
 @pytest.mark.parametrize("sparse", [True, False])

@@ -172,17 +172,18 @@ def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
     )
     record = only_record(results, "depth")
     assert record["pattern"] == "lines" and record["model"] == "dense_mask"
-    assert set(record["test_mae_by_sparsity"]) == {
-        "0.3",
-        "0.5",
-        "0.7",
-        "0.8",
-        "0.9",
-        "0.95",
-        "0.98",
-    }
-    assert record["test_mae"] == record["test_mae_by_sparsity"]["0.95"]
-    assert all(v > 0 for v in record["nearest_mae_by_sparsity"].values())
+    levels = {"0.3", "0.5", "0.7", "0.8", "0.9", "0.95", "0.98"}
+    for kind in ("mae", "rmse"):
+        for part in ("", "_missing", "_passthrough"):
+            assert set(record[f"test_{kind}{part}_by_sparsity"]) == levels
+        for part in ("", "_missing"):
+            assert all(v > 0 for v in record[f"nn_{kind}{part}_by_sparsity"].values())
+    assert record["test_mae_missing"] == record["test_mae_missing_by_sparsity"]["0.95"]
+    # validation drives training: history, the kept epoch, and the training-map error
+    assert record["n_val"] == 200 and "val_mae_missing" in record["history"][0]
+    assert record["val_mae_missing"] == record["history"][record["best_epoch"] - 1][
+        "val_mae_missing"]  # fmt: skip
+    assert record["train_eval_mae_missing"] > 0 and record["epochs_run"] == 1
     # the first layer's 16 trained 11 x 11 kernels on the depth channel (not the mask's)
     kernels = record["first_layer_kernels"]
     assert len(kernels) == 16 and {len(k) for k in kernels} == {11}
@@ -212,8 +213,7 @@ def test_notebook_defaults_are_the_studys():
         for key in ("sparsity", "epochs", "batch_size"):
             assert namespace[key] == DEFAULTS[dataset][key], (dataset, key)
         assert namespace["results_dir"] == "runs" and namespace["overwrite"] is False
-        if dataset != "depth":
-            assert namespace["lr"] is None  # the study's rate for the chosen model
+        assert namespace["lr"] is None  # the study's rate for the chosen model
 
 
 def _git_status(path: Path) -> str:

@@ -118,11 +118,12 @@ def test_lines_table_and_cost_table_by_hand(tmp_path):
     from sparseconv.report_depth import lines_table
     from sparseconv.report_performance import cost_table
 
-    record = {"pattern": "lines", "test_mae_by_sparsity": {"0.5": 1.0, "0.95": 2.0},
-              "nearest_mae_by_sparsity": {"0.5": 0.3, "0.95": 1.3}}  # fmt: skip
-    table = lines_table(pd.DataFrame([{"model": "dense", "record": record}]))
+    record = {"pattern": "lines", "test_mae_missing_by_sparsity": {"0.5": 1.0, "0.95": 2.0},
+              "nn_mae_missing_by_sparsity": {"0.5": 0.3, "0.95": 1.3}}  # fmt: skip
+    runs = pd.DataFrame([{"model": "dense", "sparsity": 0.95, "seed": 0, "record": record}])
+    table = lines_table(runs)
     assert list(table.columns) == ["5 %", "50 %"]  # ascending density
-    assert table.loc["ConvNet", "5 %"] == 2.0
+    assert table.loc["ConvNet (1)", "5 %"] == 2.0
     assert table.loc["nearest neighbour (no training)", "50 %"] == 0.3
     assert cost_table(tmp_path).empty
 
@@ -148,3 +149,28 @@ def test_architecture_candidates_read_the_benchmark_files(tmp_path):
     table = architecture_candidates(tmp_path)
     assert table.loc[0, "test"] == pytest.approx(61.0)
     assert table.loc[0, "training images (eval mode)"] == pytest.approx(70.0)
+
+
+def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record):
+    from conftest import write_depth_study
+
+    from sparseconv.analysis import load_runs
+    from sparseconv.report_depth import findings, rmse_table, window_table
+
+    assert findings(pd.DataFrame()).startswith("No depth run")
+    write_depth_study(tmp_path, depth_record, [("dense", 0.95, 0, "uniform", 1.0),
+                                               ("sparse", 0.95, 0, "uniform", 0.5)])  # fmt: skip
+    runs = load_runs(tmp_path, "depth")
+    assert len(runs) == 2
+    text = findings(runs)
+    best = 0.5 * depth_record["test_mae_missing"]
+    nearest = depth_record["nn_mae_missing_by_sparsity"]["0.95"]
+    assert f"the best network is the sparse conv with a missing-pixel MAE of {best:.2f} m" in text
+    assert f"{'below' if best < nearest else 'above'} raw nearest-neighbour" in text
+    assert "No network trained at 50 % density has finished yet." in text
+    rmse = rmse_table(runs).set_index("model")
+    by = depth_record["test_rmse_missing_by_sparsity"]["0.98"] / depth_record[
+        "test_mae_missing_by_sparsity"]["0.98"]  # fmt: skip
+    assert rmse.loc["ConvNet", "RMSE / MAE"] == pytest.approx(by)
+    windows = window_table((0.5,)).iloc[0]
+    assert windows["no valid pixel (%)"] == 0.0 and 40 < windows["mean count"] < 70

@@ -120,32 +120,35 @@ def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
     assert "10 of 10 runs pending" in out
 
 
-def test_depth_grid_is_28_runs_with_the_lines_pattern(tmp_path):
+def test_depth_grid_is_the_issues_47_runs(tmp_path):
     runs = grid("depth", results_dir=str(tmp_path))
-    # 4 models x 2 densities x 3 seeds on the uniform pattern + 4 runs on lines
-    assert len(runs) == 28
-    lines = [r for r in runs if r.params["pattern"] == "lines"]
-    assert {(r.params["model"], r.params["sparsity"], r.params["seed"]) for r in lines} == {
-        ("sparse", 0.95, 0),
-        ("dense", 0.95, 0),
-        ("dense_mask", 0.95, 0),
-        ("sparse_partial", 0.95, 0),
-    }
-    # the issue's 21 runs are all there
-    issue = {
-        (m, sp, sd, "uniform")
-        for m in ("sparse", "dense", "dense_mask")
-        for sp in (0.95, 0.5)
-        for sd in (0, 1, 2)
-    } | {(m, 0.95, 0, "lines") for m in ("sparse", "dense", "dense_mask")}
-    have = {
+    five = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet")
+    have = [
         (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
         for r in runs
-    }
-    assert issue <= have
+    ]
+    expected = (
+        {(m, sp, sd, "uniform") for m in five for sp in (0.95, 0.5) for sd in (0, 1, 2)}
+        | {(m, 0.95, sd, "lines") for m in five for sd in (0, 1, 2)}
+        | {("sparse_naive", sp, 0, "uniform") for sp in (0.95, 0.5)}
+    )
+    assert len(have) == 47 and set(have) == expected
     seeds = [r.params["seed"] for r in runs]
-    assert seeds == sorted(seeds)
-    assert all(r.name.endswith("_lines") for r in lines)
+    assert seeds == sorted(seeds)  # seed-major: every cell once before any twice
+    assert all(r.name.endswith("_lines") for r in runs if r.params["pattern"] == "lines")
+    # the study's rate per model (sparse_naive takes the ConvNet's), at most 30 epochs
+    assert all(r.params["lr"] == default_lr("depth", r.params["model"]) for r in runs)
+    assert {r.params["epochs"] for r in runs} == {DEFAULTS["depth"]["epochs"]}
+
+
+def test_depth_tuning_grid_is_five_models_at_three_rates_at_5_percent(tmp_path):
+    runs = tuning_grid("depth", results_dir=str(tmp_path))
+    assert len(runs) == 15 and len(TUNING["depth"]["lrs"]) >= 3
+    assert {r.params["model"] for r in runs} == {
+        "sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet"
+    }  # fmt: skip
+    assert {(r.params["sparsity"], r.params["pattern"]) for r in runs} == {(0.95, "uniform")}
+    assert all(r.record.parent.name == "tuning" for r in runs)
 
 
 def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):

@@ -47,3 +47,23 @@ def test_the_chosen_rates_are_the_best_of_the_committed_search(dataset):
     # the one table in the code agrees with the committed tuning records: for every model
     # whose search is complete, and no rate without a complete search behind it
     assert study.LEARNING_RATES.get(dataset, {}) == best_learning_rates("results", dataset)
+
+
+def test_depth_rate_is_the_lowest_validation_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(study.TUNING, "depth", {"sparsity": 0.95, "seed": 0,
+                                                "lrs": (1e-4, 1e-3, 1e-2)})  # fmt: skip
+    folder = tmp_path / "depth" / "tuning"
+    folder.mkdir(parents=True)
+    for model in study.DEPTH_TUNED_MODELS:
+        for lr, err in ((1e-4, 2.0), (1e-3, 1.5), (1e-2, 1.7)):
+            record = {"protocol": study.PROTOCOL["depth"], "dataset": "depth", "model": model,
+                      "lr": lr, "seed": 0, "limit": None, "val_mae_missing": err,
+                      "train_eval_mae_missing": err, "best_epoch": 3,
+                      "history": [{"epoch": 1, "loss": 1.0}]}  # fmt: skip
+            if model == "dense" and lr == 1e-3:
+                record["diverged_at_epoch"] = 4  # a diverged rate is never chosen
+            (folder / f"{model}_lr{lr:g}.json").write_text(json.dumps(record))
+    chosen = best_learning_rates(tmp_path, "depth")
+    assert chosen == {**{m: 1e-3 for m in study.DEPTH_TUNED_MODELS}, "dense": 1e-2}
+    assert at_grid_edge(tmp_path, "depth") == ["dense"]
+    assert tuning_table(tmp_path, "depth").loc["nn_convnet", "0.001"] == "1.500 *"

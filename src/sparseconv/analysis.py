@@ -249,10 +249,10 @@ def write_summaries(results_dir: str | os.PathLike[str] = "results") -> str:
     parts += [
         "## depth",
         "",
-        "Test MAE in metres of the depth models trained at one density (% of pixels kept) "
-        'and tested at another ("5 % → 50 %": trained at 5 %, tested at 50 %), mean ± '
-        "standard deviation over seeds (number of seeds); nearest-neighbour interpolation "
-        "needs no training.",
+        "Test MAE on the missing pixels, in metres, of the depth models trained at one "
+        'density (% of pixels kept) and tested at another ("5 % → 50 %": trained at 5 %, '
+        "tested at 50 %), mean ± standard deviation over seeds (number of seeds); raw "
+        "nearest-neighbour interpolation needs no training.",
         "",
         markdown_table(depth) if not depth.empty else "No finished runs yet.",
         "",

@@ -27,6 +27,7 @@ __all__ = [
     "depth_maps",
     "lines_mask",
     "nearest_fill",
+    "window_counts",
 ]
 
 DATA_SEED = 2017
@@ -169,3 +170,20 @@ def nearest_fill(depth: Tensor, mask: Tensor) -> Tensor:
         _, (rows, cols) = distance_transform_edt(~valid[i, 0], return_indices=True)
         out[i, 0] = torch.from_numpy(values[i, 0][rows, cols])
     return out.to(depth.device)
+
+
+def window_counts(mask: Tensor, kernel_size: int = 11, most: int = 2) -> dict[str, float]:
+    """How many valid pixels the ``kernel_size`` x ``kernel_size`` windows (zero padding,
+    one per pixel) of ``mask`` (N, 1, H, W) hold: the share of windows with exactly
+    0, 1, ..., ``most`` valid pixels (keys "0", "1", ...) and the mean count ("mean").
+
+    The normalised layers divide by this count, so a window with one valid pixel gives
+    that pixel the weight of a whole window."""
+    import torch.nn.functional as F
+
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd positive integer, got {kernel_size}")
+    ones = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64)
+    counts = F.conv2d(mask.double(), ones, padding=kernel_size // 2).round()
+    shares = {f"{c}": float((counts == c).double().mean()) for c in range(most + 1)}
+    return {**shares, "mean": float(counts.mean())}

@@ -1,4 +1,11 @@
-"""Depth records as tables: the error curves, the MAE table and the kernels' flat share."""
+"""Depth records as tables: error curves, the error table, the fit table, the comparison
+with nearest-neighbour interpolation and the kernels' flat share.
+
+``metric`` names one of the error fields of a depth record (``depth_run.depth_errors``):
+"mae_missing" (the default: the pixels to fill), "mae", "mae_passthrough", and the RMSE
+alike. A record stores it per test density as ``test_<metric>_by_sparsity`` and raw
+nearest-neighbour interpolation's as ``nn_<metric>_by_sparsity`` (all and missing only).
+"""
 
 from __future__ import annotations
 
@@ -6,29 +13,188 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .study import GRIDS, MODEL_LABELS
+from .stats import one_sample
+from .study import GRIDS, MODEL_LABELS, NEAREST_LABEL, models_of
 
-__all__ = ["depth_curve", "depth_table", "kernel_flatness"]
+__all__ = [
+    "METRIC_WORDS",
+    "pattern_of",
+    "depth_curve",
+    "nearest_curve",
+    "depth_table",
+    "depth_fit_table",
+    "versus_nearest",
+    "kernel_flatness",
+]
+
+METRIC_WORDS = {
+    "mae_missing": "MAE on the missing pixels",
+    "rmse_missing": "RMSE on the missing pixels",
+    "mae": "MAE on all pixels",
+    "rmse": "RMSE on all pixels",
+    "mae_passthrough": "MAE on all pixels, observed values passed through",
+    "rmse_passthrough": "RMSE on all pixels, observed values passed through",
+}
+
+
+def pattern_of(runs: pd.DataFrame) -> pd.Series:
+    """The sampling pattern of each run ("uniform" or "lines")."""
+    return runs["record"].map(lambda r: r.get("pattern", "uniform"))
+
+
+def _selected(runs: pd.DataFrame, trained: float, pattern: str) -> pd.DataFrame:
+    if runs.empty:
+        return runs
+    return runs[((runs["sparsity"] - trained).abs() < 1e-9) & (pattern_of(runs) == pattern)]
+
+
+def _mean_curve(dicts: Sequence[dict[str, float]]) -> pd.Series:
+    if not dicts:
+        return pd.Series(dtype=float)
+    curve = pd.DataFrame(list(dicts)).mean()
+    curve.index = [float(c) for c in curve.index]
+    return curve.sort_index()
 
 
 def depth_curve(
-    runs: pd.DataFrame, model: str, trained: float, pattern: str = "uniform"
+    runs: pd.DataFrame,
+    model: str,
+    trained: float,
+    pattern: str = "uniform",
+    metric: str = "mae_missing",
 ) -> pd.Series:
-    """Mean test MAE (m) over seeds of ``model`` trained at sparsity ``trained``, indexed
-    by the test sparsity (float, ascending); empty when no such run has finished."""
-    if runs.empty:
-        return pd.Series(dtype=float)
-    chosen = runs[
-        (runs["model"] == model)
-        & ((runs["sparsity"] - trained).abs() < 1e-9)
-        & (runs["record"].map(lambda r: r.get("pattern", "uniform")) == pattern)
-    ]
+    """Mean error (m) over seeds of ``model`` trained at sparsity ``trained``, indexed by
+    the test sparsity (float, ascending); empty when no such run has finished."""
+    chosen = _selected(runs, trained, pattern)
     if chosen.empty:
         return pd.Series(dtype=float)
-    table = pd.DataFrame([r["test_mae_by_sparsity"] for r in chosen["record"]])
-    curve = table.mean()
-    curve.index = [float(c) for c in curve.index]
-    return curve.sort_index()
+    chosen = chosen[chosen["model"] == model]
+    return _mean_curve([r[f"test_{metric}_by_sparsity"] for r in chosen["record"]])
+
+
+def nearest_curve(
+    runs: pd.DataFrame, pattern: str = "uniform", metric: str = "mae_missing"
+) -> pd.Series:
+    """Raw nearest-neighbour interpolation's error (m) by test sparsity, the mean over the
+    test masks of the seeds present (one record per seed: the masks depend on the seed)."""
+    if runs.empty:
+        return pd.Series(dtype=float)
+    same = runs[pattern_of(runs) == pattern].drop_duplicates("seed")
+    return _mean_curve([r[f"nn_{metric}_by_sparsity"] for r in same["record"]])
+
+
+def _level_label(a: float, b: float) -> str:
+    return f"{100 * (1 - a):g} % → {100 * (1 - b):g} %"
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    text = f"{mean:.2f}"
+    if len(values) > 1:
+        text += f" ± {pd.Series(values).std():.2f}"
+    return text + f" ({len(values)})"
+
+
+def depth_table(runs: pd.DataFrame, metric: str = "mae_missing") -> pd.DataFrame:
+    """Depth error (m) per model and sampling pattern, trained at one grid density and
+    tested at each; cells 'mean ± sd (n)' over seeds, '–' where no run.
+
+    Columns: model, pattern, then "a % → b %" for training density a and test density b;
+    raw nearest-neighbour interpolation (no training: one row per pattern) comes last.
+    """
+    if runs.empty:
+        return pd.DataFrame()
+    levels = sorted(GRIDS["depth"][0], reverse=True)
+    pairs = [(a, b) for a in levels for b in levels]
+    frame = runs.assign(pattern=pattern_of(runs))
+    order = {m: i for i, m in enumerate(models_of("depth"))}
+    rows = []
+    for (model, pat), group in sorted(
+        frame.groupby(["model", "pattern"]), key=lambda g: (g[0][1] != "uniform", order[g[0][0]])
+    ):
+        row = {"model": MODEL_LABELS.get(model, model), "pattern": pat}
+        for a, b in pairs:
+            trained = group[(group["sparsity"] - a).abs() < 1e-9]
+            row[_level_label(a, b)] = _cell(
+                [r[f"test_{metric}_by_sparsity"][f"{b:g}"] for r in trained["record"]]
+            )
+        rows.append(row)
+    if f"nn_{metric}_by_sparsity" in frame["record"].iloc[0]:
+        for pat in sorted(frame["pattern"].unique(), key=lambda p: p != "uniform"):
+            curve = nearest_curve(runs, pat, metric)
+            row = {"model": NEAREST_LABEL, "pattern": pat}
+            row.update({_level_label(a, b): f"{curve.get(b, float('nan')):.2f}" for a, b in pairs})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def depth_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """How each depth model trained, per model, pattern and training density (means over
+    seeds): epochs run, best validation epoch, runs stopped by the plateau rule, the last
+    epoch's training loss (L1, m), the missing-pixel MAE (m) on training maps in eval mode,
+    on validation (best epoch) and on test at the training density, and minutes."""
+    if runs.empty:
+        return pd.DataFrame()
+    frame = runs.assign(pattern=pattern_of(runs))
+    rows = []
+    order = {m: i for i, m in enumerate(models_of("depth"))}
+    for (model, pat, sparsity), group in sorted(
+        frame.groupby(["model", "pattern", "sparsity"]),
+        key=lambda g: (g[0][1] != "uniform", -g[0][2], order[g[0][0]]),
+    ):
+        records = list(group["record"])
+
+        def mean(key: str, records: list[dict] = records) -> float:
+            return float(pd.Series([r[key] for r in records]).mean())
+
+        rows.append({
+            "model": MODEL_LABELS.get(model, model),
+            "pattern": pat,
+            "density": f"{100 * (1 - sparsity):g} %",
+            "seeds": len(records),
+            "epochs": mean("epochs_run"),
+            "best epoch": mean("best_epoch"),
+            "stopped on plateau": f"{sum(r['stopped_early'] for r in records)} of {len(records)}",
+            "training loss": float(pd.Series([r["history"][-1]["loss"] for r in records]).mean()),
+            "training maps": mean("train_eval_mae_missing"),
+            "validation": mean("val_mae_missing"),
+            "test": mean("test_mae_missing"),
+            "minutes": float(((group["train_seconds"] + group["eval_seconds"]) / 60).mean()),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def versus_nearest(runs: pd.DataFrame, pattern: str = "uniform") -> pd.DataFrame:
+    """Each model at its own training density against raw nearest-neighbour interpolation
+    on the same test masks: the model's missing-pixel MAE minus interpolation's (m;
+    negative: the network fills the gaps better), mean over seeds with its 95 % interval.
+
+    Columns: model, density, seeds, network, nearest neighbour, difference, low, high."""
+    rows = []
+    if runs.empty:
+        return pd.DataFrame()
+    frame = runs[pattern_of(runs) == pattern]
+    order = {m: i for i, m in enumerate(models_of("depth"))}
+    for (model, sparsity), group in sorted(
+        frame.groupby(["model", "sparsity"]), key=lambda g: (-g[0][1], order[g[0][0]])
+    ):
+        key = f"{sparsity:g}"
+        own = [r["test_mae_missing_by_sparsity"][key] for r in group["record"]]
+        nearest = [r["nn_mae_missing_by_sparsity"][key] for r in group["record"]]
+        est = one_sample([a - b for a, b in zip(own, nearest, strict=True)])
+        rows.append({
+            "model": MODEL_LABELS.get(model, model),
+            "density": f"{100 * (1 - sparsity):g} %",
+            "seeds": est.n,
+            "network": sum(own) / len(own),
+            "nearest neighbour": sum(nearest) / len(nearest),
+            "difference": est.mean,
+            "low": est.low,
+            "high": est.high,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
@@ -49,47 +215,3 @@ def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
         raise ValueError("kernels are all zero: flatness is undefined")
     k2 = w.shape[1] * w.shape[2]
     return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
-
-
-def depth_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Depth test MAE (m) per model and sampling pattern, trained at one density and
-    tested at both grid densities; cells 'mean ± sd (n)' over seeds, '–' where no run.
-
-    Columns: model, pattern, then "a % → b %" for training density a and test density b;
-    nearest-neighbour interpolation (no training: one row per pattern) comes last.
-    """
-    if runs.empty:
-        return pd.DataFrame()
-    levels = sorted(GRIDS["depth"][0], reverse=True)
-    pairs = [(a, b) for a in levels for b in levels]
-
-    def label(a: float, b: float) -> str:
-        return f"{100 * (1 - a):g} % → {100 * (1 - b):g} %"
-
-    def cell(values: list[float]) -> str:
-        if not values:
-            return "–"
-        mean = sum(values) / len(values)
-        text = f"{mean:.2f}"
-        if len(values) > 1:
-            text += f" ± {pd.Series(values).std():.2f}"
-        return text + f" ({len(values)})"
-
-    pattern = runs["record"].map(lambda r: r.get("pattern", "uniform"))
-    frame = runs.assign(pattern=pattern)
-    rows = []
-    for (model, pat), group in frame.groupby(["model", "pattern"], sort=True):
-        row = {"model": MODEL_LABELS.get(model, model), "pattern": pat}
-        for a, b in pairs:
-            trained = group[(group["sparsity"] - a).abs() < 1e-9]
-            row[label(a, b)] = cell(
-                [r["test_mae_by_sparsity"][f"{b:g}"] for r in trained["record"]]
-            )
-        rows.append(row)
-    for pat, group in frame.groupby("pattern", sort=True):
-        record = group["record"].iloc[0]
-        row = {"model": "nearest neighbour", "pattern": pat}
-        for a, b in pairs:
-            row[label(a, b)] = f"{record['nearest_mae_by_sparsity'][f'{b:g}']:.2f}"
-        rows.append(row)
-    return pd.DataFrame(rows)

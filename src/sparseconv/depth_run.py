@@ -1,8 +1,12 @@
 """Depth completion runs on the synthetic scenes: data, masks, evaluation, training.
 
-Protocol 1 of the depth study (``study.PROTOCOL``): L1 loss on all pixels, Adam with
-one learning rate and cosine decay per epoch, the test error after every epoch, and
-the final model tested at every level of ``study.DEPTH_TEST_SPARSITIES``.
+Protocol 2 of the depth study (``study.PROTOCOL``): L1 loss on all pixels; Adam with the
+paper layer's weights at matched step sizes (``optim``; ``sparse_naive``: one rate);
+the rate drops and training stops when the validation error on the missing pixels is
+flat (``study.EARLY_STOPPING``), keeping the best validation epoch; then the test set
+once, at every level of ``study.DEPTH_TEST_SPARSITIES``, with errors on all pixels, on
+the missing pixels and with the observed pixels passed through, beside nearest-neighbour
+interpolation on the same pixels.
 """
 
 from __future__ import annotations
@@ -19,16 +23,21 @@ from torch import Tensor, nn
 from . import data as data_mod
 from .engine import fit
 from .models import build_model
+from .optim import describe_optimizer, make_optimizer
 from .sparsify import fixed_mask
-from .study import DEPTH_TEST_SPARSITIES
+from .study import DEPTH_TEST_SPARSITIES, EARLY_STOPPING
 
 __all__ = [
     "DEPTH_SIZE",
     "DEPTH_SCALE",
+    "N_DEPTH_TRAIN_EVAL",
     "DepthData",
     "load_depth",
+    "split_indices",
     "depth_masks",
+    "depth_errors",
     "evaluate_depth",
+    "nearest_errors",
     "predict_depth",
     "train_depth",
     "first_layer_kernels",
@@ -38,36 +47,48 @@ __all__ = [
 
 DEPTH_SIZE = 48
 DEPTH_SCALE = 20.0  # metres per network unit: inputs and outputs are depth / 20 m
-DEPTH_OPTIMIZER = "Adam (the paper's), cosine decay per epoch"
 EXAMPLE_SCENES = 3  # test scenes whose predictions a depth record keeps, for the book
+N_DEPTH_TRAIN_EVAL = 1000  # training maps on which the trained model is measured
+DEPTH_SCHEDULE = "rate x 0.3 on a validation plateau, early stopping"
+# the error fields of a record (``depth_errors``)
+_METRICS = ("mae", "rmse", "mae_missing", "rmse_missing", "mae_passthrough", "rmse_passthrough")
 
 
 @dataclass
 class DepthData:
-    """Depth maps (N, 1, S, S) float32 metres on the device: training and test sets."""
+    """Depth maps (N, 1, S, S) float32 metres on the device: the fixed training,
+    validation and test sets."""
 
     train: Tensor
+    val: Tensor
     test: Tensor
 
 
 def load_depth(limit: int | None = None, device: torch.device | str = "cpu") -> DepthData:
-    """The fixed synthetic training (8,000) and test (1,000) maps at 48 x 48, generated
-    once and cached in ``cache/``; ``limit`` keeps the first that many of each."""
+    """The fixed synthetic training (8,000), validation (1,000) and test (1,000) maps at
+    48 x 48, generated once and cached in ``cache/``; ``limit`` keeps the first that many
+    of each."""
     from .depth import DATA_SEED, depth_maps
 
     path = data_mod.cache_dir() / f"depth_{DEPTH_SIZE}_seed{DATA_SEED}.pt"
     stored = torch.load(path, weights_only=True) if path.is_file() else None
-    if stored is None or stored.get("size") != DEPTH_SIZE:
-        stored = {
-            "train": depth_maps("train", DEPTH_SIZE),
-            "test": depth_maps("test", DEPTH_SIZE),
-            "size": DEPTH_SIZE,
-        }
+    if stored is None or stored.get("size") != DEPTH_SIZE or "val" not in stored:
+        stored = {split: depth_maps(split, DEPTH_SIZE) for split in ("train", "val", "test")}
+        stored["size"] = DEPTH_SIZE
         data_mod._atomic_torch_save(stored, path)
-    train, test = stored["train"], stored["test"]
+    splits = [stored[split] for split in ("train", "val", "test")]
     if limit is not None:
-        train, test = train[:limit], test[:limit]
-    return DepthData(train.to(device), test.to(device))
+        splits = [maps[:limit] for maps in splits]
+    return DepthData(*(maps.to(device) for maps in splits))
+
+
+def split_indices(split: str, n: int) -> range:
+    """The scene indices of the first ``n`` maps of ``split`` (``depth.SPLITS``): fixed
+    masks are drawn per scene index, so validation and test masks differ."""
+    from .depth import SPLITS
+
+    first = SPLITS[split][0]
+    return range(first, first + n)
 
 
 def depth_masks(
@@ -79,7 +100,7 @@ def depth_masks(
     device: torch.device | str = "cpu",
 ) -> Tensor:
     """Masks (N, 1, S, S) for depth inputs. With an int: random training masks drawn from
-    ``generator``; with a range of test indices: fixed masks per (seed, sparsity, index)."""
+    ``generator``; with a range of scene indices: fixed masks per (seed, sparsity, index)."""
     from .depth import lines_mask
     from .sparsify import random_mask
 
@@ -104,22 +125,77 @@ def depth_masks(
     return fixed_mask(n_or_indices, s, s, sparsity, seed).to(device)
 
 
+def depth_errors(pred: Tensor, truth: Tensor, mask: Tensor) -> dict[str, float]:
+    """Errors in metres of completed maps ``pred`` against ``truth`` (N, 1, H, W), with
+    ``mask`` (N, 1, H, W) the observed pixels: MAE and RMSE over all pixels (``mae``,
+    ``rmse``), over the missing pixels only (``*_missing``: the pixels to fill; NaN if
+    none is missing), and over all pixels after passing the observed values through,
+    ``m * truth + (1 - m) * pred`` (``*_passthrough``)."""
+    sums = _error_sums(pred, truth, mask)
+    return _errors_from_sums(sums, truth.numel(), float((mask == 0).sum()))
+
+
+def _error_sums(pred: Tensor, truth: Tensor, mask: Tensor) -> tuple[float, float, float, float]:
+    """(sum |e|, sum e^2, sum over missing |e|, sum over missing e^2), float64."""
+    err = (pred - truth).double()
+    missing = (mask == 0).double()
+    return (
+        err.abs().sum().item(),
+        (err**2).sum().item(),
+        (err.abs() * missing).sum().item(),
+        (err**2 * missing).sum().item(),
+    )
+
+
+def _errors_from_sums(
+    sums: tuple[float, float, float, float], n_pixels: int, n_missing: float
+) -> dict[str, float]:
+    abs_all, sq_all, abs_missing, sq_missing = sums
+    nan = float("nan")
+    return {
+        "mae": abs_all / n_pixels,
+        "rmse": math.sqrt(sq_all / n_pixels),
+        "mae_missing": abs_missing / n_missing if n_missing else nan,
+        "rmse_missing": math.sqrt(sq_missing / n_missing) if n_missing else nan,
+        "mae_passthrough": abs_missing / n_pixels,
+        "rmse_passthrough": math.sqrt(sq_missing / n_pixels),
+    }
+
+
 @torch.no_grad()
 def evaluate_depth(
     model: nn.Module, maps: Tensor, masks: Tensor, batch_size: int = 100
-) -> tuple[float, float]:
-    """(MAE, RMSE) in metres over all pixels of the ground truth."""
+) -> dict[str, float]:
+    """The errors of :func:`depth_errors` of ``model`` on ``maps`` seen through ``masks``
+    (both (N, 1, S, S)), in metres."""
     model.eval()
-    abs_sum = torch.zeros((), device=maps.device, dtype=torch.float64)
-    sq_sum = torch.zeros((), device=maps.device, dtype=torch.float64)
+    totals = [0.0, 0.0, 0.0, 0.0]
     for start in range(0, len(maps), batch_size):
         truth = maps[start : start + batch_size]
         mask = masks[start : start + batch_size].float()
-        pred = model(truth / DEPTH_SCALE * mask, mask) * DEPTH_SCALE
-        abs_sum += (pred - truth).abs().sum().double()
-        sq_sum += ((pred - truth) ** 2).sum().double()
-    n = maps.numel()
-    return (abs_sum / n).item(), math.sqrt((sq_sum / n).item())
+        pred = model(truth / DEPTH_SCALE * mask, mask).float() * DEPTH_SCALE
+        totals = [a + b for a, b in zip(totals, _error_sums(pred, truth, mask), strict=True)]
+    n_missing = float((masks == 0).sum())
+    return _errors_from_sums(tuple(totals), maps.numel(), n_missing)  # type: ignore[arg-type]
+
+
+def nearest_errors(maps: Tensor, masks: Tensor) -> dict[str, float]:
+    """Raw nearest-neighbour interpolation (no training) on ``maps`` seen through
+    ``masks``: MAE and RMSE in metres over all pixels and over the missing ones (it keeps
+    the observed values, so passing them through changes nothing)."""
+    from .depth import nearest_fill
+
+    errors = depth_errors(nearest_fill(maps * masks, masks), maps, masks)
+    return {k: errors[k] for k in ("mae", "rmse", "mae_missing", "rmse_missing")}
+
+
+def _by_level(per_level: dict[float, dict[str, float]], prefix: str) -> dict[str, Any]:
+    """{f"{prefix}_{metric}_by_sparsity": {"0.95": value, ...}} for every metric."""
+    metrics = next(iter(per_level.values())).keys()
+    return {
+        f"{prefix}_{metric}_by_sparsity": {f"{lv:g}": e[metric] for lv, e in per_level.items()}
+        for metric in metrics
+    }
 
 
 def train_depth(
@@ -128,19 +204,25 @@ def train_depth(
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[dict[str, Any], nn.Module]:
-    """Depth completion: L1 loss on all pixels, Adam, the same epoch loop; returns
-    (record fields, model)."""
-    from .depth import nearest_fill
-
+    """Depth completion (protocol 2, see the module docstring); returns (record fields,
+    model)."""
     sparsity, pattern, seed = params["sparsity"], params["pattern"], params["seed"]
-    batch_size, epochs = params["batch_size"], params["epochs"]
+    batch_size, epochs, model = params["batch_size"], params["epochs"], params["model"]
+    rule = EARLY_STOPPING["depth"]
     data = load_depth(params["limit"], dev)
-    net = build_model("depth", params["model"]).to(dev)
-    optimizer = torch.optim.Adam(net.parameters(), lr=params["lr"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    net = build_model("depth", model).to(dev)
+    compensate = model != "sparse_naive"
+    optimizer = make_optimizer(net, "adam", params["lr"], 0.0, compensate=compensate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]),
+        threshold=rule["min_gain"], threshold_mode="rel",
+    )  # fmt: skip
     generator = torch.Generator(device=dev).manual_seed(seed)
-    test_idx = range(len(data.test))
-    own_masks = depth_masks(test_idx, sparsity, pattern, seed=seed, device=dev)
+
+    def fixed(split: str, maps: Tensor, level: float) -> Tensor:
+        return depth_masks(split_indices(split, len(maps)), level, pattern, seed=seed, device=dev)
+
+    val_masks = fixed("val", data.val, sparsity)
 
     def train_epoch(update: Callable[[int], None] | None) -> dict[str, float]:
         net.train()
@@ -160,48 +242,65 @@ def train_depth(
                 update(1)
         return {"loss": loss_sum.item() / n * DEPTH_SCALE}
 
-    def eval_epoch() -> dict[str, float]:
-        mae, rmse = evaluate_depth(net, data.test, own_masks)
-        return {"test_mae": mae, "test_rmse": rmse}
+    def val_epoch() -> dict[str, float]:
+        errors = evaluate_depth(net, data.val, val_masks)
+        return {f"val_{k}": errors[k] for k in ("mae", "mae_missing", "rmse_missing")}
 
     steps = math.ceil(len(data.train) / batch_size)
     result = fit(
-        net, epochs, steps, optimizer, scheduler, train_epoch, eval_epoch, dev,
-        progress=progress, on_epoch=on_epoch,
+        net, epochs, steps, optimizer, scheduler, train_epoch, val_epoch, dev,
+        select="val_mae_missing", maximize=False, patience=int(rule["patience"]),
+        min_gain=rule["min_gain"], progress=progress, on_epoch=on_epoch,
     )  # fmt: skip
+
     t0 = time.perf_counter()
-    mae_by: dict[str, float] = {}
-    rmse_by: dict[str, float] = {}
-    nearest_by: dict[str, float] = {}
+    test: dict[float, dict[str, float]] = {}
+    nearest: dict[float, dict[str, float]] = {}
     for level in DEPTH_TEST_SPARSITIES:
-        masks = depth_masks(test_idx, level, pattern, seed=seed, device=dev)
-        mae_by[f"{level:g}"], rmse_by[f"{level:g}"] = evaluate_depth(net, data.test, masks)
-        filled = nearest_fill(data.test * masks, masks)
-        nearest_by[f"{level:g}"] = (filled - data.test).abs().mean().item()
-    test_mae, test_rmse = evaluate_depth(net, data.test, own_masks)
+        masks = fixed("test", data.test, level)
+        test[level] = evaluate_depth(net, data.test, masks)
+        nearest[level] = nearest_errors(data.test, masks)
+    own_masks = fixed("test", data.test, sparsity)
+    own = test.get(sparsity) or evaluate_depth(net, data.test, own_masks)
+    train_eval_maps = data.train[:N_DEPTH_TRAIN_EVAL]
+    train_eval = evaluate_depth(net, train_eval_maps, fixed("train", train_eval_maps, sparsity))
     eval_seconds = time.perf_counter() - t0
+    best = result.history[result.best_epoch - 1] if result.history else {}
     shown = list(range(min(EXAMPLE_SCENES, len(data.test))))
     examples = predict_depth(net, data.test[shown], own_masks[shown])
     fields: dict[str, Any] = {
         "pattern": pattern,
-        "test_mae": test_mae,
-        "test_rmse": test_rmse,
-        "test_mae_by_sparsity": mae_by,
-        "test_rmse_by_sparsity": rmse_by,
-        "nearest_mae_by_sparsity": nearest_by,
+        **{f"test_{k}": own[k] for k in _METRICS},
+        **_by_level(test, "test"),
+        **_by_level(nearest, "nn"),
+        "val_mae_missing": best.get("val_mae_missing", float("nan")),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "train_eval_mae_missing": train_eval["mae_missing"],
+        "train_eval_mae": train_eval["mae"],
         "example_predictions": encode_depth_examples(shown, examples),
         "first_layer_kernels": first_layer_kernels(net),
         "history": result.history,
         "train_seconds": result.train_seconds,
         "eval_seconds": eval_seconds,
-        "architecture": "conv11-conv7-conv5-conv3-conv3 (16 ch) -> conv1, full resolution",
-        "optimizer": DEPTH_OPTIMIZER,
+        "architecture": _architecture(model),
+        "optimizer": describe_optimizer("adam", 0.0, compensate, DEPTH_SCHEDULE),
         "image_size": DEPTH_SIZE,
         "n_train": len(data.train),
+        "n_val": len(data.val),
         "n_test": len(data.test),
+        "n_train_eval": len(train_eval_maps),
         "test_mask_seed": seed,
     }
+    if result.diverged_at_epoch is not None:
+        fields["diverged_at_epoch"] = result.diverged_at_epoch
     return fields, net
+
+
+def _architecture(model: str) -> str:
+    text = "conv11-conv7-conv5-conv3-conv3 (16 ch) -> conv1, full resolution"
+    return ("nearest-neighbour fill -> " + text) if model == "nn_convnet" else text
 
 
 def first_layer_kernels(net: nn.Module) -> list[list[list[float]]]:

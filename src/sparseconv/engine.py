@@ -111,13 +111,14 @@ def autocast(dev: torch.device, amp: bool) -> contextlib.AbstractContextManager[
 @dataclass
 class FitResult:
     """What :func:`fit` returns: the per-epoch history, training seconds, the epoch whose
-    weights the model holds afterwards (1-based), and the epoch at which the loss became
-    non-finite (None if it never did)."""
+    weights the model holds afterwards (1-based), the epoch at which the loss became
+    non-finite (None if it never did), and whether early stopping ended training."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     best_epoch: int = 0
     diverged_at_epoch: int | None = None
+    stopped_early: bool = False
 
 
 def fit(
@@ -132,6 +133,8 @@ def fit(
     *,
     select: str | None = None,
     maximize: bool = True,
+    patience: int | None = None,
+    min_gain: float = 0.0,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
@@ -143,10 +146,17 @@ def fit(
     choice uses validation only. ``None`` keeps the last epoch's weights. A non-finite
     training loss stops training (recorded in ``diverged_at_epoch``) and keeps the best
     earlier weights.
+
+    Early stopping (with ``select`` and ``patience``): training ends after ``patience``
+    epochs in a row without a relative gain of at least ``min_gain`` over the best
+    score so far. A ``ReduceLROnPlateau`` scheduler is stepped with the score.
     """
     result = FitResult()
     best_score = -math.inf if maximize else math.inf
     best_state: dict[str, Any] | None = None
+    reference = best_score  # the score the last meaningful gain reached
+    stale = 0
+    on_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     for epoch in range(1, epochs + 1):
         bar = None
         if progress:
@@ -156,7 +166,8 @@ def fit(
         epoch_lr = optimizer.param_groups[0]["lr"]
         t0 = time.perf_counter()
         train_metrics = train_epoch(bar.update if bar is not None else None)
-        scheduler.step()
+        if not on_plateau:
+            scheduler.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
@@ -171,14 +182,31 @@ def fit(
         result.history.append(entry)
         if select is not None:
             score = entry[select]
+            if on_plateau:
+                scheduler.step(score)
             if (score > best_score) if maximize else (score < best_score):
                 best_score = score
                 best_state = copy.deepcopy(model.state_dict())
                 result.best_epoch = epoch
+            if _gained(score, reference, min_gain, maximize):
+                reference, stale = score, 0
+            else:
+                stale += 1
         else:
             result.best_epoch = epoch
         if on_epoch is not None:
             on_epoch(entry)
+        if patience is not None and stale >= patience:
+            result.stopped_early = True
+            break
     if best_state is not None and result.best_epoch != len(result.history):
         model.load_state_dict(best_state)
     return result
+
+
+def _gained(score: float, reference: float, min_gain: float, maximize: bool) -> bool:
+    """Whether ``score`` beats ``reference`` by at least the relative ``min_gain``."""
+    if not math.isfinite(reference):
+        return math.isfinite(score)
+    margin = min_gain * abs(reference)
+    return score > reference + margin if maximize else score < reference - margin

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import SparseConv2d, SparseMaxPool2d
-from .study import MODELS
+from .study import DEPTH_MODELS, MODELS
 
 __all__ = [
     "MODELS",
@@ -282,7 +282,9 @@ class DepthNet(nn.Module):
     16 channels, ReLU) and a final 1 x 1 convolution to one channel, full resolution.
 
     Sparse variants use SparseConv2d for all six layers (the mask travels along), dense
-    ones nn.Conv2d (``dense_mask``: the mask as a second input channel).
+    ones nn.Conv2d (``dense_mask``: the mask as a second input channel; ``nn_convnet``:
+    the input filled by nearest-neighbour interpolation first, the paper's interpolation
+    baseline; the fill has no parameters and no gradient).
     x: (N, 1, H, W) zero-filled sparse depth, mask: (N, 1, H, W) -> depth (N, 1, H, W).
     """
 
@@ -296,8 +298,8 @@ class DepthNet(nn.Module):
     ) -> None:
         super().__init__()
         self.memory_format = memory_format
-        if variant not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {variant!r}")
+        if variant not in DEPTH_MODELS:
+            raise ValueError(f"model must be one of {DEPTH_MODELS}, got {variant!r}")
         self.variant = variant
         self.spec = ConvSpec(
             kernels=(*self.KERNELS, 1),
@@ -326,6 +328,10 @@ class DepthNet(nn.Module):
         mask = mask.to(x.dtype)
         if self.variant == "dense_mask":
             x = torch.cat([x, mask], dim=1)
+        elif self.variant == "nn_convnet":
+            from .depth import nearest_fill
+
+            x = nearest_fill(x, mask)
         x = x.contiguous(memory_format=self.memory_format)
         for block in self.blocks:
             x, mask = block(x, mask)

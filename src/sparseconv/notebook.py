@@ -24,7 +24,7 @@ def refuse_unknown_parameters(dataset: str, names: Iterable[str]) -> None:
 
 def epoch_line(entry: Mapping[str, Any]) -> str:
     """One line per epoch for a notebook's log: loss, training and validation accuracy
-    (classification) or loss and test error (depth)."""
+    (classification) or loss and validation error on the missing pixels (depth)."""
     head = f"epoch {entry['epoch']:3d}  loss {entry['loss']:.4f}"
     if "val_accuracy" in entry:
         body = (
@@ -32,7 +32,10 @@ def epoch_line(entry: Mapping[str, Any]) -> str:
             f"  validation {100 * entry['val_accuracy']:.2f} %"
         )
     else:
-        body = f"  test MAE {entry['test_mae']:.3f} m  RMSE {entry['test_rmse']:.3f} m"
+        body = (
+            f"  validation MAE {entry['val_mae_missing']:.3f} m on the missing pixels"
+            f" (all pixels {entry['val_mae']:.3f} m)"
+        )
     return f"{head}{body}  ({entry['seconds']:.1f} s)"
 
 
@@ -72,7 +75,7 @@ def reproduction_check(
     key = (
         "test_accuracy_by_sparsity"
         if "test_accuracy_by_sparsity" in record
-        else ("test_mae_by_sparsity")
+        else "test_mae_missing_by_sparsity"
     )
     if reference is None:
         reference = study_record(record)

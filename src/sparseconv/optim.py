@@ -107,9 +107,11 @@ def make_optimizer(
     return torch.optim.Adam(groups, lr=lr, eps=ADAM_EPS)
 
 
-def describe_optimizer(optimizer: str, weight_decay: float, compensate: bool) -> str:
+def describe_optimizer(
+    optimizer: str, weight_decay: float, compensate: bool, schedule: str = "cosine decay per epoch"
+) -> str:
     """The record's ``optimizer`` text, e.g. 'SGD, Nesterov momentum 0.9, weight decay
     5e-4, cosine decay per epoch, paper-layer weights at matched step sizes'."""
     name = f"SGD, Nesterov momentum {MOMENTUM}" if optimizer == "sgd" else "Adam"
-    text = f"{name}, weight decay {weight_decay:g}, cosine decay per epoch"
+    text = f"{name}, weight decay {weight_decay:g}, {schedule}"
     return text + (", paper-layer weights at matched step sizes" if compensate else "")

@@ -12,7 +12,7 @@ from typing import Any
 
 from .records import is_study_folder, record_path
 from .sparsify import check_sparsity
-from .study import DATASETS, MODELS, PATTERNS, default_lr
+from .study import DATASETS, PATTERNS, default_lr, models_of
 
 __all__ = ["validate_params", "check_parameter_names", "RUNS_DIR"]
 
@@ -98,8 +98,8 @@ def validate_params(
         sparsity = check_sparsity(sparsity)
     except ValueError as exc:
         raise _bad("sparsity", sparsity, "must be a number with 0 <= sparsity < 1") from exc
-    if model not in MODELS:
-        raise _bad("model", model, f"must be one of {MODELS}")
+    if model not in models_of(dataset):
+        raise _bad("model", model, f"must be one of {models_of(dataset)} for {dataset}")
     _check_int("epochs", epochs, 1)
     if lr is None:
         lr = default_lr(dataset, model)

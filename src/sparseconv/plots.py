@@ -14,7 +14,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 from torch import Tensor
 
 from .sparsify import fixed_mask
-from .study import MODEL_LABELS
+from .study import MODEL_LABELS, NEAREST_LABEL
 
 __all__ = ["to_display", "sparsity_examples", "history_figure", "by_sparsity_figure"]
 
@@ -282,14 +282,19 @@ def cross_curves(
     return fig
 
 
-def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure:
+def depth_mae_curves(
+    runs: Any, train_sparsity: float, ax: Any = None, metric: str = "mae_missing"
+) -> Figure:
     """Depth models trained at ``train_sparsity`` (uniform sampling) tested at every density:
-    test MAE (m, mean +- sd over seeds) against the test density on a log axis, with the
-    nearest-neighbour interpolation as a dashed line and the training density dotted.
+    the error ``metric`` (m, mean +- sd over seeds; default the MAE on the missing pixels)
+    against the test density on a log axis, with raw nearest-neighbour interpolation as a
+    dashed line and the training density dotted.
 
     ``runs``: the frame of :func:`sparseconv.analysis.load_runs` for "depth".
     """
     import pandas as pd
+
+    from .depth_analysis import METRIC_WORDS, nearest_curve, pattern_of
 
     fig = None
     if ax is None:
@@ -297,23 +302,20 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
     density = 100 * (1 - train_sparsity)
     sub = runs
     if not runs.empty:
-        pattern = runs["record"].map(lambda r: r.get("pattern", "uniform"))
-        sub = runs[(pattern == "uniform") & np.isclose(runs["sparsity"], train_sparsity)]
+        sub = runs[(pattern_of(runs) == "uniform") & np.isclose(runs["sparsity"], train_sparsity)]
     if sub.empty:
         ax.text(0.5, 0.5, f"no model trained at {density:g} % density yet", ha="center",
                 transform=ax.transAxes)  # fmt: skip
-    nearest = None
     for model, style in MODEL_STYLE.items():
         rows = sub[sub["model"] == model] if not sub.empty else sub
         if rows.empty:
             continue
-        table = pd.DataFrame([r["test_mae_by_sparsity"] for r in rows["record"]])
+        table = pd.DataFrame([r[f"test_{metric}_by_sparsity"] for r in rows["record"]])
         x = [100 * (1 - float(c)) for c in table.columns]
         ax.errorbar(x, table.mean(), yerr=table.std().fillna(0.0), capsize=3, ms=4, **style)
-        nearest = rows["record"].iloc[0]["nearest_mae_by_sparsity"]
-    if nearest is not None:
-        ax.plot([100 * (1 - float(c)) for c in nearest], list(nearest.values()), "k--", lw=1,
-                label="nearest neighbour")  # fmt: skip
+    nearest = nearest_curve(sub, "uniform", metric) if not sub.empty else pd.Series(dtype=float)
+    if not nearest.empty:
+        ax.plot(100 * (1 - nearest.index), nearest.values, "k--", lw=1, label=NEAREST_LABEL)
     ax.axvline(density, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")  # equal ratios, equal distances: a flat curve is invariance
@@ -323,7 +325,7 @@ def depth_mae_curves(runs: Any, train_sparsity: float, ax: Any = None) -> Figure
     ax.set_xticks([2, 5, 10, 20, 30, 50, 70], ["2", "5", "10", "20", "30", "50", "70"])
     ax.minorticks_off()
     ax.set_xlabel("test density (% of pixels kept, log scale)")
-    ax.set_ylabel("test MAE (m, log scale)")
+    ax.set_ylabel(f"{METRIC_WORDS[metric]} (m, log scale)")
     ax.set_title(f"depth, trained at {density:g} % density", fontsize=FONT)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -399,16 +401,18 @@ def depth_panels(
 
 
 def depth_history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
-    """Training loss (mean absolute error, m) and test MAE/RMSE per epoch."""
+    """Training loss (L1 over all pixels, m) and the validation MAE (m) on the missing
+    pixels and on all pixels, per epoch."""
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
     ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
     ax1.set_xlabel("epoch")
-    ax1.set_ylabel("training loss, MAE (m)")
-    ax2.plot(epochs, [h["test_mae"] for h in history], marker="o", ms=3, label="MAE")
-    ax2.plot(epochs, [h["test_rmse"] for h in history], marker="s", ms=3, label="RMSE")
+    ax1.set_ylabel("training loss, L1 (m)")
+    ax2.plot(epochs, [h["val_mae_missing"] for h in history], marker="o", ms=3,
+             label="missing pixels")  # fmt: skip
+    ax2.plot(epochs, [h["val_mae"] for h in history], marker="s", ms=3, label="all pixels")
     ax2.set_xlabel("epoch")
-    ax2.set_ylabel("test error (m)")
+    ax2.set_ylabel("validation MAE (m)")
     ax2.legend()
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)

@@ -11,82 +11,186 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .analysis import depth_curve, depth_table, grid_progress, kernel_flatness, load_runs
+from .analysis import grid_progress, load_runs
 from .claims import CLAIMS, judge
+from .depth_analysis import (
+    depth_curve,
+    depth_fit_table,
+    depth_table,
+    kernel_flatness,
+    nearest_curve,
+    pattern_of,
+    versus_nearest,
+)
 from .plots import FONT, depth_mae_curves, depth_panels, kernel_grid, legend_below
-from .study import MODEL_LABELS
-from .tables import note_table, styled
-from .training_plots import empty_figure
+from .study import (
+    DEFAULTS,
+    DEPTH_TUNED_MODELS,
+    EARLY_STOPPING,
+    LEARNING_RATES,
+    MODEL_LABELS,
+    NEAREST_LABEL,
+    TUNING,
+)
+from .tables import intervals, note_table, styled
+from .training_plots import depth_validation_curves, empty_figure, tuning_curves
+from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
-__all__ = ["depth_page", "lines_table"]
+__all__ = ["depth_page", "lines_table", "findings", "window_table", "rmse_table"]
 
-MODELS = ("sparse", "sparse_partial", "dense", "dense_mask")
 NAN = float("nan")
+RMSE_LEVEL = 0.98  # the test sparsity at which the RMSE of the normalised layers explodes
 
 
-def _pattern(runs: pd.DataFrame, pattern: str) -> pd.DataFrame:
-    if runs.empty:
-        return runs
-    return runs[runs["record"].map(lambda r: r.get("pattern", "uniform")) == pattern]
+def _uniform(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[pattern_of(runs) == "uniform"] if not runs.empty else runs
 
 
 def lines_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Test MAE (m) of the models trained on the lines pattern, by test density (% kept,
-    ascending), with nearest-neighbour interpolation as the last row."""
-    lines = _pattern(runs, "lines")
+    """MAE on the missing pixels (m) of the models trained at 5 % density on the lines
+    pattern, mean over seeds, by test density (% kept, ascending), with raw
+    nearest-neighbour interpolation as the last row."""
+    lines = runs[pattern_of(runs) == "lines"] if not runs.empty else runs
     if lines.empty:
         return pd.DataFrame()
-    table = {MODEL_LABELS[m]: r["test_mae_by_sparsity"] for m, r in
-             zip(lines["model"], lines["record"], strict=True)}  # fmt: skip
-    table["nearest neighbour (no training)"] = lines["record"].iloc[0]["nearest_mae_by_sparsity"]
+    table = {
+        f"{MODEL_LABELS[m]} ({len(group)})": depth_curve(lines, m, 0.95, "lines")
+        for m, group in lines.groupby("model", sort=False)
+    }
+    table[NEAREST_LABEL] = nearest_curve(lines, "lines")
     frame = pd.DataFrame(table).T
-    frame = frame[sorted(frame.columns, key=float, reverse=True)]
+    frame = frame[sorted(frame.columns, reverse=True)]
     frame.columns = [f"{100 * (1 - float(c)):g} %" for c in frame.columns]
-    frame.index.name = "model"
+    frame.index.name = "model (seeds)"
     return frame
 
 
-def _figures(runs: pd.DataFrame) -> dict[str, Any]:
-    from .depth_run import decode_depth_examples, depth_masks, load_depth
+def findings(runs: pd.DataFrame) -> str:
+    """Sentences on the grid's main numbers, generated from the records: per training
+    density, the best network at its own density against raw nearest-neighbour
+    interpolation on the missing pixels."""
+    uniform = _uniform(runs)
+    if uniform.empty:
+        return "No depth run of the current protocol has finished yet."
+    sentences = []
+    for level in (0.95, 0.5):
+        density = f"{100 * (1 - level):g} %"
+        own = {m: depth_curve(uniform, m, level).get(level, NAN) for m in uniform["model"].unique()}
+        own = {m: v for m, v in own.items() if not math.isnan(v)}
+        if not own:
+            sentences.append(f"No network trained at {density} density has finished yet.")
+            continue
+        best = min(own, key=own.__getitem__)
+        trained = uniform[(uniform["sparsity"] - level).abs() < 1e-9]
+        nearest = nearest_curve(trained).get(level, NAN)
+        verb = "below" if own[best] < nearest else "above"
+        sentences.append(
+            f"Trained and tested at {density} density, the best network is the "
+            f"{MODEL_LABELS[best]} with a missing-pixel MAE of {own[best]:.2f} m, {verb} raw "
+            f"nearest-neighbour interpolation's {nearest:.2f} m."
+        )
+    return " ".join(sentences)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2), sharey=True)
-    for ax, level in zip(axes, (0.95, 0.5), strict=True):
-        depth_mae_curves(runs, level, ax=ax)
-    axes[1].set_ylabel("")
-    legend_below(fig, axes)
-    out: dict[str, Any] = {"fig_depth_mae": fig}
-    uniform = _pattern(runs, "uniform")
-    chosen = uniform[np.isclose(uniform["sparsity"], 0.95) & (uniform["seed"] == 0)] if len(
-        uniform) else uniform  # fmt: skip
+
+def window_table(levels: tuple[float, ...] = (0.5, 0.9, 0.95, 0.98)) -> pd.DataFrame:
+    """Share (%) of the first layer's 11 x 11 windows holding 0, 1 or 2 valid pixels, and
+    the mean count, on the test masks (uniform sampling, seed 0) at each ``levels``."""
+    from .depth import window_counts
+    from .depth_run import depth_masks, split_indices
+
+    rows = []
+    for level in levels:
+        counts = window_counts(depth_masks(split_indices("test", 200), level, "uniform"))
+        rows.append({
+            "density": f"{100 * (1 - level):g} %",
+            "no valid pixel (%)": 100 * counts["0"],
+            "one (%)": 100 * counts["1"],
+            "two (%)": 100 * counts["2"],
+            "mean count": counts["mean"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def rmse_table(runs: pd.DataFrame, level: float = RMSE_LEVEL) -> pd.DataFrame:
+    """Per model trained at 5 % density (uniform): the MAE and RMSE on the missing pixels
+    (m) when tested at ``level``, means over seeds, and their ratio (large when a few
+    pixels carry huge errors)."""
+    uniform = _uniform(runs)
+    rows = []
+    for model in [m for m in MODEL_LABELS if m in set(uniform.get("model", []))]:
+        mae = depth_curve(uniform, model, 0.95, metric="mae_missing").get(level, NAN)
+        rmse = depth_curve(uniform, model, 0.95, metric="rmse_missing").get(level, NAN)
+        if not math.isnan(mae):
+            rows.append({"model": MODEL_LABELS[model], "MAE (m)": mae, "RMSE (m)": rmse,
+                         "RMSE / MAE": rmse / mae})  # fmt: skip
+    if rows:
+        mae = nearest_curve(uniform, metric="mae_missing").get(level, NAN)
+        rmse = nearest_curve(uniform, metric="rmse_missing").get(level, NAN)
+        rows.append({"model": NEAREST_LABEL, "MAE (m)": mae, "RMSE (m)": rmse,
+                     "RMSE / MAE": rmse / mae})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _metrics_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """At each model's own training density (uniform): MAE and RMSE on the missing
+    pixels, on all pixels, and on all pixels with the observed values passed through."""
+    uniform = _uniform(runs)
+    rows = []
+    order = list(MODEL_LABELS)
+    cells = sorted({(m, lv) for m, lv in zip(uniform.get("model", []),
+                                              uniform.get("sparsity", []), strict=True)},
+                   key=lambda c: (-c[1], order.index(c[0])))  # fmt: skip
+    for model, level in cells:
+        row: dict[str, Any] = {"model": MODEL_LABELS[model], "density": f"{100 * (1 - level):g} %"}
+        for metric, name in (("mae_missing", "MAE missing"), ("mae", "MAE all"),
+                             ("mae_passthrough", "MAE pass-through"),
+                             ("rmse_missing", "RMSE missing"), ("rmse", "RMSE all")):  # fmt: skip
+            row[name] = depth_curve(uniform, model, level, metric=metric).get(level, NAN)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _examples_and_kernels(runs: pd.DataFrame) -> dict[str, Any]:
+    from .depth_run import decode_depth_examples, depth_masks, load_depth, split_indices
+    from .models import build_model
+
+    uniform = _uniform(runs)
+    chosen = (uniform[np.isclose(uniform["sparsity"], 0.95) & (uniform["seed"] == 0)]
+              if len(uniform) else uniform)  # fmt: skip
+    out: dict[str, Any] = {}
     if chosen.empty:
         out["fig_depth_examples"] = empty_figure("no finished run at 5 % density yet")
     else:
         preds = {MODEL_LABELS[m]: decode_depth_examples(r["example_predictions"])
                  for m, r in zip(chosen["model"], chosen["record"], strict=True)}  # fmt: skip
         test = load_depth(limit=3).test
-        out["fig_depth_examples"] = depth_panels(
-            test, depth_masks(range(3), 0.95, "uniform", seed=0), preds
-        )
+        masks = depth_masks(split_indices("test", 3), 0.95, "uniform", seed=0)
+        out["fig_depth_examples"] = depth_panels(test, masks, preds)
     kernels = {m: r["first_layer_kernels"] for m, r in zip(chosen["model"], chosen["record"],
-               strict=True) if "first_layer_kernels" in r} if len(chosen) else {}  # fmt: skip
+               strict=True) if m != "dense_mask"} if len(chosen) else {}  # fmt: skip
+    shown = [m for m in MODEL_LABELS if m in kernels]
     out["fig_depth_kernels"] = (
-        kernel_grid({MODEL_LABELS[m]: kernels[m] for m in MODELS if m in kernels})
+        kernel_grid({MODEL_LABELS[m]: kernels[m] for m in shown})
         if kernels
-        else empty_figure("no record with stored kernels yet")
+        else empty_figure("no run at 5 % density with seed 0 yet")
     )
-    for model in MODELS:
+    for model in ("sparse", "sparse_naive", "sparse_partial", "dense", "nn_convnet"):
         out[f"d_flat_{model}"] = kernel_flatness(kernels[model]) if model in kernels else NAN
-    from .models import build_model
-
     torch.manual_seed(0)  # one fixed draw of initial weights: the same number every build
     init = build_model("depth", "sparse").blocks[0].conv.weight.detach()[:, 0].tolist()
     out["d_flat_init"] = kernel_flatness(init)
+    return out
+
+
+def _patterns_figure() -> plt.Figure:
+    from .depth_run import depth_masks, load_depth, split_indices
+
     scene = load_depth(limit=1).test
     levels = (0.98, 0.95, 0.9, 0.8, 0.5)
     fig, axes = plt.subplots(2, len(levels), figsize=(2.0 * len(levels), 4.3))
     for row, pattern in enumerate(("uniform", "lines")):
         for col, level in enumerate(levels):
-            mask = depth_masks(range(1), level, pattern, seed=0)
+            mask = depth_masks(split_indices("test", 1), level, pattern, seed=0)
             shown = np.ma.masked_where(mask[0, 0].numpy() == 0, scene[0, 0].numpy())
             ax = axes[row, col]
             ax.imshow(shown, cmap="magma_r", vmin=0, vmax=float(scene.max()))
@@ -97,35 +201,31 @@ def _figures(runs: pd.DataFrame) -> dict[str, Any]:
             if col == 0:
                 ax.set_ylabel(pattern, fontsize=FONT)
     fig.tight_layout()
-    out["fig_depth_patterns"] = fig
-    return out
+    return fig
 
 
-def _curve_values(runs: pd.DataFrame) -> dict[str, float]:
-    out: dict[str, float] = {}
-    nearest = runs["record"].iloc[0]["nearest_mae_by_sparsity"] if not runs.empty else {}
-    out["d_nn_95"] = nearest.get("0.95", NAN)
-    out["d_nn_50"] = nearest.get("0.5", NAN)
-    for model in MODELS:
-        for trained in (0.95, 0.5):
-            curve = depth_curve(runs, model, trained)
-            for tested in (0.95, 0.5, 0.3):
-                value = float(curve.get(tested, NAN)) if not curve.empty else NAN
-                out[f"d_{model}_{100 * (1 - trained):g}_{100 * (1 - tested):g}"] = value
-        # flatness of the 5 %-trained curve over 5 to 70 % density: worst / best test MAE
-        curve = depth_curve(runs, model, 0.95)
-        band = curve[(curve.index >= 0.3 - 1e-9) & (curve.index <= 0.95 + 1e-9)]
-        out[f"d_{model}_spread"] = float(band.max() / band.min()) if len(band) else NAN
-        lines = depth_curve(runs, model, 0.95, pattern="lines")
-        for tested in (0.95, 0.5):
-            out[f"l_{model}_{100 * (1 - tested):g}"] = (
-                float(lines.get(tested, NAN)) if not lines.empty else NAN
-            )
-    own = [out[f"d_{m}_5_5"] for m in MODELS]
-    finite = [v for v in own if not math.isnan(v)]
-    out["d_own5_low"] = min(finite) if finite else NAN
-    out["d_own5_high"] = max(finite) if finite else NAN
-    return out
+def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    chosen = best_learning_rates(results_dir, "depth")
+    edge = at_grid_edge(results_dir, "depth")
+    table = tuning_table(results_dir, "depth")
+    rates = LEARNING_RATES.get("depth", {})
+    return {
+        "depth_tune_rates": ", ".join(f"{lr:g}" for lr in TUNING["depth"]["lrs"]),
+        "depth_tune_done": f"{len(load_tuning(results_dir, 'depth'))} of "
+        f"{len(TUNING['depth']['lrs']) * len(DEPTH_TUNED_MODELS)}",
+        "depth_tune_edge": ("the best rate of " + ", ".join(MODEL_LABELS[m] for m in edge)
+                            + " lies at the edge of the grid") if edge
+        else "no model's best rate lies at the edge of the grid",
+        "depth_rates": ", ".join(f"{MODEL_LABELS[m]} {rates[m]:g}" for m in DEPTH_TUNED_MODELS
+                                 if m in rates) or "not chosen yet: every model uses "
+        f"{DEFAULTS['depth']['lr']:g}",
+        "depth_tuning": styled(table.rename(index=MODEL_LABELS).rename_axis("model"),
+                               "Validation MAE on the missing pixels (m) after the search, at "
+                               "5 % density, seed 0; * marks each model's chosen rate "
+                               "(columns: Adam's learning rate).", 3)
+        if not table.empty else note_table("the learning-rate search has not run yet"),
+        "fig_depth_tuning": tuning_curves(load_tuning(results_dir, "depth"), chosen, "depth"),
+    }  # fmt: skip
 
 
 def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
@@ -133,41 +233,88 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     from .report import depth_tests_table
 
     runs = load_runs(results_dir, "depth")
+    rule = EARLY_STOPPING["depth"]
     minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60 if len(runs) else None
     out: dict[str, Any] = {
         "depth_done": len(runs),
         "depth_progress": grid_progress("depth", results_dir),
         "depth_minutes": float(minutes.median()) if minutes is not None else NAN,
+        "depth_minutes_max": float(minutes.max()) if minutes is not None else NAN,
+        "depth_max_epochs": DEFAULTS["depth"]["epochs"],
+        "depth_min_gain": 100 * rule["min_gain"],
+        "depth_patience": int(rule["patience"]),
+        "depth_lr_patience": int(rule["lr_patience"]),
+        "depth_factor": rule["factor"],
+        "depth_findings": findings(runs),
     }
-    out.update(_figures(runs))
-    out.update(_curve_values(runs))
-    maes = depth_table(runs)
-    out["depth_mae_table"] = (styled(maes, "Test MAE (metres) of each model trained at one "
-                                     "density and tested at the same or the other grid "
-                                     "density, mean ± standard deviation over seeds (number "
-                                     "of seeds).") if not maes.empty
-                              else note_table("no finished depth runs yet"))  # fmt: skip
+    out.update(_tuning_values(results_dir))
+    fit = depth_fit_table(runs)
+    out["depth_fit"] = (styled(fit, "How each depth model trained (means over seeds): epochs "
+                               "run (the plateau rule or the limit of "
+                               f"{DEFAULTS['depth']['epochs']}), the kept epoch, the last "
+                               "epoch's training loss (L1 over all pixels, m), and the MAE on "
+                               "the missing pixels (m) on 1,000 training maps in eval mode, "
+                               "on validation and on test, at the training density.", 3)
+                        if not fit.empty else note_table("no finished depth run yet"))  # fmt: skip
+    out["fig_depth_val"] = depth_validation_curves(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4), sharey=True)
+    for ax, level in zip(axes, (0.95, 0.5), strict=True):
+        depth_mae_curves(runs, level, ax=ax)
+    axes[1].set_ylabel("")
+    legend_below(fig, axes)
+    out["fig_depth_mae"] = fig
+    table = depth_table(runs)
+    out["depth_mae_table"] = (styled(table, "MAE on the missing pixels (m) of each model "
+                                     "trained at one density and tested at the same or the "
+                                     "other grid density, mean ± standard deviation over "
+                                     "seeds (number of seeds).") if not table.empty
+                              else note_table("no finished depth run yet"))  # fmt: skip
+    versus = versus_nearest(runs)
+    if not versus.empty:
+        versus = versus.assign(**{"95 % interval": intervals(versus["low"], versus["high"], 3)})
+        versus = versus.drop(columns=["low", "high"]).rename(
+            columns={"difference": "network − nearest neighbour"}
+        )
+    out["depth_versus_nearest"] = (styled(versus, "Each network at its own training density "
+                                          "against raw nearest-neighbour interpolation on the "
+                                          "same test masks: MAE on the missing pixels (m), "
+                                          "and the difference per seed (negative: the network "
+                                          "fills the gaps better) with its 95 % interval.", 3)
+                                   if not versus.empty
+                                   else note_table("no finished depth run yet"))  # fmt: skip
+    metrics = _metrics_table(runs)
+    out["depth_metrics"] = (styled(metrics, "Errors (m) at each model's own training density, "
+                                   "means over seeds: on the missing pixels, on all pixels, "
+                                   "and on all pixels with the observed values passed "
+                                   "through.", 3) if not metrics.empty
+                            else note_table("no finished depth run yet"))  # fmt: skip
     tests = depth_tests_table(results_dir)
     out["depth_tests"] = (
-        styled(
-            tests,
-            "Trained at one density, tested at the other: the "
-            "baseline's MAE minus the sparse network's (m; positive "
-            "favours the sparse network), paired by seed, Holm-corrected "
-            "per variant.",
-            3,
-        )
+        styled(tests, "Trained at one density, tested at the other: the baseline's MAE on "
+               "the missing pixels minus the sparse network's (m; positive favours the sparse "
+               "network), both trained at the same density, paired by seed, Holm-corrected "
+               "per variant.", 3)
         if not tests.empty
         else note_table("no model type has runs at both densities yet")
-    )
+    )  # fmt: skip
     claim = next(c for c in CLAIMS if c.kind == "depth")
     for variant in claim.variants:
         out[f"depth_{variant}_verdict"] = (
-            judge(claim, runs, variant).verdict if len(runs) else ("no runs yet")
+            judge(claim, runs, variant).verdict if len(runs) else "not judged yet (no runs)"
         )
+    out["depth_windows"] = styled(window_table(), "First-layer (11 × 11) windows of the test "
+                                  "masks, uniform sampling, 200 scenes: the share holding no, "
+                                  "one or two valid pixels, and the mean count.")  # fmt: skip
+    rmse = rmse_table(runs)
+    out["depth_rmse"] = (styled(rmse, "Models trained at 5 % density tested at 2 %: error on "
+                                "the missing pixels (m), means over seeds.") if not rmse.empty
+                         else note_table("no run trained at 5 % density yet"))  # fmt: skip
+    out.update(_examples_and_kernels(runs))
+    out["fig_depth_patterns"] = _patterns_figure()
     lines = lines_table(runs)
-    out["depth_lines"] = (styled(lines, "Test MAE (metres) of the models trained at 5 % "
-                                 "density on the lines pattern (seed 0), tested on the same "
-                                 "pattern at every density.") if not lines.empty
+    out["depth_lines"] = (styled(lines, "MAE on the missing pixels (m) of the models trained "
+                                 "at 5 % density on the lines pattern, tested on the same "
+                                 "pattern at every density (% kept), mean over seeds.")
+                          if not lines.empty
                           else note_table("no run on the lines pattern yet"))  # fmt: skip
     return out

@@ -10,7 +10,7 @@ from typing import Any
 
 from .records import record_path
 from .sparsify import check_sparsity
-from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, TUNED_MODELS, TUNING, default_lr
+from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, TUNING, default_lr, tuned_models
 
 __all__ = ["Run", "grid", "tuning_grid", "pending"]
 
@@ -98,8 +98,7 @@ def grid(
             )
             for m, sp, sd in DEPTH_LINES_RUNS
         ]
-        n_seed0 = sum(r.params["seed"] == 0 for r in runs)
-        runs = runs[:n_seed0] + lines + runs[n_seed0:]
+        runs = sorted(runs + lines, key=lambda r: r.params["seed"])  # stable: seed-major
     return runs
 
 
@@ -133,11 +132,12 @@ def tuning_grid(
                 "limit": limit,
                 "data_dir": data_dir,
                 "results_dir": results_dir,
+                **({"pattern": "uniform"} if dataset == "depth" else {}),
             },
             subfolder="tuning",
         )
         for rate in (lrs or setting["lrs"])
-        for model in (models or TUNED_MODELS)
+        for model in (models or tuned_models(dataset))
     ]
 
 

@@ -23,6 +23,7 @@ from .depth_run import (
     encode_depth_examples,
     load_depth,
     predict_depth,
+    split_indices,
 )
 from .engine import autocast, now, pick_device, tune_cpu_allocator
 from .params import RUNS_DIR, validate_params
@@ -38,6 +39,7 @@ __all__ = [
     "load_classification",
     "load_depth",
     "depth_masks",
+    "split_indices",
     "predict_depth",
     "encode_depth_examples",
     "decode_depth_examples",

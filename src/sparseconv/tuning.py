@@ -1,8 +1,9 @@
 """The learning-rate search: its records, the table the book shows, and the choice.
 
-Every tuned model (``study.TUNED_MODELS``) is trained at each rate of ``study.TUNING``
+Every tuned model (``study.tuned_models``) is trained at each rate of ``study.TUNING``
 at one sparsity and seed; its record sits in ``results/<dataset>/tuning/``. The rate
-with the best validation accuracy (of the epoch the model kept) is chosen; the test
+with the best validation score (``study.SELECTION``: accuracy for classification, the
+error on the missing pixels for depth, of the epoch the model kept) is chosen; the test
 set plays no part. ``study.LEARNING_RATES`` holds the chosen rates, and a test checks
 that it agrees with :func:`best_learning_rates` on the committed records.
 """
@@ -14,18 +15,19 @@ import os
 import pandas as pd
 
 from .records import read_record, resolve_results_dir
-from .study import PROTOCOL, TUNED_MODELS, TUNING
+from .study import PROTOCOL, SELECTION, TUNING, tuned_models
 
 __all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge"]
 
-COLUMNS = ["model", "lr", "val_accuracy", "train_eval_accuracy", "final_loss", "best_epoch",
-           "diverged"]  # fmt: skip
+COLUMNS = ["model", "lr", "val", "train_eval", "final_loss", "best_epoch", "diverged"]
 
 
 def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
     """One row per tuning record of the current protocol (columns ``COLUMNS``): the
-    validation accuracy of the kept epoch, the accuracy in eval mode on training images,
-    the last epoch's training loss, and whether the loss became non-finite."""
+    validation score of the kept epoch (``study.SELECTION``), the same score in eval mode
+    on training images, the last epoch's training loss, and whether the loss became
+    non-finite."""
+    val_key, train_key, _ = SELECTION[dataset]
     folder = resolve_results_dir(results_dir) / dataset / "tuning"
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -36,8 +38,8 @@ def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
             {
                 "model": record["model"],
                 "lr": record["lr"],
-                "val_accuracy": record["val_accuracy"],
-                "train_eval_accuracy": record["train_eval_accuracy"],
+                "val": record[val_key],
+                "train_eval": record[train_key],
                 "final_loss": record["history"][-1]["loss"] if record["history"] else None,
                 "best_epoch": record["best_epoch"],
                 "diverged": "diverged_at_epoch" in record,
@@ -49,18 +51,21 @@ def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
 
 def best_learning_rates(results_dir: str | os.PathLike[str], dataset: str) -> dict[str, float]:
     """Per tuned model with a complete search (every rate of ``study.TUNING``): the rate
-    with the highest validation accuracy (mean over seeds where several; ties: the
-    smaller rate)."""
+    with the best validation score (mean over seeds where several; ties: the smaller
+    rate; a diverged run counts as worst)."""
     frame = load_tuning(results_dir, dataset)
     chosen: dict[str, float] = {}
     if frame.empty:
         return chosen
-    means = frame.groupby(["model", "lr"])["val_accuracy"].mean().reset_index()
-    for model in TUNED_MODELS:
+    higher_better = SELECTION[dataset][2]
+    worst = -float("inf") if higher_better else float("inf")
+    frame = frame.assign(val=frame["val"].where(~frame["diverged"], worst).fillna(worst))
+    means = frame.groupby(["model", "lr"])["val"].mean().reset_index()
+    for model in tuned_models(dataset):
         mine = means[means["model"] == model]
         if not set(TUNING[dataset]["lrs"]) <= set(mine["lr"]):
             continue
-        best = mine.sort_values(["val_accuracy", "lr"], ascending=[False, True]).iloc[0]
+        best = mine.sort_values(["val", "lr"], ascending=[not higher_better, True]).iloc[0]
         chosen[model] = float(best["lr"])
     return chosen
 
@@ -78,18 +83,20 @@ def at_grid_edge(results_dir: str | os.PathLike[str], dataset: str) -> list[str]
 
 
 def tuning_table(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
-    """Validation accuracy (%) per model (rows) and learning rate (columns); the chosen
-    rate of each model is marked with an asterisk, a diverged run reads 'diverged'."""
+    """Validation score per model (rows) and learning rate (columns): accuracy (%) for
+    classification, MAE on the missing pixels (m) for depth. The chosen rate of each
+    model is marked with an asterisk, a diverged run reads 'diverged'."""
     frame = load_tuning(results_dir, dataset)
     if frame.empty:
         return pd.DataFrame()
     chosen = best_learning_rates(results_dir, dataset)
     cells: dict[str, dict[str, str]] = {}
     for _, row in frame.iterrows():
-        text = "diverged" if row["diverged"] else f"{100 * row['val_accuracy']:.2f}"
+        value = f"{row['val']:.3f}" if dataset == "depth" else f"{100 * row['val']:.2f}"
+        text = "diverged" if row["diverged"] else value
         if chosen.get(row["model"]) == row["lr"]:
             text += " *"
         cells.setdefault(row["model"], {})[f"{row['lr']:g}"] = text
     table = pd.DataFrame(cells).T
     table = table[sorted(table.columns, key=float)].fillna("–")
-    return table.loc[[m for m in TUNED_MODELS if m in table.index]]
+    return table.loc[[m for m in tuned_models(dataset) if m in table.index]]
