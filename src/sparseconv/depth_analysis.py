@@ -18,6 +18,7 @@ from .study import GRIDS, MODEL_LABELS, NEAREST_LABEL, models_of
 
 __all__ = [
     "METRIC_WORDS",
+    "METRIC_SHORT",
     "pattern_of",
     "depth_curve",
     "nearest_curve",
@@ -34,6 +35,16 @@ METRIC_WORDS = {
     "rmse": "RMSE on all pixels",
     "mae_passthrough": "MAE on all pixels, observed values passed through",
     "rmse_passthrough": "RMSE on all pixels, observed values passed through",
+}
+
+# the same, short enough for an axis label
+METRIC_SHORT = {
+    "mae_missing": "missing-pixel MAE",
+    "rmse_missing": "missing-pixel RMSE",
+    "mae": "all-pixel MAE",
+    "rmse": "all-pixel RMSE",
+    "mae_passthrough": "pass-through MAE",
+    "rmse_passthrough": "pass-through RMSE",
 }
 
 

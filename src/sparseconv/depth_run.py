@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from . import data as data_mod
 from .engine import fit
-from .models import build_model
+from .models import DepthNet, build_model
 from .optim import describe_optimizer, make_optimizer
 from .sparsify import fixed_mask
 from .study import DEPTH_TEST_SPARSITIES, EARLY_STOPPING
@@ -203,14 +203,16 @@ def train_depth(
     dev: torch.device,
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
+    channels: int | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Depth completion (protocol 2, see the module docstring); returns (record fields,
-    model)."""
+    model). ``channels``: another width than the paper's 16 (for capacity measurements,
+    ``benchmarks/depth_fit.py``); the study's runs use the paper's."""
     sparsity, pattern, seed = params["sparsity"], params["pattern"], params["seed"]
     batch_size, epochs, model = params["batch_size"], params["epochs"], params["model"]
     rule = EARLY_STOPPING["depth"]
     data = load_depth(params["limit"], dev)
-    net = build_model("depth", model).to(dev)
+    net = (build_model("depth", model) if channels is None else DepthNet(model, channels)).to(dev)
     compensate = model != "sparse_naive"
     optimizer = make_optimizer(net, "adam", params["lr"], 0.0, compensate=compensate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -284,7 +286,7 @@ def train_depth(
         "history": result.history,
         "train_seconds": result.train_seconds,
         "eval_seconds": eval_seconds,
-        "architecture": _architecture(model),
+        "architecture": _architecture(model, net.spec.channels),
         "optimizer": describe_optimizer("adam", 0.0, compensate, DEPTH_SCHEDULE),
         "image_size": DEPTH_SIZE,
         "n_train": len(data.train),
@@ -298,8 +300,8 @@ def train_depth(
     return fields, net
 
 
-def _architecture(model: str) -> str:
-    text = "conv11-conv7-conv5-conv3-conv3 (16 ch) -> conv1, full resolution"
+def _architecture(model: str, channels: int) -> str:
+    text = f"conv11-conv7-conv5-conv3-conv3 ({channels} ch) -> conv1, full resolution"
     return ("nearest-neighbour fill -> " + text) if model == "nn_convnet" else text
 
 

@@ -173,7 +173,7 @@ def accuracy_vs_sparsity(
                 label=f"{style['label']} ({source})",
             )
     ax.set_xlim(0, 95)  # the grids span 5-90 %; fixed, so sparse grids read alike
-    ax.set_xlabel("sparsity, training = test (% of pixels removed)")
+    ax.set_xlabel("sparsity (% removed; train = test)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
@@ -294,7 +294,7 @@ def depth_mae_curves(
     """
     import pandas as pd
 
-    from .depth_analysis import METRIC_WORDS, nearest_curve, pattern_of
+    from .depth_analysis import METRIC_SHORT, nearest_curve, pattern_of
 
     fig = None
     if ax is None:
@@ -325,7 +325,7 @@ def depth_mae_curves(
     ax.set_xticks([2, 5, 10, 20, 30, 50, 70], ["2", "5", "10", "20", "30", "50", "70"])
     ax.minorticks_off()
     ax.set_xlabel("test density (% of pixels kept, log scale)")
-    ax.set_ylabel(f"{METRIC_WORDS[metric]} (m, log scale)")
+    ax.set_ylabel(f"{METRIC_SHORT[metric]} (m, log scale)")
     ax.set_title(f"depth, trained at {density:g} % density", fontsize=FONT)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -360,10 +360,15 @@ def kernel_grid(kernels: Mapping[str, Any]) -> Figure:
 
 
 def legend_below(fig: Figure, axes: Sequence[Any], ncol: int = 3) -> None:
-    """One legend for the whole figure, below the panels (the curves stay uncovered);
-    the panels' own legends are removed."""
-    handles, labels = axes[0].get_legend_handles_labels()
+    """One legend for the whole figure, below the panels (the curves stay uncovered):
+    every label of ``axes`` once, in order of first appearance; the panels' own legends
+    are removed."""
+    handles, labels = [], []
     for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
         if ax.get_legend():
             ax.get_legend().remove()
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=FONT, frameon=False)

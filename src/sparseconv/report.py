@@ -36,7 +36,7 @@ def publish(values: Mapping[str, Any]) -> None:
 
 
 def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
-    fig, axes = plt.subplots(2, 2, figsize=(10, 8.5))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 9.2))
     for ax, dataset in zip(axes[0], ("mnist", "caltech101"), strict=True):
         runs = load_runs(results_dir, dataset)
         title = DATASET_NAMES[dataset]
@@ -50,7 +50,7 @@ def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
     depth = load_runs(results_dir, "depth")
     for ax, level in zip(axes[1], (0.95, 0.5), strict=True):
         depth_mae_curves(depth, level, ax=ax)
-    legend_below(fig, list(axes[1]))
+    legend_below(fig, list(axes.ravel()))
     return fig
 
 
