@@ -174,3 +174,12 @@ def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record
     assert rmse.loc["ConvNet", "RMSE / MAE"] == pytest.approx(by)
     windows = window_table((0.5,)).iloc[0]
     assert windows["no valid pixel (%)"] == 0.0 and 40 < windows["mean count"] < 70
+
+
+def test_flatness_text_lists_each_model():
+    from sparseconv.report_depth import flatness_text
+
+    text = flatness_text({"sparse": 0.5, "dense": 0.25}, 0.01)
+    assert text == ("It is 0.500 for the sparse conv and 0.250 for the ConvNet; random "
+                    "initial weights give 0.010.")  # fmt: skip
+    assert flatness_text({}, 0.01).startswith("Random initial weights give 0.010;")

@@ -36,7 +36,7 @@ from .tables import intervals, note_table, styled
 from .training_plots import depth_validation_curves, empty_figure, tuning_curves
 from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
-__all__ = ["depth_page", "lines_table", "findings", "window_table", "rmse_table"]
+__all__ = ["depth_page", "lines_table", "findings", "flatness_text", "window_table", "rmse_table"]
 
 NAN = float("nan")
 RMSE_LEVEL = 0.98  # the test sparsity at which the RMSE of the normalised layers explodes
@@ -166,20 +166,30 @@ def _examples_and_kernels(runs: pd.DataFrame) -> dict[str, Any]:
         test = load_depth(limit=3).test
         masks = depth_masks(split_indices("test", 3), 0.95, "uniform", seed=0)
         out["fig_depth_examples"] = depth_panels(test, masks, preds)
-    kernels = {m: r["first_layer_kernels"] for m, r in zip(chosen["model"], chosen["record"],
-               strict=True) if m != "dense_mask"} if len(chosen) else {}  # fmt: skip
+    kernels = ({m: r["first_layer_kernels"] for m, r in zip(chosen["model"], chosen["record"],
+                strict=True)} if len(chosen) else {})  # fmt: skip
     shown = [m for m in MODEL_LABELS if m in kernels]
     out["fig_depth_kernels"] = (
         kernel_grid({MODEL_LABELS[m]: kernels[m] for m in shown})
         if kernels
         else empty_figure("no run at 5 % density with seed 0 yet")
     )
-    for model in ("sparse", "sparse_naive", "sparse_partial", "dense", "nn_convnet"):
-        out[f"d_flat_{model}"] = kernel_flatness(kernels[model]) if model in kernels else NAN
     torch.manual_seed(0)  # one fixed draw of initial weights: the same number every build
     init = build_model("depth", "sparse").blocks[0].conv.weight.detach()[:, 0].tolist()
-    out["d_flat_init"] = kernel_flatness(init)
+    out["depth_flatness"] = flatness_text({m: kernel_flatness(kernels[m]) for m in shown},
+                                          kernel_flatness(init))  # fmt: skip
     return out
+
+
+def flatness_text(shares: dict[str, float], initial: float) -> str:
+    """A sentence on the flat share of the first-layer kernels (``kernel_flatness``) of
+    each model in ``shares``, against the random initial weights' ``initial``."""
+    if not shares:
+        return (f"Random initial weights give {initial:.3f}; no trained network's kernels "
+                "are stored yet.")  # fmt: skip
+    parts = [f"{value:.3f} for the {MODEL_LABELS[m]}" for m, value in shares.items()]
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"It is {listed}; random initial weights give {initial:.3f}."
 
 
 def _patterns_figure() -> plt.Figure:
@@ -238,8 +248,12 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     out: dict[str, Any] = {
         "depth_done": len(runs),
         "depth_progress": grid_progress("depth", results_dir),
-        "depth_minutes": float(minutes.median()) if minutes is not None else NAN,
-        "depth_minutes_max": float(minutes.max()) if minutes is not None else NAN,
+        "depth_time": (
+            f"A run takes a median {minutes.median():.1f} minutes on one CPU "
+            f"thread (at most {minutes.max():.1f})."
+            if minutes is not None
+            else "No run has finished yet, so none is timed."
+        ),
         "depth_max_epochs": DEFAULTS["depth"]["epochs"],
         "depth_min_gain": 100 * rule["min_gain"],
         "depth_patience": int(rule["patience"]),

@@ -163,8 +163,11 @@ def summary_line(record: dict[str, Any]) -> str:
         )
     if "test_accuracy" in record:
         return f"test accuracy {100 * record['test_accuracy']:.2f} %"
-    if "test_mae" in record:
-        return f"test MAE {record['test_mae']:.3f} m"
+    if "val_mae_missing" in record:
+        return (
+            f"missing-pixel MAE: validation {record['val_mae_missing']:.3f} m, "
+            f"test {record['test_mae_missing']:.3f} m, epochs {record['epochs_run']}"
+        )
     return "done"
 
 
