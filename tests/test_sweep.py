@@ -154,3 +154,25 @@ def test_depth_tuning_grid_is_five_models_at_three_rates_at_5_percent(tmp_path):
 def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):
     assert main(["mnist", "--dry-run", "--results-dir", str(tmp_path), "--sparsities", "1.5"]) == 2
     assert "1.5" in capsys.readouterr().err
+
+
+def test_grid_reuses_the_searchs_identical_runs(tmp_path):
+    from sparseconv.runs import from_search, reuse_from_search
+    from sparseconv.study import PROTOCOL
+
+    runs = grid("mnist", results_dir=str(tmp_path))
+    cell = next(r for r in runs if r.params["model"] == "dense" and r.params["seed"] == 0
+                and r.params["sparsity"] == TUNING["mnist"]["sparsity"])  # fmt: skip
+    other = next(r for r in runs if r.params["model"] == "sparse" and r.params["seed"] == 0
+                 and r.params["sparsity"] == TUNING["mnist"]["sparsity"])  # fmt: skip
+    searched = {r.name: r for r in tuning_grid("mnist", results_dir=str(tmp_path))}
+    for run, protocol in ((searched[cell.name], PROTOCOL["mnist"]), (searched[other.name], 1)):
+        run.record.parent.mkdir(parents=True, exist_ok=True)
+        run.notebook.write_text('{"cells": []}')
+        run.record.write_text(json.dumps({"protocol": protocol, "model": run.params["model"]}))
+    assert from_search(cell) is not None and from_search(other) is None  # old protocol
+    assert reuse_from_search(runs) == [cell.name]
+    assert cell.record.read_text() == searched[cell.name].record.read_text()
+    assert cell.notebook.read_text() == '{"cells": []}'
+    assert cell not in pending(runs) and other in pending(runs)
+    assert reuse_from_search(runs) == []  # nothing left to copy

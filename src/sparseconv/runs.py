@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .records import record_path
+from .records import atomic_write_text, read_record, record_path
 from .sparsify import check_sparsity
-from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, TUNING, default_lr, tuned_models
+from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, PROTOCOL, TUNING, default_lr, tuned_models
 
-__all__ = ["Run", "grid", "tuning_grid", "pending"]
+__all__ = ["Run", "grid", "tuning_grid", "pending", "from_search", "reuse_from_search"]
 
 
 @dataclass
@@ -146,3 +146,33 @@ def pending(runs: Sequence[Run]) -> list[Run]:
     (made outside the sweep, e.g. by calling ``train_run`` directly), which the sweep
     replaces so that every run of a grid comes with the notebook that made it."""
     return [r for r in runs if not (r.record.is_file() and r.notebook.is_file())]
+
+
+def from_search(run: Run) -> Run | None:
+    """The learning-rate search's run that is the same run as grid cell ``run`` (same
+    model, sparsity, seed, rate and settings, current protocol, with its notebook), or
+    None. The search trains at the grid's settings, so its run at the chosen rate is a
+    grid cell already; the grid need not train it again."""
+    if run.subfolder:
+        return None
+    same = Run(run.dataset, run.params, subfolder="tuning")
+    if not (same.record.is_file() and same.notebook.is_file()):
+        return None
+    if read_record(same.record).get("protocol") != PROTOCOL[run.dataset]:
+        return None
+    return same
+
+
+def reuse_from_search(runs: Sequence[Run]) -> list[str]:
+    """Copy into the grid every pending run that the search has made already
+    (:func:`from_search`): its executed notebook, then its record, each written
+    atomically (a copy stopped half-way leaves the run pending). Returns their names."""
+    reused = []
+    for run in pending(runs):
+        same = from_search(run)
+        if same is None:
+            continue
+        atomic_write_text(run.notebook, same.notebook.read_text())
+        atomic_write_text(run.record, same.record.read_text())
+        reused.append(run.name)
+    return reused

@@ -30,7 +30,7 @@ from typing import Any
 
 from .data import project_root
 from .records import atomic_write_text, write_record
-from .runs import Run, grid, pending, tuning_grid
+from .runs import Run, from_search, grid, pending, reuse_from_search, tuning_grid
 from .study import GRIDS
 
 __all__ = [
@@ -320,9 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         todo = pending(runs)
         for run in todo:
-            print(run.name)
+            print(run.name + (" (made by the search: copied, not trained)"
+                              if from_search(run) else ""))  # fmt: skip
         print(f"{len(todo)} of {len(runs)} runs pending")
         return 0
+    for name in reuse_from_search(runs):
+        print(f"{name}: made by the learning-rate search, copied from tuning/")
     try:
         failures = run_sweep(
             runs,
