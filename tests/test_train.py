@@ -106,3 +106,41 @@ def test_hand_runs_go_to_runs_and_never_replace_a_study_record(tmp_path, data_di
     assert validate_params("mnist", **params, results_dir=study, overwrite=True)
     with pytest.raises(ValueError, match="overwrite='yes'"):
         validate_params("mnist", **params, overwrite="yes")
+
+
+def test_depth_run_validates_each_epoch_and_tests_once_at_the_end(tmp_path, monkeypatch):
+    from sparseconv import depth_run
+
+    seen: list[str] = []
+    original = depth_run.evaluate_depth
+
+    def spy(model, maps, masks, batch_size=100):
+        seen.append("test" if maps.data_ptr() == test_ptr[0] else "other")
+        return original(model, maps, masks, batch_size)
+
+    test_ptr = [None]
+    load = depth_run.load_depth
+
+    def load_and_note(limit=None, device="cpu"):
+        data = load(limit, device)
+        test_ptr[0] = data.test.data_ptr()
+        return data
+
+    monkeypatch.setattr(depth_run, "evaluate_depth", spy)
+    monkeypatch.setattr(depth_run, "load_depth", load_and_note)
+    record, _ = train_run("depth", sparsity=0.95, model="sparse", epochs=3, lr=1e-3,
+                          batch_size=32, seed=0, limit=48, results_dir=tmp_path,
+                          progress=False)  # fmt: skip
+    # validation after each epoch; the test maps only after training, once per level
+    epochs = record["epochs_run"]
+    assert seen[:epochs] == ["other"] * epochs
+    assert seen[epochs:].count("test") == len(record["test_mae_missing_by_sparsity"])
+    assert record["protocol"] == 2 and record["n_val"] == 48
+    assert all("val_mae_missing" in h and "test_mae" not in h for h in record["history"])
+    best = min(range(epochs), key=lambda i: record["history"][i]["val_mae_missing"])
+    assert record["best_epoch"] == best + 1
+    assert "paper-layer weights at matched step sizes" in record["optimizer"]
+    naive, _ = train_run("depth", sparsity=0.95, model="sparse_naive", epochs=1, lr=1e-3,
+                         batch_size=32, seed=0, limit=48, results_dir=None,
+                         progress=False)  # fmt: skip
+    assert "matched step sizes" not in naive["optimizer"]
