@@ -216,7 +216,8 @@ def train_depth(
     compensate = model != "sparse_naive"
     optimizer = make_optimizer(net, "adam", params["lr"], 0.0, compensate=compensate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]),
+        # torch drops the rate on the first stale epoch *after* ``patience`` of them
+        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]) - 1,
         threshold=rule["min_gain"], threshold_mode="rel",
     )  # fmt: skip
     generator = torch.Generator(device=dev).manual_seed(seed)

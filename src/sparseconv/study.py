@@ -97,11 +97,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "depth": {"sparsity": 0.95, "epochs": 30, "lr": 0.001, "batch_size": 32},
 }
 
-# Depth runs train until the validation error is flat: Adam's rate drops by ``factor``
-# after ``lr_patience`` epochs without a relative gain of ``min_gain``, and training stops
-# after ``patience`` such epochs (or at DEFAULTS' ``epochs``), keeping the best epoch.
+# Depth runs train until the validation error is flat: after ``lr_patience`` epochs in a
+# row without a relative gain of ``min_gain``, Adam's rates are multiplied by ``factor``;
+# after ``patience`` such epochs in a row (or at DEFAULTS' ``epochs``) training stops,
+# keeping the best epoch.
 EARLY_STOPPING: dict[str, dict[str, float]] = {
-    "depth": {"min_gain": 0.005, "lr_patience": 2, "factor": 0.3, "patience": 5},
+    "depth": {"min_gain": 0.005, "lr_patience": 3, "factor": 0.3, "patience": 6},
 }
 
 # The validation score that picks a run's epoch and a model's learning rate, the same
