@@ -156,7 +156,6 @@ _CLASSIFICATION_SEEDS = {**{model: _SEEDS for model in TUNED_MODELS}, "sparse_na
 GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
     "mnist": (TRAIN_SPARSITIES, _CLASSIFICATION_SEEDS),
     "caltech101": (TRAIN_SPARSITIES, _CLASSIFICATION_SEEDS),
-    # depth (protocol 1): uniform sampling; plus DEPTH_LINES_RUNS on the LiDAR-like pattern
     # depth: uniform sampling at 5 % and 50 % density; plus DEPTH_LINES_RUNS
     "depth": ((0.95, 0.5), {**{m: _SEEDS for m in DEPTH_TUNED_MODELS}, "sparse_naive": (0,)}),
 }
