@@ -130,6 +130,23 @@ def test_window_counts_by_hand():
         window_counts(mask, 4)
 
 
+def test_mae_by_window_count_by_hand():
+    import math
+
+    from sparseconv.depth import mae_by_window_count
+
+    mask = torch.ones(1, 1, 5, 5)
+    mask[0, 0, 2, 2] = mask[0, 0, 0, 0] = 0
+    truth = torch.zeros(1, 1, 5, 5)
+    pred = torch.full((1, 1, 5, 5), 9.0)  # observed pixels do not count
+    pred[0, 0, 2, 2], pred[0, 0, 0, 0] = 2.0, -1.0
+    # 3 x 3 windows, zero padding: the centre sees its 8 valid neighbours, the corner 3
+    out = mae_by_window_count(pred, truth, mask, kernel_size=3)
+    assert out["mae"]["6-9"] == 2.0 and out["mae"]["3-5"] == 1.0
+    assert math.isnan(out["mae"]["0-2"]) and math.isnan(out["mae"]["30+"])
+    assert out["share"]["6-9"] == 0.5 and out["share"]["3-5"] == 0.5 and out["share"]["0-2"] == 0
+
+
 def test_validation_and_test_masks_differ():
     from sparseconv.depth_run import depth_masks, split_indices
 
@@ -138,3 +155,16 @@ def test_validation_and_test_masks_differ():
     test = depth_masks(split_indices("test", 5), 0.9, "uniform")
     assert not torch.equal(val, test)
     assert torch.equal(test, depth_masks(split_indices("test", 5), 0.9, "uniform"))
+
+
+def test_record_errors_by_window_count_add_up(depth_record):
+    # the share-weighted errors of the groups are the missing-pixel MAE at the training
+    # density, for the network and for raw nearest neighbour
+    share = depth_record["missing_share_by_window_count"]
+    assert sum(share.values()) == pytest.approx(1.0)
+    for by, whole in (
+        ("test_mae_missing_by_window_count", depth_record["test_mae_missing"]),
+        ("nn_mae_missing_by_window_count", depth_record["nn_mae_missing_by_sparsity"]["0.95"]),
+    ):
+        parts = depth_record[by]
+        assert sum(share[k] * v for k, v in parts.items() if share[k] > 0) == pytest.approx(whole)

@@ -242,6 +242,15 @@ def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record
     by = depth_record["test_rmse_missing_by_sparsity"]["0.98"] / depth_record[
         "test_mae_missing_by_sparsity"]["0.98"]  # fmt: skip
     assert rmse.loc["ConvNet", "RMSE / MAE"] == pytest.approx(by)
+    from sparseconv.depth_analysis import window_count_errors
+
+    counts = window_count_errors(runs)
+    mine = depth_record["test_mae_missing_by_window_count"]["3-5"]
+    assert counts.loc["sparse conv (1)", "3-5"] == pytest.approx(0.5 * mine)
+    assert counts.loc["ConvNet (1)", "3-5"] == pytest.approx(mine)
+    share = depth_record["missing_share_by_window_count"]["3-5"]
+    assert counts.loc["share of missing pixels (%)", "3-5"] == pytest.approx(100 * share)
+    assert window_count_errors(runs, trained=0.5).empty
     windows = window_table((0.5,)).iloc[0]
     assert windows["no valid pixel (%)"] == 0.0 and 40 < windows["mean count"] < 70
 

@@ -28,6 +28,8 @@ __all__ = [
     "lines_mask",
     "nearest_fill",
     "window_counts",
+    "COUNT_BINS",
+    "mae_by_window_count",
 ]
 
 DATA_SEED = 2017
@@ -179,11 +181,42 @@ def window_counts(mask: Tensor, kernel_size: int = 11, most: int = 2) -> dict[st
 
     The normalised layers divide by this count, so a window with one valid pixel gives
     that pixel the weight of a whole window."""
-    import torch.nn.functional as F
-
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be an odd positive integer, got {kernel_size}")
-    ones = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64)
-    counts = F.conv2d(mask.double(), ones, padding=kernel_size // 2).round()
+    counts = _counts(mask, kernel_size)
     shares = {f"{c}": float((counts == c).double().mean()) for c in range(most + 1)}
     return {**shares, "mean": float(counts.mean())}
+
+
+# bins of the number of valid pixels in a pixel's 11 x 11 window: (label, lowest, highest)
+COUNT_BINS: tuple[tuple[str, int, int], ...] = (
+    ("0-2", 0, 2), ("3-5", 3, 5), ("6-9", 6, 9), ("10-29", 10, 29), ("30+", 30, 10**6),
+)  # fmt: skip
+
+
+def _counts(mask: Tensor, kernel_size: int) -> Tensor:
+    import torch.nn.functional as F
+
+    ones = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64, device=mask.device)
+    return F.conv2d(mask.double(), ones, padding=kernel_size // 2).round()
+
+
+def mae_by_window_count(
+    pred: Tensor, truth: Tensor, mask: Tensor, kernel_size: int = 11
+) -> dict[str, dict[str, float]]:
+    """The error on the missing pixels grouped by how many valid pixels their
+    ``kernel_size`` x ``kernel_size`` window holds (``COUNT_BINS``; the first layer of the
+    depth networks is 11 x 11). ``pred``, ``truth``, ``mask``: (N, 1, H, W), metres.
+    Returns {"mae": {bin: MAE in metres, NaN if empty}, "share": {bin: share of the
+    missing pixels}}."""
+    counts = _counts(mask, kernel_size)
+    missing = mask == 0
+    err = (pred - truth).double().abs()
+    total = int(missing.sum())
+    mae, share = {}, {}
+    for label, low, high in COUNT_BINS:
+        chosen = missing & (counts >= low) & (counts <= high)
+        n = int(chosen.sum())
+        mae[label] = float(err[chosen].mean()) if n else float("nan")
+        share[label] = n / total if total else float("nan")
+    return {"mae": mae, "share": share}

@@ -26,6 +26,7 @@ __all__ = [
     "depth_fit_table",
     "versus_nearest",
     "kernel_flatness",
+    "window_count_errors",
 ]
 
 METRIC_WORDS = {
@@ -226,3 +227,34 @@ def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
         raise ValueError("kernels are all zero: flatness is undefined")
     k2 = w.shape[1] * w.shape[2]
     return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
+
+
+def window_count_errors(runs: pd.DataFrame, trained: float = 0.95) -> pd.DataFrame:
+    """MAE on the missing pixels (m) at the training density ``trained`` (uniform), grouped
+    by the valid pixels in each pixel's 11 x 11 window (``depth.COUNT_BINS``): one row per
+    model (mean over the runs that store it, their number in brackets), then raw nearest
+    neighbour and the share of the missing pixels in each group (%)."""
+    from .depth import COUNT_BINS
+    from .study import MODEL_LABELS, NEAREST_LABEL
+
+    chosen = _selected(runs, trained, "uniform")
+    key = "test_mae_missing_by_window_count"
+    if chosen.empty:
+        return pd.DataFrame()
+    chosen = chosen[chosen["record"].map(lambda r: key in r)]
+    if chosen.empty:
+        return pd.DataFrame()
+    records = chosen["record"].tolist()
+    columns = [label for label, _, _ in COUNT_BINS]
+    rows = {}
+    for model in [m for m in MODEL_LABELS if m in set(chosen["model"])]:
+        mine = [r[key] for r in chosen[chosen["model"] == model]["record"]]
+        rows[f"{MODEL_LABELS[model]} ({len(mine)})"] = pd.DataFrame(mine).mean()
+    rows[NEAREST_LABEL] = pd.DataFrame(
+        [r["nn_mae_missing_by_window_count"] for r in records]
+    ).mean()
+    share = pd.DataFrame([r["missing_share_by_window_count"] for r in records]).mean()
+    rows["share of missing pixels (%)"] = 100 * share
+    table = pd.DataFrame(rows).T.reindex(columns=columns)
+    table.index.name = "valid pixels in the 11 × 11 window"
+    return table

@@ -265,6 +265,7 @@ def train_depth(
         nearest[level] = nearest_errors(data.test, masks)
     own_masks = fixed("test", data.test, sparsity)
     own = test.get(sparsity) or evaluate_depth(net, data.test, own_masks)
+    by_count = _by_window_count(net, data.test, own_masks)
     train_eval_maps = data.train[:N_DEPTH_TRAIN_EVAL]
     train_eval = evaluate_depth(net, train_eval_maps, fixed("train", train_eval_maps, sparsity))
     eval_seconds = time.perf_counter() - t0
@@ -276,6 +277,7 @@ def train_depth(
         **{f"test_{k}": own[k] for k in _METRICS},
         **_by_level(test, "test"),
         **_by_level(nearest, "nn"),
+        **by_count,
         "val_mae_missing": best.get("val_mae_missing", float("nan")),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
@@ -299,6 +301,24 @@ def train_depth(
     if result.diverged_at_epoch is not None:
         fields["diverged_at_epoch"] = result.diverged_at_epoch
     return fields, net
+
+
+def _by_window_count(net: nn.Module, maps: Tensor, masks: Tensor) -> dict[str, Any]:
+    """Missing-pixel MAE of ``net`` and of raw nearest neighbour grouped by the valid
+    pixels in each pixel's 11 x 11 window (``depth.mae_by_window_count``), and the share
+    of missing pixels per group, at the masks ``masks`` (the training density)."""
+    from .depth import mae_by_window_count, nearest_fill
+
+    pred = torch.cat([predict_depth(net, maps[i : i + 100], masks[i : i + 100])
+                      for i in range(0, len(maps), 100)]).to(maps.device)  # fmt: skip
+    masks = masks.float()
+    own = mae_by_window_count(pred, maps, masks)
+    nearest = mae_by_window_count(nearest_fill(maps * masks, masks), maps, masks)
+    return {
+        "test_mae_missing_by_window_count": own["mae"],
+        "nn_mae_missing_by_window_count": nearest["mae"],
+        "missing_share_by_window_count": own["share"],
+    }
 
 
 def _architecture(model: str, channels: int) -> str:
