@@ -57,7 +57,7 @@ def write_depth_study(root: Path, base: dict, cells) -> None:
                       epochs=epochs, lr=lr)  # fmt: skip
         for key, value in list(record.items()):
             if key.startswith("test_") and isinstance(value, dict):
-                record[key] = {k: v * scale for k, v in value.items()}
+                record[key] = {k: v if v is None else v * scale for k, v in value.items()}
             elif key.startswith("test_") and isinstance(value, float):
                 record[key] = value * scale
         path = record_path(root, record)

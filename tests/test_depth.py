@@ -131,8 +131,6 @@ def test_window_counts_by_hand():
 
 
 def test_mae_by_window_count_by_hand():
-    import math
-
     from sparseconv.depth import mae_by_window_count
 
     mask = torch.ones(1, 1, 5, 5)
@@ -143,7 +141,7 @@ def test_mae_by_window_count_by_hand():
     # 3 x 3 windows, zero padding: the centre sees its 8 valid neighbours, the corner 3
     out = mae_by_window_count(pred, truth, mask, kernel_size=3)
     assert out["mae"]["6-9"] == 2.0 and out["mae"]["3-5"] == 1.0
-    assert math.isnan(out["mae"]["0-2"]) and math.isnan(out["mae"]["30+"])
+    assert out["mae"]["0-2"] is None and out["mae"]["30+"] is None
     assert out["share"]["6-9"] == 0.5 and out["share"]["3-5"] == 0.5 and out["share"]["0-2"] == 0
 
 
@@ -168,3 +166,18 @@ def test_record_errors_by_window_count_add_up(depth_record):
     ):
         parts = depth_record[by]
         assert sum(share[k] * v for k, v in parts.items() if share[k] > 0) == pytest.approx(whole)
+
+
+def test_a_depth_run_that_stops_on_a_plateau_writes_its_record(tmp_path, monkeypatch):
+    import sparseconv.depth_run as depth_run
+    from sparseconv.train import train_run
+
+    # a gain of 1000 % is never reached: the rate drops after 1 stale epoch, stop after 2
+    rule = {"min_gain": 10.0, "lr_patience": 1, "factor": 0.3, "patience": 2}
+    monkeypatch.setitem(depth_run.EARLY_STOPPING, "depth", rule)
+    record, _ = train_run("depth", sparsity=0.95, model="dense", epochs=6, lr=1e-3,
+                          batch_size=32, seed=0, limit=32, results_dir=tmp_path,
+                          progress=False, threads=1)  # fmt: skip
+    assert record["stopped_early"] and record["epochs_run"] < 6
+    assert len(record["history"]) == record["epochs_run"]
+    assert list(tmp_path.rglob("*.json"))  # validated and written

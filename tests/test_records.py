@@ -94,6 +94,16 @@ def test_invalid_records_are_refused_by_name(changes, field, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
+def test_a_run_that_stopped_early_may_have_fewer_epochs_never_more():
+    entry = example_record()["history"][0]
+    validate_record(example_record(epochs=3, history=[entry, entry], stopped_early=True))
+    validate_record(example_record(epochs=3, history=[entry], diverged_at_epoch=1))
+    with pytest.raises(ValueError, match="2 history entries for 3 epochs"):
+        validate_record(example_record(epochs=3, history=[entry, entry], stopped_early=False))
+    with pytest.raises(ValueError, match="4 history entries for 3 epochs"):
+        validate_record(example_record(epochs=3, history=[entry] * 4, stopped_early=True))
+
+
 def test_missing_field_is_named():
     record = example_record()
     del record["test_accuracy_by_sparsity"]

@@ -12,6 +12,8 @@ Sparse inputs use :func:`sparseconv.sparsify` (uniform pixels) or :func:`lines_m
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -203,20 +205,21 @@ def _counts(mask: Tensor, kernel_size: int) -> Tensor:
 
 def mae_by_window_count(
     pred: Tensor, truth: Tensor, mask: Tensor, kernel_size: int = 11
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """The error on the missing pixels grouped by how many valid pixels their
     ``kernel_size`` x ``kernel_size`` window holds (``COUNT_BINS``; the first layer of the
     depth networks is 11 x 11). ``pred``, ``truth``, ``mask``: (N, 1, H, W), metres.
-    Returns {"mae": {bin: MAE in metres, NaN if empty}, "share": {bin: share of the
-    missing pixels}}."""
+    Returns {"mae": {bin: MAE in metres, None if the group is empty}, "share": {bin:
+    share of the missing pixels}} (None, not NaN: records hold finite numbers only)."""
     counts = _counts(mask, kernel_size)
     missing = mask == 0
     err = (pred - truth).double().abs()
     total = int(missing.sum())
-    mae, share = {}, {}
+    mae: dict[str, float | None] = {}
+    share: dict[str, float] = {}
     for label, low, high in COUNT_BINS:
         chosen = missing & (counts >= low) & (counts <= high)
         n = int(chosen.sum())
-        mae[label] = float(err[chosen].mean()) if n else float("nan")
-        share[label] = n / total if total else float("nan")
+        mae[label] = float(err[chosen].mean()) if n else None
+        share[label] = n / total if total else 0.0
     return {"mae": mae, "share": share}

@@ -187,10 +187,11 @@ def validate_record(record: Mapping[str, Any]) -> None:
         for name in HISTORY_FIELDS:
             if name not in entry:
                 raise ValueError(f"record history[{i}] is missing {name!r}")
-    if len(record["history"]) != record["epochs"] and not record.get("diverged_at_epoch"):
-        raise ValueError(
-            f"record has {len(record['history'])} history entries for {record['epochs']} epochs"
-        )
+    # a run that diverged or stopped on a validation plateau has fewer epochs, never more
+    stopped = record.get("diverged_at_epoch") or record.get("stopped_early")
+    n = len(record["history"])
+    if n > record["epochs"] or (n != record["epochs"] and not stopped):
+        raise ValueError(f"record has {n} history entries for {record['epochs']} epochs")
     if "test_accuracy" in record and not 0.0 <= record["test_accuracy"] <= 1.0:
         raise ValueError(f"test_accuracy {record['test_accuracy']!r} is not a fraction in [0, 1]")
     _finite(dict(record), "record")
