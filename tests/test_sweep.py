@@ -141,9 +141,11 @@ def test_depth_grid_is_the_issues_47_runs(tmp_path):
     assert {r.params["epochs"] for r in runs} == {DEFAULTS["depth"]["epochs"]}
 
 
-def test_depth_tuning_grid_is_five_models_at_three_rates_at_5_percent(tmp_path):
+def test_depth_tuning_grid_is_five_models_at_every_rate_at_5_percent(tmp_path):
     runs = tuning_grid("depth", results_dir=str(tmp_path))
-    assert len(runs) == 15 and len(TUNING["depth"]["lrs"]) >= 3
+    rates = TUNING["depth"]["lrs"]
+    assert len(rates) >= 3 and len(runs) == 5 * len(rates)
+    assert {r.params["lr"] for r in runs} == set(rates)
     assert {r.params["model"] for r in runs} == {
         "sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet"
     }  # fmt: skip
