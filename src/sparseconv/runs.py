@@ -94,7 +94,14 @@ def grid(
         lines = [
             Run(
                 dataset,
-                {**runs[0].params, "model": m, "sparsity": sp, "seed": sd, "pattern": "lines"},
+                {
+                    **runs[0].params,
+                    "model": m,
+                    "sparsity": sp,
+                    "seed": sd,
+                    "pattern": "lines",
+                    "lr": lr if lr is not None else default_lr(dataset, m),
+                },
             )
             for m, sp, sd in DEPTH_LINES_RUNS
         ]

@@ -129,6 +129,13 @@ TUNING: dict[str, dict[str, Any]] = {
 # A data set not listed here has not been tuned yet: its models use DEFAULTS' lr.
 LEARNING_RATES: dict[str, dict[str, float]] = {
     "mnist": {"sparse": 0.05, "sparse_partial": 0.05, "dense": 0.05, "dense_mask": 0.05},
+    "depth": {
+        "sparse": 0.001,
+        "sparse_partial": 0.001,
+        "dense": 0.003,
+        "dense_mask": 0.003,
+        "nn_convnet": 0.003,
+    },
 }
 
 # the metric the verdicts use: Caltech-101 is unbalanced (a few classes hold a large share

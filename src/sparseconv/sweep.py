@@ -322,7 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in todo:
             print(run.name + (" (made by the search: copied, not trained)"
                               if from_search(run) else ""))  # fmt: skip
-        print(f"{len(todo)} of {len(runs)} runs pending")
+        copied = sum(1 for run in todo if from_search(run))
+        print(f"{len(todo)} of {len(runs)} runs pending"
+              + (f" ({copied} copied from the search, {len(todo) - copied} to train)"
+                 if copied else ""))  # fmt: skip
         return 0
     for name in reuse_from_search(runs):
         print(f"{name}: made by the learning-rate search, copied from tuning/")
