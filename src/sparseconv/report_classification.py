@@ -123,7 +123,7 @@ def fit_check(runs: pd.DataFrame, target: tuple[float, float] | None = None) -> 
     if below.empty:
         parts.append("every run is at least as accurate on training images as on test images")
     else:
-        models = ", ".join(sorted({MODEL_LABELS[m] for m in below["model"]}))
+        models = "; ".join(sorted({MODEL_LABELS[m] for m in below["model"]}))
         levels = _and([f"{100 * s:g}" for s in sorted(set(below["sparsity"]))])
         parts.append(
             f"{len(below)} of {len(runs)} runs are less accurate on training images than on "

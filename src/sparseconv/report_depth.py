@@ -227,9 +227,11 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "depth_tune_edge": ("the best rate of " + ", ".join(MODEL_LABELS[m] for m in edge)
                             + " lies at the edge of the grid") if edge
         else "no model's best rate lies at the edge of the grid",
-        "depth_rates": ", ".join(f"{MODEL_LABELS[m]} {rates[m]:g}" for m in DEPTH_TUNED_MODELS
-                                 if m in rates) or "not chosen yet: every model uses "
-        f"{DEFAULTS['depth']['lr']:g}",
+        "depth_rates": "; ".join(f"{MODEL_LABELS[m]}: {rates[m]:g}" for m in DEPTH_TUNED_MODELS
+                                 if m in rates) + ("; sparse conv, one lr: the ConvNet's "
+                                                   f"{rates['dense']:g}" if "dense" in rates
+                                                   else "")
+        or "not chosen yet: every model uses " f"{DEFAULTS['depth']['lr']:g}",
         "depth_tuning": styled(table.rename(index=MODEL_LABELS).rename_axis("model"),
                                "Validation MAE on the missing pixels (m) after the search, at "
                                "5 % density, seed 0; * marks each model's chosen rate "

@@ -95,7 +95,7 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
 
     Classification: validation error (100 - accuracy, %, log axis, so that both a
     collapse to chance and a tenth of a point show). Depth: the validation MAE on the
-    missing pixels (m)."""
+    missing pixels (m, log axis, for the same reason)."""
     if frame.empty:
         return empty_figure("the learning-rate search has not run yet")
     depth = dataset == "depth"
@@ -114,8 +114,11 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
     ax.set_xticks(rates, [f"{r:g}" for r in rates])
     ax.minorticks_off()
     if depth:
+        # log axis: a collapsed run (about 11 m) and differences of centimetres both show
+        ax.set_yscale("log")
+        ax.set_yticks([0.5, 1, 2, 5, 10, 20], ["0.5", "1", "2", "5", "10", "20"])
         ax.set_xlabel("learning rate (Adam)")
-        ax.set_ylabel("validation MAE, missing pixels (m)")
+        ax.set_ylabel("validation missing MAE (m, log)")
     else:
         ax.set_yscale("log")
         ax.set_yticks([1, 2, 5, 10, 20, 50, 100], ["1", "2", "5", "10", "20", "50", "100"])
