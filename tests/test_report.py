@@ -215,7 +215,7 @@ def test_longer_training_sets_benchmark_runs_beside_the_grid(tmp_path):
     assert list(table["epochs"]) == [15, 45, 15, 45]
     assert table.iloc[3]["kept epoch"] == 44
     text = longer_training_text(table)
-    assert "ConvNet +1.00, sparse conv +3.00 points" in text
+    assert "ConvNet +1.00; sparse conv +3.00 points" in text
     at = table.set_index(["model", "epochs"])["test"]
     lead = at[("sparse conv", 15)] - at[("ConvNet", 15)]
     assert f"leads the ConvNet by {lead:+.2f} points after 15 epochs and {lead + 2:+.2f}" in text

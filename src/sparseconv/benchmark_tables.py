@@ -80,7 +80,7 @@ def longer_training_text(table: pd.DataFrame) -> str:
     change = (test[long] - test[short]).dropna()
     parts = [f"{model} {value:+.2f}" for (level, model), value in change.items()]
     text = (f"Trained for {long} instead of {short} epochs (seed 0), test accuracy changes by "
-            f"{', '.join(parts)} points")  # fmt: skip
+            f"{'; '.join(parts)} points")  # fmt: skip
     sparse, dense = MODEL_LABELS["sparse"], MODEL_LABELS["dense"]
     for level in test.index.get_level_values(0).unique():
         cell = test.loc[level]
