@@ -1,11 +1,12 @@
 """What limits the depth networks: error against width and training length, one seed.
 
-    python benchmarks/depth_fit.py --candidate dense_mask-c32 [--threads 1]
+    python benchmarks/depth_fit.py --candidate dense_mask-c32-e30 [--threads 1] [--device cuda]
     python benchmarks/depth_fit.py --list
 
 Trains one depth model at 5 % density, seed 0, through the study's own training run
 (validation split, plateau rule, best-epoch selection, test once at every density) with
-another width or epoch limit than the study's, on one CPU thread, and writes one JSON file
+another width or epoch limit than the study's (30 epochs, 16 channels), on one CPU thread
+or a GPU, and writes one JSON file
 per candidate to ``results/benchmarks/depth_fit/``: minutes, epochs run, and the
 missing-pixel MAE on training maps (eval mode), validation and test, beside raw
 nearest-neighbour interpolation on the same test masks. If a wider or longer-trained
@@ -35,12 +36,12 @@ from sparseconv.study import DEFAULTS, default_lr  # noqa: E402
 # name -> (model, channels, epoch limit); the study's networks have 16 channels
 CANDIDATES: dict[str, tuple[str, int, int]] = {
     f"{model}-c{channels}-e{epochs}": (model, channels, epochs)
-    for model in ("sparse", "dense_mask", "nn_convnet")
-    for channels, epochs in ((16, 60), (32, 30))
+    for model in ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet")
+    for channels, epochs in ((16, 60), (32, 30), (16, 150))
 }
 
 
-def measure(name: str, sparsity: float = 0.95, seed: int = 0) -> dict:
+def measure(name: str, sparsity: float = 0.95, seed: int = 0, device: str = "cpu") -> dict:
     """One candidate's run: its fields of interest, from the study's training run."""
     model, channels, epochs = CANDIDATES[name]
     d = DEFAULTS["depth"]
@@ -48,12 +49,14 @@ def measure(name: str, sparsity: float = 0.95, seed: int = 0) -> dict:
                              lr=default_lr("depth", model), batch_size=d["batch_size"],
                              seed=seed, check_data=False)  # fmt: skip
     torch.manual_seed(seed)
+    dev = pick_device(device)
     started = time.perf_counter()
-    fields, net = train_depth(params, pick_device("cpu"), False, None, channels=channels)
+    fields, net = train_depth(params, dev, False, None, channels=channels)
     key = f"{sparsity:g}"
     return {
         "candidate": name,
         "model": model,
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
         "architecture": fields["architecture"],
         "parameters": sum(p.numel() for p in net.parameters()),
         "epoch_limit": epochs,
@@ -74,6 +77,7 @@ def main() -> int:
     parser.add_argument("--candidate", choices=sorted(CANDIDATES))
     parser.add_argument("--list", action="store_true", help="list the candidates and stop")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "depth_fit"))
     args = parser.parse_args()
     if args.list or args.candidate is None:
@@ -82,7 +86,7 @@ def main() -> int:
         return 0
     torch.set_num_threads(args.threads)
     tune_cpu_allocator()
-    row = measure(args.candidate)
+    row = measure(args.candidate, device=args.device)
     print(f"{row['candidate']}: {row['minutes']:.1f} min, {row['epochs_run']} epochs, "
           f"missing-pixel MAE: training maps {row['train_eval_mae_missing']:.3f} m, "
           f"validation {row['val_mae_missing']:.3f} m, test {row['test_mae_missing']:.3f} m "

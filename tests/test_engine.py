@@ -53,3 +53,15 @@ def test_plateau_scheduler_is_stepped_with_the_score():
     result, _ = _fit([3.0, 3.0, 3.0], scheduler=plateau)
     # the rate in force during each epoch: halved after each epoch without improvement
     assert [h["lr"] for h in result.history] == [0.1, 0.1, 0.05]
+
+
+def test_git_state_of_a_tree_without_git_takes_the_shipped_commit(tmp_path, monkeypatch):
+    """A copy without .git (a GPU machine's) has no commit unless $SPARSECONV_COMMIT names
+    it; then dirty is unknown (None), never False."""
+    from sparseconv.engine import git_state
+
+    monkeypatch.delenv("SPARSECONV_COMMIT", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert git_state(tmp_path) == (None, None)
+    monkeypatch.setenv("SPARSECONV_COMMIT", "0123abc")
+    assert git_state(tmp_path) == ("0123abc", None)

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import ctypes
 import math
+import os
 import platform
 import socket
 import subprocess
@@ -57,16 +58,21 @@ def tune_cpu_allocator() -> None:
 
 
 def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the project's git tree; dirty ignores results/. None if no git."""
+    """(commit, dirty) of the project's git tree; dirty ignores results/.
+
+    A copy of the tree without git (shipped to a GPU machine, say) names its commit in
+    ``$SPARSECONV_COMMIT``: then ``(that commit, None)``, dirty being unknown. Without
+    either, ``(None, None)``."""
     from .data import project_root
 
     cwd = folder or project_root()
+    shipped = os.environ.get("SPARSECONV_COMMIT") or None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
         )
         if commit.returncode != 0:
-            return None, None
+            return shipped, None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=cwd,
@@ -76,7 +82,7 @@ def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
         )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        return None, None
+        return shipped, None
 
 
 def provenance(dev: torch.device, started_at: str, executor: str) -> dict[str, Any]:
