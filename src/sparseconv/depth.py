@@ -147,15 +147,18 @@ def lines_mask(
 
     The number of lines is chosen so that the expected kept fraction is ``1 - sparsity``
     (at least one line), so ``sparsity`` is the expected, not the exact, fraction removed.
+    The masks lie on the generator's device (CPU without one).
     """
     density = 1.0 - check_sparsity(sparsity)
     lines = int(np.clip(round(density * height / (1.0 - dropout)), 1, height))
     spacing = height / lines
-    offsets = torch.rand(n, generator=generator) * spacing
-    rows = (offsets[:, None] + spacing * torch.arange(lines)[None, :]).long().clamp_max(height - 1)
-    mask = torch.zeros(n, height, width)
+    device = generator.device if generator is not None else torch.device("cpu")
+    offsets = torch.rand(n, generator=generator, device=device) * spacing
+    steps = torch.arange(lines, device=device)[None, :]
+    rows = (offsets[:, None] + spacing * steps).long().clamp_max(height - 1)
+    mask = torch.zeros(n, height, width, device=device)
     mask.scatter_(1, rows[:, :, None].expand(n, lines, width), 1.0)
-    keep = torch.rand(n, height, width, generator=generator) >= dropout
+    keep = torch.rand(n, height, width, generator=generator, device=device) >= dropout
     return (mask * keep).unsqueeze(1)
 
 
