@@ -55,7 +55,7 @@ def test_plateau_scheduler_is_stepped_with_the_score():
     assert [h["lr"] for h in result.history] == [0.1, 0.1, 0.05]
 
 
-def test_git_state_of_a_tree_without_git_takes_the_shipped_commit(tmp_path, monkeypatch):
+def test_git_state_takes_the_shipped_commit_when_named(tmp_path, monkeypatch):
     """A copy without .git (a GPU machine's) has no commit unless $SPARSECONV_COMMIT names
     it; then dirty is unknown (None), never False."""
     from sparseconv.engine import git_state
@@ -65,3 +65,4 @@ def test_git_state_of_a_tree_without_git_takes_the_shipped_commit(tmp_path, monk
     assert git_state(tmp_path) == (None, None)
     monkeypatch.setenv("SPARSECONV_COMMIT", "0123abc")
     assert git_state(tmp_path) == ("0123abc", None)
+    assert git_state() == ("0123abc", None)  # wins over a (possibly stale) git folder

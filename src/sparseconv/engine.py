@@ -60,13 +60,16 @@ def tune_cpu_allocator() -> None:
 def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the project's git tree; dirty ignores results/.
 
-    A copy of the tree without git (shipped to a GPU machine, say) names its commit in
-    ``$SPARSECONV_COMMIT``: then ``(that commit, None)``, dirty being unknown. Without
-    either, ``(None, None)``."""
+    A copy of the tree shipped to another machine (a GPU's, say) may carry no git folder
+    or a stale one; ``$SPARSECONV_COMMIT`` then names the commit it was copied from, and
+    wins: ``(that commit, None)``, dirty being unknown there. Without git or the
+    variable, ``(None, None)``."""
     from .data import project_root
 
     cwd = folder or project_root()
     shipped = os.environ.get("SPARSECONV_COMMIT") or None
+    if shipped:
+        return shipped, None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
