@@ -52,11 +52,36 @@ def test_run_times_in_minutes_by_hand():
     )
     table = run_times(runs).set_index("model")
     assert set(table["layout"]) == {"channels_last"}
+    assert set(table["device"]) == {"cpu"}  # records without a device ran on a CPU
     # sparse: 3 and 4 minutes -> median 3.5, max 4; dense: 1 minute (no eval time known)
     assert table.loc["sparse", "runs"] == 2
     assert math.isclose(table.loc["sparse", "median_min"], 3.5)
     assert math.isclose(table.loc["sparse", "max_min"], 4.0)
     assert math.isclose(table.loc["dense", "median_min"], 1.0)
+
+
+def test_run_times_and_time_sentence_keep_devices_apart():
+    from sparseconv.analysis import time_by_device
+
+    runs = pd.DataFrame(
+        {
+            "dataset": ["depth"] * 4,
+            "model": ["sparse"] * 4,
+            "train_seconds": [600.0, 720.0, 60.0, 180.0],
+            "eval_seconds": [0.0, 0.0, 30.0, 30.0],
+            "threads": [1] * 4,
+            "device": ["cpu", "cpu", "NVIDIA H200", "NVIDIA H200"],
+            "record": [{}] * 4,
+        }
+    )
+    table = run_times(runs).set_index("device")
+    assert math.isclose(table.loc["cpu", "median_min"], 11.0)
+    assert math.isclose(table.loc["NVIDIA H200", "median_min"], 2.5)
+    assert time_by_device(runs) == (
+        "Median wall time of a run: 11.0 minutes on one CPU thread (at most 12.0; 2 runs); "
+        "2.5 minutes on an NVIDIA H200 shared with other runs (at most 3.5; 2 runs)."
+    )
+    assert time_by_device(runs.iloc[:0]).startswith("No run has finished")
 
 
 def _depth_run(model, seed, sparsity, mine, nearest, pattern="uniform"):
@@ -194,3 +219,26 @@ def test_reference_gap_by_hand():
     assert list(gap.index) == [0.05, 0.1]
     assert list(gap) == [18.0, 18.5]
     assert reference_gap(refs, "group75", "caltech101").empty  # no sparse model there
+
+
+def test_flatness_table_by_hand(tmp_path, depth_record):
+    import copy
+
+    from conftest import write_depth_study
+
+    from sparseconv.analysis import load_runs
+    from sparseconv.depth_analysis import flatness_table
+
+    flat, ridge = copy.deepcopy(depth_record), copy.deepcopy(depth_record)
+    flat["first_layer_kernels"] = [[[2.0] * 3] * 3]  # a box filter: flat share 1
+    # one kernel [[1, -1, 0], ...]: mean 0 -> flat share 0
+    ridge["first_layer_kernels"] = [[[1.0, -1.0, 0.0]] * 3]
+    write_depth_study(tmp_path, flat, [("sparse", 0.95, 0, "uniform", 1.0),
+                                       ("sparse", 0.95, 0, "lines", 1.0)])  # fmt: skip
+    write_depth_study(tmp_path, ridge, [("sparse", 0.95, 1, "uniform", 1.0),
+                                        ("sparse", 0.5, 0, "uniform", 1.0)])  # fmt: skip
+    table = flatness_table(load_runs(tmp_path, "depth")).set_index("model")
+    # uniform only: seeds 0 and 1 at 5 % -> 1 and 0, mean 0.5, sd 0.707
+    assert table.loc["sparse conv", "trained at 5 %"] == "0.500 ± 0.707 (2)"
+    assert table.loc["sparse conv", "trained at 50 %"] == "0.000 (1)"
+    assert flatness_table(load_runs(tmp_path / "none", "depth")).empty

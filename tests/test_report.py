@@ -101,7 +101,9 @@ def test_ray_overhead_is_within_noise_when_smaller_than_the_repeats_spread():
 
 def test_goals_table_by_hand():
     layer = {"rows": [{"shape": "a", "ratio_sparse": 1.05}, {"shape": "b", "ratio_sparse": 1.2}]}
-    times = pd.DataFrame({"dataset": ["mnist"], "layout": ["channels_last"], "median_min": [4.0]})
+    # a GPU's shared minutes (the second row) never count against the CPU budget
+    times = pd.DataFrame({"dataset": ["mnist", "mnist"], "layout": ["channels_last"] * 2,
+                          "device": ["cpu", "NVIDIA H200"], "median_min": [4.0, 0.5]})  # fmt: skip
     goals = goals_table(layer, None, times).set_index("goal")["holds"].tolist()
     assert goals == ["yes", "no", "no"]  # 1.05, 1.2 against 1.10; 4 / 2 = 2 min > 1.5
 
@@ -262,3 +264,48 @@ def test_flatness_text_lists_each_model():
     assert text == ("It is 0.500 for the sparse conv and 0.250 for the ConvNet; random "
                     "initial weights give 0.010.")  # fmt: skip
     assert flatness_text({}, 0.01).startswith("Random initial weights give 0.010;")
+
+
+def test_depth_capacity_sets_benchmark_runs_beside_the_grid(tmp_path, depth_record):
+    import json
+
+    from conftest import write_depth_study
+
+    from sparseconv.benchmark_tables import depth_capacity, depth_capacity_text
+    from sparseconv.study import DEFAULTS
+
+    assert depth_capacity(tmp_path).empty
+    assert "has not been run" in depth_capacity_text(pd.DataFrame())
+    write_depth_study(tmp_path, depth_record, [("sparse", 0.95, 0, "uniform", 1.0),
+                                               ("sparse", 0.95, 1, "uniform", 2.0),
+                                               ("sparse", 0.95, 0, "lines", 3.0)])  # fmt: skip
+    grid_test = depth_record["test_mae_missing"]  # seed 0, uniform, scale 1
+    folder = tmp_path / "benchmarks" / "depth_fit"
+    folder.mkdir(parents=True)
+    for name, limit, ran, test in (
+        ("sparse-c32-e30", 30, 30, 0.7),
+        ("sparse-c16-e150", 150, 4, 0.6),
+    ):
+        row = {
+            "candidate": name,
+            "model": "sparse",
+            "epoch_limit": limit,
+            "best_epoch": ran,
+            "history": [{"epoch": i + 1} for i in range(ran)],
+            "train_eval_mae_missing": 0.5,
+            "val_mae_missing": 0.55,
+            "test_mae_missing": test,
+            "nn_mae_missing": 0.8,
+        }
+        (folder / f"{name}.json").write_text(json.dumps({"rows": [row]}))
+    table = depth_capacity(tmp_path)
+    # the grid's seed-0 uniform run first, then 16 channels before 32
+    assert list(table["channels"]) == [16, 16, 32]
+    assert list(table["epoch limit"]) == [DEFAULTS["depth"]["epochs"], 150, 30]
+    assert list(table["epochs run"]) == [len(depth_record["history"]), 4, 30]
+    assert table["test"].tolist() == pytest.approx([grid_test, 0.6, 0.7])
+    text = depth_capacity_text(table)
+    assert "0.60 m (16 channels, 4 of 150 epochs), 0.70 m (32 channels, 30 of 30" in text
+    assert text.endswith(
+        f"on the same masks: {depth_record['nn_mae_missing_by_sparsity']['0.95']:.2f} m."
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "comparison_table",
     "accuracy_table",
     "run_times",
+    "time_by_device",
     "depth_table",
     "kernel_flatness",
     "grid_progress",
@@ -157,23 +158,43 @@ def accuracy_table(runs: pd.DataFrame, metric: str = "test_accuracy") -> pd.Data
 
 
 def run_times(runs: pd.DataFrame) -> pd.DataFrame:
-    """Wall time of the finished runs per (dataset, model, layout): count, median and
-    maximum of training + final evaluation, in minutes of one process (its ``threads``
-    column says how many CPU threads it had). ``layout`` is the record's memory format
-    (records without one were computed channels-first)."""
-    columns = ["dataset", "model", "layout", "runs", "threads", "median_min", "max_min"]
+    """Wall time of the finished runs per (dataset, model, device, layout): count, median
+    and maximum of training + final evaluation, in minutes of one process (its
+    ``threads`` column says how many CPU threads it had; ``device`` is "cpu" or the GPU's
+    name). ``layout`` is the record's memory format (records without one were computed
+    channels-first)."""
+    columns = ["dataset", "model", "device", "layout", "runs", "threads", "median_min",
+               "max_min"]  # fmt: skip
     if runs.empty:
         return pd.DataFrame(columns=columns)
     minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
     layout = runs["record"].map(lambda r: r.get("memory_format", "channels_first"))
-    frame = runs.assign(minutes=minutes, layout=layout)
-    table = frame.groupby(["dataset", "model", "layout"], sort=True).agg(
+    device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
+    frame = runs.assign(minutes=minutes, layout=layout, device=device.fillna("cpu"))
+    table = frame.groupby(["dataset", "model", "device", "layout"], sort=True).agg(
         runs=("minutes", "size"),
         threads=("threads", "max"),
         median_min=("minutes", "median"),
         max_min=("minutes", "max"),
     )
     return table.reset_index()[columns]
+
+
+def time_by_device(runs: pd.DataFrame) -> str:
+    """One sentence: the median and longest wall time of a run (training + final
+    evaluation, minutes of one process) on each device the runs used, CPU first. A GPU
+    is shared by several runs at once, so its minutes are not a per-run cost."""
+    if runs.empty:
+        return "No run has finished yet, so none is timed."
+    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+    device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
+    frame = pd.DataFrame({"minutes": minutes, "device": device.fillna("cpu")})
+    parts = []
+    for name, group in sorted(frame.groupby("device"), key=lambda kv: kv[0] != "cpu"):
+        where = "on one CPU thread" if name == "cpu" else f"on an {name} shared with other runs"
+        parts.append(f"{group['minutes'].median():.1f} minutes {where} (at most "
+                     f"{group['minutes'].max():.1f}; {len(group)} runs)")  # fmt: skip
+    return "Median wall time of a run: " + "; ".join(parts) + "."
 
 
 def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results") -> str:

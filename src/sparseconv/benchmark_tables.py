@@ -11,7 +11,13 @@ import pandas as pd
 from .records import resolve_results_dir
 from .study import MODEL_LABELS
 
-__all__ = ["architecture_candidates", "longer_training", "longer_training_text"]
+__all__ = [
+    "architecture_candidates",
+    "depth_capacity",
+    "depth_capacity_text",
+    "longer_training",
+    "longer_training_text",
+]
 
 
 def _rows(results_dir: str | os.PathLike[str], name: str) -> list[dict]:
@@ -90,3 +96,61 @@ def longer_training_text(table: pd.DataFrame) -> str:
                      f"{lead[short]:+.2f} points after {short} epochs and "
                      f"{lead[long]:+.2f} after {long}")  # fmt: skip
     return text + "."
+
+
+def depth_capacity(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """The depth runs of ``benchmarks/depth_fit.py`` (5 % density, seed 0, another width or
+    epoch limit) beside the grid's seed-0 record of the same model (16 channels, 30
+    epochs, uniform sampling): per model and setting, epochs run, the missing-pixel MAE
+    (m) on training maps (eval mode), validation and test, and raw nearest neighbour's
+    test MAE on the same masks."""
+    from .analysis import load_runs
+    from .depth_analysis import pattern_of
+
+    fits = _rows(results_dir, "depth_fit")
+    if not fits:
+        return pd.DataFrame()
+    grid = load_runs(results_dir, "depth")
+    if not grid.empty:
+        grid = grid[(grid["seed"] == 0) & ((grid["sparsity"] - 0.95).abs() < 1e-9)
+                    & (pattern_of(grid) == "uniform")]  # fmt: skip
+    order = list(MODEL_LABELS)
+    rows = []
+    for model in sorted({r["model"] for r in fits}, key=order.index):
+        cell = grid[grid["model"] == model] if not grid.empty else grid
+        entries = [(cell["record"].iloc[0], 16, cell["record"].iloc[0]["epochs"],
+                    cell["record"].iloc[0]["nn_mae_missing_by_sparsity"]["0.95"])] \
+            if len(cell) else []  # fmt: skip
+        mine = sorted((r for r in fits if r["model"] == model),
+                      key=lambda r: (r["candidate"].split("-")[1], r["epoch_limit"]))  # fmt: skip
+        for r in mine:
+            channels = int(r["candidate"].split("-c")[1].split("-")[0])
+            entries.append((r, channels, r["epoch_limit"], r["nn_mae_missing"]))
+        for record, channels, limit, nearest in entries:
+            rows.append({
+                "model": MODEL_LABELS[model], "channels": channels, "epoch limit": limit,
+                "epochs run": len(record["history"]),
+                "training maps": record["train_eval_mae_missing"],
+                "validation": record["val_mae_missing"],
+                "test": record["test_mae_missing"], "nearest neighbour": nearest,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def depth_capacity_text(table: pd.DataFrame) -> str:
+    """One sentence from :func:`depth_capacity`: per model, the test MAE of the grid's
+    run and of each wider or longer run, and where the paper's layers end against
+    nearest neighbour."""
+    if table.empty:
+        return "benchmarks/depth_fit.py has not been run."
+    parts = []
+    for model, group in table.groupby("model", sort=False):
+        cells = [f"{r['test']:.2f} m ({r['channels']} channels, {r['epochs run']} of "
+                 f"{r['epoch limit']} epochs)" for _, r in group.iterrows()]  # fmt: skip
+        parts.append(f"{model} {', '.join(cells)}")
+    nearest = table["nearest neighbour"].iloc[0]
+    return (
+        "Test MAE on the missing pixels at 5 % density, seed 0: "
+        + "; ".join(parts)
+        + f". Raw nearest neighbour on the same masks: {nearest:.2f} m."
+    )

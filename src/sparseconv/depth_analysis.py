@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .stats import one_sample
@@ -24,6 +25,7 @@ __all__ = [
     "nearest_curve",
     "depth_table",
     "depth_fit_table",
+    "flatness_table",
     "versus_nearest",
     "kernel_flatness",
     "window_count_errors",
@@ -99,13 +101,13 @@ def _level_label(a: float, b: float) -> str:
     return f"{100 * (1 - a):g} % → {100 * (1 - b):g} %"
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float], digits: int = 2) -> str:
     if not values:
         return "–"
     mean = sum(values) / len(values)
-    text = f"{mean:.2f}"
+    text = f"{mean:.{digits}f}"
     if len(values) > 1:
-        text += f" ± {pd.Series(values).std():.2f}"
+        text += f" ± {pd.Series(values).std():.{digits}f}"
     return text + f" ({len(values)})"
 
 
@@ -227,6 +229,24 @@ def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
         raise ValueError("kernels are all zero: flatness is undefined")
     k2 = w.shape[1] * w.shape[2]
     return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
+
+
+def flatness_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The flat share of the first-layer kernels (:func:`kernel_flatness`) of every
+    uniform-sampling run that stores them: rows models, columns the training density;
+    cells 'mean ± sd (n)' over seeds, '–' where no run."""
+    uniform = runs[pattern_of(runs) == "uniform"] if len(runs) else runs
+    levels = sorted(uniform["sparsity"].unique(), reverse=True) if len(uniform) else []
+    rows = []
+    for model in [m for m in MODEL_LABELS if len(uniform) and m in set(uniform["model"])]:
+        row = {"model": MODEL_LABELS[model]}
+        for level in levels:
+            same = uniform[(uniform["model"] == model) & np.isclose(uniform["sparsity"], level)]
+            values = [kernel_flatness(r["first_layer_kernels"]) for r in same["record"]
+                      if r.get("first_layer_kernels")]  # fmt: skip
+            row[f"trained at {100 * (1 - level):g} %"] = _cell(values, 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def window_count_errors(runs: pd.DataFrame, trained: float = 0.95) -> pd.DataFrame:

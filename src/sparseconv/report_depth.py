@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .analysis import grid_progress, load_runs
+from .analysis import grid_progress, load_runs, time_by_device
+from .benchmark_tables import depth_capacity, depth_capacity_text
 from .claims import CLAIMS, judge
 from .depth_analysis import (
     depth_curve,
     depth_fit_table,
     depth_table,
+    flatness_table,
     kernel_flatness,
     nearest_curve,
     pattern_of,
@@ -37,7 +39,15 @@ from .tables import intervals, note_table, styled
 from .training_plots import depth_validation_curves, empty_figure, tuning_curves
 from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
-__all__ = ["depth_page", "lines_table", "findings", "flatness_text", "window_table", "rmse_table"]
+__all__ = [
+    "depth_page",
+    "lines_table",
+    "findings",
+    "transfer_reading",
+    "flatness_text",
+    "window_table",
+    "rmse_table",
+]
 
 NAN = float("nan")
 RMSE_LEVEL = 0.98  # the test sparsity at which the RMSE of the normalised layers explodes
@@ -90,6 +100,33 @@ def findings(runs: pd.DataFrame) -> str:
             f"{MODEL_LABELS[best]} with a missing-pixel MAE of {own[best]:.2f} m, {verb} raw "
             f"nearest-neighbour interpolation's {nearest:.2f} m."
         )
+    return " ".join(sentences)
+
+
+def transfer_reading(runs: pd.DataFrame) -> str:
+    """Sentences on the errors at an unseen density, generated from the records: for
+    each direction between the two grid densities (uniform sampling), every model's mean
+    missing-pixel MAE at the test density, smallest first, with raw nearest neighbour and
+    the paper's layer trained at the test density itself."""
+    uniform = _uniform(runs)
+    if uniform.empty:
+        return "No depth run of the current protocol has finished yet."
+    sentences = []
+    for a, b in ((0.95, 0.5), (0.5, 0.95)):
+        at = {m: depth_curve(uniform, m, a).get(b, NAN) for m in MODEL_LABELS}
+        at = {m: v for m, v in at.items() if not math.isnan(v)}
+        if not at:
+            continue
+        ranked = ", ".join(f"{MODEL_LABELS[m]} {v:.2f} m" for m, v in
+                           sorted(at.items(), key=lambda kv: kv[1]))  # fmt: skip
+        text = (
+            f"Trained at {100 * (1 - a):g} % and tested at {100 * (1 - b):g} % density: "
+            f"{ranked}; raw nearest neighbour {nearest_curve(uniform).get(b, NAN):.2f} m"
+        )
+        home = depth_curve(uniform, "sparse", b).get(b, NAN)
+        if not math.isnan(home):
+            text += f"; the paper's layer trained at {100 * (1 - b):g} % reaches {home:.2f} m"
+        sentences.append(text + ".")
     return " ".join(sentences)
 
 
@@ -247,22 +284,17 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
 
     runs = load_runs(results_dir, "depth")
     rule = EARLY_STOPPING["depth"]
-    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60 if len(runs) else None
     out: dict[str, Any] = {
         "depth_done": len(runs),
         "depth_progress": grid_progress("depth", results_dir),
-        "depth_time": (
-            f"A run takes a median {minutes.median():.1f} minutes on one CPU "
-            f"thread (at most {minutes.max():.1f})."
-            if minutes is not None
-            else "No run has finished yet, so none is timed."
-        ),
+        "depth_time": time_by_device(runs),
         "depth_max_epochs": DEFAULTS["depth"]["epochs"],
         "depth_min_gain": 100 * rule["min_gain"],
         "depth_patience": int(rule["patience"]),
         "depth_lr_patience": int(rule["lr_patience"]),
         "depth_factor": rule["factor"],
         "depth_findings": findings(runs),
+        "depth_transfer": transfer_reading(runs),
     }
     out.update(_tuning_values(results_dir))
     fit = depth_fit_table(runs)
@@ -273,6 +305,24 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
                                "the missing pixels (m) on 1,000 training maps in eval mode, "
                                "on validation and on test, at the training density.", 3)
                         if not fit.empty else note_table("no finished depth run yet"))  # fmt: skip
+    capacity = depth_capacity(results_dir)
+    out["depth_capacity"] = (styled(capacity, "Each model at 5 % density, seed 0: the grid's "
+                                    "run (16 channels, 30 epochs at most) and the runs of "
+                                    "benchmarks/depth_fit.py with up to 150 epochs or 32 "
+                                    "channels; MAE on the missing pixels (m) on training maps "
+                                    "in eval mode, validation and test, and raw nearest "
+                                    "neighbour's test MAE on the same masks.", 3)
+                             if not capacity.empty
+                             else note_table("depth_fit.py has not been run"))  # fmt: skip
+    out["depth_capacity_text"] = depth_capacity_text(capacity)
+    flat = flatness_table(runs)
+    caption = (
+        "Flat share of the first-layer kernels (1 for box filters) by training "
+        "density, mean ± standard deviation over seeds (number of seeds)."
+    )
+    out["depth_flatness_table"] = (
+        styled(flat, caption) if not flat.empty else note_table("no depth run yet")
+    )
     out["fig_depth_val"] = depth_validation_curves(runs)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.4), sharey=True)
     for ax, level in zip(axes, (0.95, 0.5), strict=True):
