@@ -148,7 +148,8 @@ def depth_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
     """How each depth model trained, per model, pattern and training density (means over
     seeds): epochs run, best validation epoch, runs stopped by the plateau rule, the last
     epoch's training loss (L1, m), the missing-pixel MAE (m) on training maps in eval mode,
-    on validation (best epoch) and on test at the training density, and minutes."""
+    on validation (best epoch) and on test at the training density. (Run times, which
+    depend on the device, are in ``analysis.run_times``.)"""
     if runs.empty:
         return pd.DataFrame()
     frame = runs.assign(pattern=pattern_of(runs))
@@ -168,14 +169,13 @@ def depth_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
             "pattern": pat,
             "density": f"{100 * (1 - sparsity):g} %",
             "seeds": len(records),
-            "epochs": mean("epochs_run"),
-            "best epoch": mean("best_epoch"),
+            "epochs": f"{mean('epochs_run'):.1f}",
+            "best epoch": f"{mean('best_epoch'):.1f}",
             "stopped on plateau": f"{sum(r['stopped_early'] for r in records)} of {len(records)}",
             "training loss": float(pd.Series([r["history"][-1]["loss"] for r in records]).mean()),
             "training maps": mean("train_eval_mae_missing"),
             "validation": mean("val_mae_missing"),
             "test": mean("test_mae_missing"),
-            "minutes": float(((group["train_seconds"] + group["eval_seconds"]) / 60).mean()),
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -7,6 +7,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
 from .plots import FONT, MODEL_STYLE
 
@@ -80,6 +81,9 @@ def depth_validation_curves(runs: pd.DataFrame, levels: tuple[float, ...] = (0.9
             if 1 <= best <= len(val):
                 ax.plot([best], [val[best - 1]], "o", ms=6, mfc="none", color=style["color"])
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("epoch")
         ax.set_title(f"trained at {100 * (1 - level):g} % density", fontsize=FONT)
         ax.grid(alpha=0.3, which="both")
