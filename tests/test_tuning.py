@@ -67,3 +67,30 @@ def test_depth_rate_is_the_lowest_validation_error(tmp_path, monkeypatch):
     assert chosen == {**{m: 1e-3 for m in study.DEPTH_TUNED_MODELS}, "dense": 1e-2}
     assert at_grid_edge(tmp_path, "depth") == ["dense"]
     assert tuning_table(tmp_path, "depth").loc["nn_convnet", "0.001"] == "1.500 *"
+
+
+def test_choice_under_another_validation_field(tmp_path, monkeypatch):
+    from sparseconv.tuning import choice_under
+
+    monkeypatch.setitem(study.TUNING, "caltech101", {"sparsity": 0.5, "seed": 0,
+                                                     "lrs": (0.01, 0.1)})  # fmt: skip
+    folder = tmp_path / "caltech101" / "tuning"
+    folder.mkdir(parents=True)
+    assert choice_under(tmp_path, "caltech101", "val_mean_class_accuracy", "x").startswith(
+        "Not every search is complete"
+    )
+    # plain accuracy prefers 0.1 for every model; per class, the ConvNet prefers 0.01
+    for model in study.tuned_models("caltech101"):
+        for lr, plain, per_class in ((0.01, 0.5, 0.4), (0.1, 0.6, 0.5)):
+            if model == "dense":
+                per_class = 0.45 if lr == 0.01 else 0.3
+            record = {"protocol": study.PROTOCOL["caltech101"], "dataset": "caltech101",
+                      "model": model, "lr": lr, "seed": 0, "limit": None,
+                      "val_accuracy": plain, "val_mean_class_accuracy": per_class,
+                      "train_eval_accuracy": plain, "best_epoch": 3,
+                      "history": [{"epoch": 1, "loss": 1.0}]}  # fmt: skip
+            (folder / f"{model}_lr{lr:g}.json").write_text(json.dumps(record))
+    text = choice_under(tmp_path, "caltech101", "val_mean_class_accuracy", "per-class accuracy")
+    assert text == ("Chosen on per-class accuracy instead, the rate would change for "
+                    "ConvNet (0.01 instead of 0.1).")  # fmt: skip
+    assert "would be the same" in choice_under(tmp_path, "caltech101", "val_accuracy", "y")

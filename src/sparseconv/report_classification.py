@@ -37,7 +37,7 @@ from .study import (
 )
 from .tables import intervals, note_table, styled
 from .training_plots import empty_figure, training_curves, tuning_curves
-from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
+from .tuning import at_grid_edge, best_learning_rates, choice_under, load_tuning, tuning_table
 
 __all__ = [
     "dataset_page",
@@ -283,6 +283,9 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
         "tune_agrees": "agrees" if chosen == LEARNING_RATES.get(dataset, {}) else
         "does not yet agree (the search is incomplete or the table not updated)",
     }  # fmt: skip
+    if VERDICT_METRIC[dataset] == "mean_class_accuracy":
+        out["tune_by_metric"] = choice_under(results_dir, dataset, "val_mean_class_accuracy",
+                                             "validation mean per-class accuracy")  # fmt: skip
     setup = setup_table(dataset)
     out["setup"] = styled(setup, f"The {DATASET_NAMES[dataset]} networks and their learning "
                           "rates (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine "

@@ -130,6 +130,7 @@ TUNING: dict[str, dict[str, Any]] = {
 # A data set not listed here has not been tuned yet: its models use DEFAULTS' lr.
 LEARNING_RATES: dict[str, dict[str, float]] = {
     "mnist": {"sparse": 0.05, "sparse_partial": 0.05, "dense": 0.05, "dense_mask": 0.05},
+    "caltech101": {"sparse": 0.04, "sparse_partial": 0.04, "dense": 0.04, "dense_mask": 0.08},
     "depth": {
         "sparse": 0.001,
         "sparse_partial": 0.001,

@@ -17,17 +17,21 @@ import pandas as pd
 from .records import read_record, resolve_results_dir
 from .study import PROTOCOL, SELECTION, TUNING, tuned_models
 
-__all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge"]
+__all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge", "choice_under"]
 
 COLUMNS = ["model", "lr", "val", "train_eval", "final_loss", "best_epoch", "diverged"]
 
 
-def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+def load_tuning(
+    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+) -> pd.DataFrame:
     """One row per tuning record of the current protocol (columns ``COLUMNS``): the
-    validation score of the kept epoch (``study.SELECTION``), the same score in eval mode
-    on training images, the last epoch's training loss, and whether the loss became
+    validation score of the kept epoch (``study.SELECTION``, or the record field ``key``
+    measured the same way, e.g. ``val_mean_class_accuracy``), the selection score in eval
+    mode on training images, the last epoch's training loss, and whether the loss became
     non-finite."""
     val_key, train_key, _ = SELECTION[dataset]
+    val_key = key or val_key
     folder = resolve_results_dir(results_dir) / dataset / "tuning"
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -49,11 +53,14 @@ def load_tuning(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
     return frame.sort_values(["model", "lr"], ignore_index=True)
 
 
-def best_learning_rates(results_dir: str | os.PathLike[str], dataset: str) -> dict[str, float]:
+def best_learning_rates(
+    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+) -> dict[str, float]:
     """Per tuned model with a complete search (every rate of ``study.TUNING``): the rate
-    with the best validation score (mean over seeds where several; ties: the smaller
-    rate; a diverged run counts as worst)."""
-    frame = load_tuning(results_dir, dataset)
+    with the best validation score (``study.SELECTION``, or the higher-is-better record
+    field ``key``; mean over seeds where several; ties: the smaller rate; a diverged run
+    counts as worst)."""
+    frame = load_tuning(results_dir, dataset, key)
     chosen: dict[str, float] = {}
     if frame.empty:
         return chosen
@@ -100,3 +107,19 @@ def tuning_table(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFr
     table = pd.DataFrame(cells).T
     table = table[sorted(table.columns, key=float)].fillna("–")
     return table.loc[[m for m in tuned_models(dataset) if m in table.index]]
+
+
+def choice_under(results_dir: str | os.PathLike[str], dataset: str, key: str, words: str) -> str:
+    """One sentence: whether choosing each model's rate on the validation field ``key``
+    (named ``words`` in the sentence) instead of ``study.SELECTION`` changes the choice."""
+    from .study import MODEL_LABELS
+
+    usual = best_learning_rates(results_dir, dataset)
+    other = best_learning_rates(results_dir, dataset, key)
+    if not usual or set(usual) != set(other):
+        return f"Not every search is complete, so the choice on {words} is not compared yet."
+    changed = [f"{MODEL_LABELS[m]} ({other[m]:g} instead of {usual[m]:g})"
+               for m in usual if other[m] != usual[m]]  # fmt: skip
+    if not changed:
+        return f"Chosen on {words} instead, every model's rate would be the same."
+    return f"Chosen on {words} instead, the rate would change for " + ", ".join(changed) + "."
