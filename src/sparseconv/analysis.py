@@ -283,8 +283,9 @@ def write_summaries(results_dir: str | os.PathLike[str] = "results") -> str:
         "## Run times",
         "",
         "Training plus final evaluation, minutes of one process (median and maximum over "
-        "the finished runs); the sweep runs two one-thread processes at once on a 2-core "
-        "machine, so the grid advances one run per half the median.",
+        "the finished runs); on a CPU the sweep runs two one-thread processes at once on a "
+        "2-core machine, so the grid advances one run per half the median; GPU rows are "
+        "processes that shared one GPU with several others.",
         "",
     ]
     if times.empty:
