@@ -94,3 +94,9 @@ def test_choice_under_another_validation_field(tmp_path, monkeypatch):
     assert text == ("Chosen on per-class accuracy instead, the rate would change for "
                     "ConvNet (0.01 instead of 0.1).")  # fmt: skip
     assert "would be the same" in choice_under(tmp_path, "caltech101", "val_accuracy", "y")
+    # the per-class table shows the per-class values, the star stays on the chosen rate
+    from sparseconv.tuning import tuning_table
+
+    table = tuning_table(tmp_path, "caltech101", "val_mean_class_accuracy")
+    assert table.loc["dense", "0.01"] == "45.00" and table.loc["dense", "0.1"] == "30.00 *"
+    assert table.loc["sparse", "0.1"] == "50.00 *"

@@ -286,6 +286,13 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
     if VERDICT_METRIC[dataset] == "mean_class_accuracy":
         out["tune_by_metric"] = choice_under(results_dir, dataset, "val_mean_class_accuracy",
                                              "validation mean per-class accuracy")  # fmt: skip
+        per_class = tuning_table(results_dir, dataset, "val_mean_class_accuracy")
+        out["tuning_per_class"] = (styled(per_class.rename(index=MODEL_LABELS)
+                                          .rename_axis("model"), "Validation mean per-class "
+                                          "accuracy (%) of the same runs; * marks the rate "
+                                          "chosen on plain accuracy.")
+                                   if not per_class.empty
+                                   else note_table("the search has not run"))  # fmt: skip
     setup = setup_table(dataset)
     out["setup"] = styled(setup, f"The {DATASET_NAMES[dataset]} networks and their learning "
                           "rates (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine "

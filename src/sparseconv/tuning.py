@@ -89,11 +89,15 @@ def at_grid_edge(results_dir: str | os.PathLike[str], dataset: str) -> list[str]
     return edges
 
 
-def tuning_table(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+def tuning_table(
+    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+) -> pd.DataFrame:
     """Validation score per model (rows) and learning rate (columns): accuracy (%) for
-    classification, MAE on the missing pixels (m) for depth. The chosen rate of each
-    model is marked with an asterisk, a diverged run reads 'diverged'."""
-    frame = load_tuning(results_dir, dataset)
+    classification, MAE on the missing pixels (m) for depth; with ``key``, that record
+    field instead (a classification score, in %). The chosen rate of each model (always
+    chosen on ``study.SELECTION``) is marked with an asterisk, a diverged run reads
+    'diverged'."""
+    frame = load_tuning(results_dir, dataset, key)
     if frame.empty:
         return pd.DataFrame()
     chosen = best_learning_rates(results_dir, dataset)
