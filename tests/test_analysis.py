@@ -138,7 +138,7 @@ def test_depth_fit_table_counts_plateau_stops(depth_record):
         for s in range(2)
     ])  # fmt: skip
     row = depth_fit_table(runs).iloc[0]
-    assert row["stopped on plateau"] == "1 of 2" and "minutes" not in row
+    assert row["plateau stops"] == "1 of 2" and "minutes" not in row
     assert row["test"] == pytest.approx(depth_record["test_mae_missing"])
 
 

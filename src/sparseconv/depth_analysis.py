@@ -146,7 +146,8 @@ def depth_table(runs: pd.DataFrame, metric: str = "mae_missing") -> pd.DataFrame
 
 def depth_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
     """How each depth model trained, per model, pattern and training density (means over
-    seeds): epochs run, best validation epoch, runs stopped by the plateau rule, the last
+    seeds): epochs run, best validation epoch, runs stopped by the plateau rule (of the
+    seeds), the last
     epoch's training loss (L1, m), the missing-pixel MAE (m) on training maps in eval mode,
     on validation (best epoch) and on test at the training density. (Run times, which
     depend on the device, are in ``analysis.run_times``.)"""
@@ -166,12 +167,10 @@ def depth_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
 
         rows.append({
             "model": MODEL_LABELS.get(model, model),
-            "pattern": pat,
-            "density": f"{100 * (1 - sparsity):g} %",
-            "seeds": len(records),
+            "trained on": f"{pat}, {100 * (1 - sparsity):g} %",
             "epochs": f"{mean('epochs_run'):.1f}",
             "best epoch": f"{mean('best_epoch'):.1f}",
-            "stopped on plateau": f"{sum(r['stopped_early'] for r in records)} of {len(records)}",
+            "plateau stops": f"{sum(r['stopped_early'] for r in records)} of {len(records)}",
             "training loss": float(pd.Series([r["history"][-1]["loss"] for r in records]).mean()),
             "training maps": mean("train_eval_mae_missing"),
             "validation": mean("val_mae_missing"),

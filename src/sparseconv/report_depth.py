@@ -300,7 +300,8 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     fit = depth_fit_table(runs)
     out["depth_fit"] = (styled(fit, "How each depth model trained (means over seeds): epochs "
                                "run (the plateau rule or the limit of "
-                               f"{DEFAULTS['depth']['epochs']}), the kept epoch, the last "
+                               f"{DEFAULTS['depth']['epochs']}), the kept epoch, the seeds "
+                               "stopped by the plateau rule, the last "
                                "epoch's training loss (L1 over all pixels, m), and the MAE on "
                                "the missing pixels (m) on 1,000 training maps in eval mode, "
                                "on validation and on test, at the training density.", 3)
