@@ -157,6 +157,14 @@ def accuracy_table(runs: pd.DataFrame, metric: str = "test_accuracy") -> pd.Data
     return table.reset_index()
 
 
+def _timed(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``minutes`` (training + final evaluation) and ``device`` ("cpu" where
+    a record names none)."""
+    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+    device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
+    return runs.assign(minutes=minutes, device=device.fillna("cpu"))
+
+
 def run_times(runs: pd.DataFrame) -> pd.DataFrame:
     """Wall time of the finished runs per (dataset, model, device, layout): count, median
     and maximum of training + final evaluation, in minutes of one process (its
@@ -167,10 +175,8 @@ def run_times(runs: pd.DataFrame) -> pd.DataFrame:
                "max_min"]  # fmt: skip
     if runs.empty:
         return pd.DataFrame(columns=columns)
-    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
     layout = runs["record"].map(lambda r: r.get("memory_format", "channels_first"))
-    device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
-    frame = runs.assign(minutes=minutes, layout=layout, device=device.fillna("cpu"))
+    frame = _timed(runs).assign(layout=layout)
     table = frame.groupby(["dataset", "model", "device", "layout"], sort=True).agg(
         runs=("minutes", "size"),
         threads=("threads", "max"),
@@ -186,9 +192,7 @@ def time_by_device(runs: pd.DataFrame) -> str:
     is shared by several runs at once, so its minutes are not a per-run cost."""
     if runs.empty:
         return "No run has finished yet, so none is timed."
-    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
-    device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
-    frame = pd.DataFrame({"minutes": minutes, "device": device.fillna("cpu")})
+    frame = _timed(runs)
     parts = []
     for name, group in sorted(frame.groupby("device"), key=lambda kv: kv[0] != "cpu"):
         where = "on one CPU thread" if name == "cpu" else f"on an {name} shared with other runs"

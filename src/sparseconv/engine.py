@@ -75,7 +75,7 @@ def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
         )
         if commit.returncode != 0:
-            return shipped, None
+            return None, None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=cwd,
@@ -85,7 +85,7 @@ def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
         )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        return shipped, None
+        return None, None
 
 
 def provenance(dev: torch.device, started_at: str, executor: str) -> dict[str, Any]:
