@@ -97,6 +97,21 @@ def test_accuracy_family_pairs_by_seed_in_points():
     assert tests.loc[0, "n"] == 2 and tests.loc[0, "mean"] == pytest.approx(0.5)
 
 
+def test_a_comparison_with_fewer_than_three_seeds_is_not_tested():
+    # two seeds that happen to agree (p = 0.0025 on 1 df) must not make a verdict
+    family = pd.DataFrame({
+        "baseline": ["dense"] * 5, "comparison": ["a", "a", "b", "b", "b"],
+        "seed": [0, 1, 0, 1, 2], "effect": [0.56, 0.62, -1.0, 0.5, 2.0],
+    })  # fmt: skip
+    tests = family_tests(family)
+    assert tests["n"].tolist() == [2, 3]
+    assert tests.loc[0, "mean"] == pytest.approx(0.59)
+    assert math.isnan(tests.loc[0, "p"]) and math.isnan(tests.loc[0, "p_holm"])
+    # the Holm family is the one real test: adjusted p equals its raw p
+    assert tests.loc[1, "p_holm"] == pytest.approx(one_sample([-1.0, 0.5, 2.0]).p)
+    assert verdict(tests, 3) == "not supported"
+
+
 def test_invariance_loss_is_signed():
     # trained at 50 %, tested at 10 %: 0.90; the same model type trained at 10 %: 0.95
     # -> loss +5 points. Trained at 10 %, tested at 50 %: 0.85 against 0.80 when trained

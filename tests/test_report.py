@@ -66,6 +66,30 @@ def test_accuracy_reading_by_hand():
     assert accuracy_reading("mnist", runs[runs["seed"] < 2]) == ""
 
 
+def test_accuracy_reading_when_the_layer_is_behind():
+    table = {
+        "dense": {0.5: (90.0, 90.0, 90.0), 0.9: (80.0, 80.0, 80.0)},
+        "sparse": {0.5: (87.9, 88.0, 88.1), 0.9: (80.1, 80.2, 80.3)},
+        "sparse_partial": {0.5: (89.9, 90.0, 90.1), 0.9: (80.1, 80.2, 80.3)},
+        "dense_mask": {0.5: (90.0, 90.0, 90.0), 0.9: (80.0, 80.0, 80.0)},
+    }
+    runs = pd.DataFrame([_run(model, level, seed, {level: values[seed] / 100})
+                         for model, levels in table.items() for level, values in levels.items()
+                         for seed in range(3)])  # fmt: skip
+    text = accuracy_reading("mnist", runs)
+    # sparse - dense: -2.1, -2.0, -1.9 at 50 % (t = -34.6, Holm p < 0.05); +0.2 at 90 %
+    assert (
+        "The paper's layer is behind the ConvNet by more than 0.5 points at 50 % (-2.00) "
+        "and within 0.20 points elsewhere; significant after Holm: 50 %"
+    ) in text
+    assert "Partial convolution is within 0.20 points of the ConvNet at every level" in text
+    # mask - sparse: +2.0 at 50 % (interval excludes zero), -0.2 at 90 %
+    assert (
+        "is ahead of the paper's layer by more than 0.5 points at 50 % (+2.00) and within" in text
+    )
+    assert "rests on 50 % alone" in text
+
+
 def test_trap_table_is_seed_zero_in_percent():
     runs = pd.DataFrame([_run("sparse", 0.5, 0, {}, test=0.9), _run("sparse_naive", 0.5, 0, {},
                          test=0.8), _run("sparse", 0.5, 1, {}, test=0.1)])  # fmt: skip

@@ -100,6 +100,24 @@ def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
     assert lines[0].endswith("2 already done, 0 to run")
 
 
+def test_a_run_finished_elsewhere_is_neither_rerun_nor_overwritten(tmp_path):
+    from sparseconv.sweep import run_local, save_result
+
+    (run,) = grid("mnist", models=["dense"], sparsities=[0.5], seeds=[0],
+                  results_dir=str(tmp_path))  # fmt: skip
+    # another machine finishes the run after this sweep listed it as pending
+    run.record.parent.mkdir(parents=True)
+    run.record.write_text('{"theirs": 1}')
+    run.notebook.write_text('{"cells": []}')
+    lines: list[str] = []
+    assert run_local([run], jobs=1, out=lines.append) == []
+    assert lines == [f"[1/1] {run.name}: skipped: finished elsewhere since the sweep began"]
+    # a result arriving for a run that is already done leaves the first record alone
+    assert save_result(run, {"ours": 2}, '{"cells": [1]}', "local") is False
+    assert json.loads(run.record.read_text())["theirs"] == 1
+    assert run.notebook.read_text() == '{"cells": []}'
+
+
 def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
     assert (
         main(

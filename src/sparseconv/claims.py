@@ -10,6 +10,7 @@ signed so that a positive value is in the claim's favour.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -200,11 +201,14 @@ def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd
 
 def family_tests(family: pd.DataFrame) -> pd.DataFrame:
     """One paired test per (baseline, comparison) over seeds, Holm-corrected over the
-    family. Columns: baseline, comparison, n, mean, low, high, p, p_holm."""
+    family. A comparison with fewer than ``MIN_SEEDS`` seeds (an unfinished grid) is
+    descriptive only: its p is NaN and it does not count in the correction or a verdict.
+    Columns: baseline, comparison, n, mean, low, high, p, p_holm."""
     rows = []
     for (baseline, comparison), group in family.groupby(["baseline", "comparison"], sort=False):
         est = one_sample(group["effect"].tolist())
-        rows.append([baseline, comparison, est.n, est.mean, est.low, est.high, est.p])
+        p = est.p if est.n >= MIN_SEEDS else math.nan
+        rows.append([baseline, comparison, est.n, est.mean, est.low, est.high, p])
     table = pd.DataFrame(rows, columns=["baseline", "comparison", "n", "mean", "low", "high", "p"])
     table["p_holm"] = holm(table["p"].tolist()) if not table.empty else []
     return table

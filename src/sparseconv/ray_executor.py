@@ -118,8 +118,10 @@ def run_ray(
                     progress.failed(run, message)
                     continue
                 record["host"] = host
-                save_result(run, record, text, "ray")
-                progress.finished(run, seconds, summary_line(record))
+                if save_result(run, record, text, "ray"):
+                    progress.finished(run, seconds, summary_line(record))
+                else:
+                    progress.skipped(run, "finished elsewhere meanwhile; kept that record")
     except KeyboardInterrupt:
         out(f"interrupted: cancelling {len(pending)} outstanding Ray tasks")
         for ref in pending:

@@ -183,12 +183,32 @@ def _signed(values: pd.Series) -> str:
     return ", ".join(f"{v:+.2f}" for v in values)
 
 
+def _against(t: pd.DataFrame, other: str, margin: float) -> str:
+    """'ahead of <other> by more than m points at L (+x), behind it by more than m points
+    at L (-y) and within z points elsewhere' from a table of paired tests (column mean)."""
+    ahead = t[t["mean"] > margin]
+    behind = t[t["mean"] < -margin]
+    rest = t[t["mean"].abs() <= margin]
+    parts = []
+    if not ahead.empty:
+        parts.append(f"ahead of {other} by more than {margin:g} points at {_levels(ahead)} "
+                     f"({_signed(ahead['mean'])})")  # fmt: skip
+    if not behind.empty:
+        where = "it" if parts else other
+        parts.append(f"behind {where} by more than {margin:g} points at {_levels(behind)} "
+                     f"({_signed(behind['mean'])})")  # fmt: skip
+    if not rest.empty:
+        within = f"within {rest['mean'].abs().max():.2f} points"
+        parts.append(f"{within} elsewhere" if parts else f"{within} of {other} at every level")
+    return _and(parts)
+
+
 def accuracy_reading(dataset: str, runs: pd.DataFrame, margin: float = 0.5) -> str:
     """Generated sentences on how far the accuracy verdicts can be read (points of the
     verdict metric, paired by seed, Holm over the levels): the paper's layer against
     partial convolution (the same functions), each against the ConvNet, where they are
-    ahead by more than ``margin`` points, and the ConvNet + mask against the paper's
-    layer. Empty while any of these has fewer than ``MIN_SEEDS`` seeds."""
+    ahead or behind by more than ``margin`` points, and the ConvNet + mask against the
+    paper's layer. Empty while any of these has fewer than ``MIN_SEEDS`` seeds."""
     from .stats import ALPHA
 
     def tests(model: str, baseline: str) -> pd.DataFrame:
@@ -208,36 +228,34 @@ def accuracy_reading(dataset: str, runs: pd.DataFrame, margin: float = 0.5) -> s
         f"parametrisations, differ by at most {same['mean'].abs().max():.2f} points at any "
         f"level (smallest Holm-adjusted p {same['p_holm'].min():.2f})."
     ]
+    significant_levels = []
     for variant in ("sparse", "sparse_partial"):
         t = pairs[variant]
-        ahead = t[t["mean"] > margin]
-        rest = t[t["mean"] <= margin]
         significant = t[t["p_holm"] < ALPHA]
-        text = (f"{SUBJECTS[variant]} is ahead of the ConvNet by more than {margin:g} "
-                f"points at {_levels(ahead)} ({_signed(ahead['mean'])})")  # fmt: skip
-        if not rest.empty:
-            text += f" and within {rest['mean'].abs().max():.2f} points elsewhere"
+        significant_levels += significant["comparison"].tolist()
+        text = f"{SUBJECTS[variant]} is {_against(t, 'the ConvNet', margin)}"
         text += f"; significant after Holm: {_levels(significant)}"
         if not significant.empty:
             text += f" (p {', '.join(f'{p:.3f}' for p in significant['p_holm'])})"
         out.append(text + ".")
     verdicts = {v: verdict_of(dataset, runs, v) for v in ("sparse", "sparse_partial")}
     if len(set(verdicts.values())) > 1:
+        rests = _levels(pd.DataFrame({"comparison": sorted(set(significant_levels),
+                        key=significant_levels.index)}))  # fmt: skip
         out.append(
             f"So the two verdicts differ ({verdicts['sparse']} against "
             f"{verdicts['sparse_partial']}) although the functions are the same: with "
-            f"{int(same['n'].min())} seeds a gain of this size at one level sits at the edge "
-            "of significance after Holm's correction over ten levels, so either verdict is "
-            "fragile and rests on the sparsest levels alone."
+            f"{int(same['n'].min())} seeds a difference of this size at one level sits at the "
+            "edge of significance after Holm's correction over ten levels, so either verdict "
+            f"is fragile and rests on {rests} alone."
         )
     mask = pairs["mask"]
-    ahead = mask[mask["mean"] > margin]
-    excluding = ahead[ahead["low"] > 0]
+    against_paper = _against(mask, "the paper's layer", margin)
+    excluding = mask[(mask["low"] > 0) | (mask["high"] < 0)]
     out.append(
-        f"The ConvNet + mask, which sees the mask as a second input channel, is ahead of "
-        f"the paper's layer by more than {margin:g} points at {_levels(ahead)} "
-        f"({_signed(ahead['mean'])}); the 95 % interval excludes zero at "
-        f"{_levels(excluding)}, and {int((mask['p_holm'] < ALPHA).sum())} of "
+        f"The ConvNet + mask, which sees the mask as a second input channel, is "
+        f"{against_paper}; the 95 % interval excludes zero "
+        f"at {_levels(excluding)}, and {int((mask['p_holm'] < ALPHA).sum())} of "
         f"{len(mask)} levels survive Holm's correction."
     )
     return " ".join(out)

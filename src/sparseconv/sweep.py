@@ -113,12 +113,18 @@ def _local_task(
     return execute_notebook(notebook, params, threads=threads, device=device)
 
 
-def save_result(run: Run, record: dict[str, Any], notebook_text: str, executor: str) -> None:
-    """Write the executed notebook, then the record (its presence marks the run done)."""
+def save_result(run: Run, record: dict[str, Any], notebook_text: str, executor: str) -> bool:
+    """Write the executed notebook, then the record (its presence marks the run done).
+
+    A run finished elsewhere meanwhile (another sweep, another machine) keeps its files:
+    nothing is written and the result is False."""
+    if not pending([run]):
+        return False
     record = {**record, "executor": executor}
     record.setdefault("host", socket.gethostname())
     atomic_write_text(run.notebook, notebook_text)
     write_record(record, run.record)
+    return True
 
 
 def _format_seconds(seconds: float) -> str:
@@ -147,6 +153,10 @@ class Progress:
             f"[{self.done}/{self.total}] {run.name}: {summary} in {_format_seconds(seconds)}"
             f"; about {_format_seconds(eta)} left"
         )
+
+    def skipped(self, run: Run, why: str) -> None:
+        self.done += 1
+        self.out(f"[{self.done}/{self.total}] {run.name}: {why}")
 
     def failed(self, run: Run, error: str) -> None:
         self.done += 1
@@ -191,6 +201,9 @@ def run_local(
             while queue or active:
                 while queue and len(active) < jobs:
                     run = queue.pop(0)
+                    if not pending([run]):
+                        progress.skipped(run, "skipped: finished elsewhere since the sweep began")
+                        continue
                     out(f"starting {run.name}")
                     future = pool.submit(
                         _local_task, notebooks[run.dataset], run.params, threads, device
@@ -205,8 +218,10 @@ def run_local(
                         failures.append((run, str(exc)))
                         progress.failed(run, str(exc))
                         continue
-                    save_result(run, record, text, "local")
-                    progress.finished(run, seconds, summary_line(record))
+                    if save_result(run, record, text, "local"):
+                        progress.finished(run, seconds, summary_line(record))
+                    else:
+                        progress.skipped(run, "finished elsewhere meanwhile; kept that record")
         except KeyboardInterrupt:
             out("interrupted: cancelling the remaining runs; nothing half-written is kept")
             for future in active:
