@@ -191,6 +191,39 @@ def test_lines_table_and_cost_table_by_hand(tmp_path):
     assert cost_table(tmp_path).empty
 
 
+def test_provenance_and_devices_per_seed_by_hand():
+    from sparseconv.report_performance import devices_per_seed, provenance_table
+
+    def run(dataset, seed, device, commit="abcdef123", dirty=False):
+        record = {"git_commit": commit, "git_dirty": dirty}
+        return {"dataset": dataset, "seed": seed, "device": device, "record": record}
+
+    runs = pd.DataFrame([
+        run("mnist", 0, None), run("mnist", 1, "cpu", "1234567aa"),
+        run("caltech101", 0, "cpu"), run("caltech101", 1, "H200"), run("caltech101", 2, "H200"),
+        run("depth", 0, "cpu"), run("depth", 0, "H200", dirty=True), run("depth", 1, "H200"),
+    ])  # fmt: skip
+    table = provenance_table(runs).set_index(["data set", "device"])
+    assert table.loc[("MNIST", "cpu"), "seeds"] == "0, 1"
+    assert table.loc[("MNIST", "cpu"), "commits named"] == "1234567, abcdef1"
+    assert table.loc[("Caltech-101", "H200"), "runs"] == 2
+    assert table.loc[("depth", "H200"), "commits named"] == "abcdef1, abcdef1 (dirty)"
+    text = devices_per_seed(runs)
+    assert text.startswith("Every seed of MNIST and Caltech-101 ran on one device")
+    assert "In depth, seed 0 ran partly on each of the CPU and an H200" in text
+    assert devices_per_seed(runs.iloc[:0]) == "No run has finished yet."
+
+
+def test_kept_late_counts_runs_that_keep_a_last_epoch():
+    from sparseconv.analysis import kept_late
+
+    history = [{"epoch": e} for e in range(1, 16)]
+    runs = pd.DataFrame({"record": [{"best_epoch": b, "history": history} for b in (15, 14, 13)]
+                         + [{"history": history}]})  # fmt: skip
+    assert kept_late(runs) == "2 of 3 runs"  # 15 and 14 are the last two of 15
+    assert kept_late(runs, last=3) == "3 of 3 runs"
+
+
 def test_architecture_candidates_read_the_benchmark_files(tmp_path):
     import json
 
@@ -234,7 +267,7 @@ def test_longer_training_sets_benchmark_runs_beside_the_grid(tmp_path):
         rows.append({"model": model, "sparsity": 0.9, "epochs": 45, "seed": 0, "best_epoch": 44,
                      "train_eval_accuracy": 0.9, "val_accuracy": 0.9,
                      "test_accuracy": record["test_accuracy"] + gain})  # fmt: skip
-    folder = tmp_path / "benchmarks" / "mnist_epochs"
+    folder = tmp_path / "benchmarks" / "mnist_epochs"  # benchmarks/epochs.py's MNIST folder
     folder.mkdir(parents=True)
     (folder / "runs.json").write_text(json.dumps({"rows": rows}))
     table = longer_training(tmp_path)

@@ -157,6 +157,14 @@ def accuracy_table(runs: pd.DataFrame, metric: str = "test_accuracy") -> pd.Data
     return table.reset_index()
 
 
+def kept_late(runs: pd.DataFrame, last: int = 2) -> str:
+    """'k of n runs': the runs whose kept (best-validation) epoch is one of their ``last``
+    epochs, i.e. whose validation curve had not turned down before the end."""
+    kept = [r["best_epoch"] > len(r["history"]) - last for r in runs["record"]
+            if r.get("best_epoch") is not None and r.get("history")]  # fmt: skip
+    return f"{sum(kept)} of {len(kept)} runs"
+
+
 def _timed(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with ``minutes`` (training + final evaluation) and ``device`` ("cpu" where
     a record names none)."""

@@ -42,18 +42,20 @@ def architecture_candidates(results_dir: str | os.PathLike[str] = "results") -> 
     return pd.DataFrame(rows)
 
 
-def longer_training(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
-    """The MNIST runs of ``benchmarks/mnist_epochs.py`` beside the grid's seed-0 record of
-    the same model and sparsity: per (model, sparsity) and epoch count, the kept epoch and
-    the accuracies (%) on training images (eval mode), validation and test images, all at
-    the training sparsity. Rows of cells whose grid record is missing show only the
-    longer run."""
+def longer_training(
+    results_dir: str | os.PathLike[str] = "results", dataset: str = "mnist"
+) -> pd.DataFrame:
+    """The runs of ``benchmarks/epochs.py`` for ``dataset`` beside the grid's seed-0 record
+    of the same model and sparsity: per (model, sparsity) and epoch count, the kept epoch
+    and the accuracies (%) on training images (eval mode), validation and test images,
+    all at the training sparsity (Caltech-101 also the test mean per-class accuracy).
+    Rows of cells whose grid record is missing show only the longer run."""
     from .analysis import load_runs
 
-    longer = _rows(results_dir, "mnist_epochs")
+    longer = _rows(results_dir, f"{dataset}_epochs")
     if not longer:
         return pd.DataFrame()
-    grid = load_runs(results_dir, "mnist")
+    grid = load_runs(results_dir, dataset)
     rows = []
     for r in sorted(longer, key=lambda r: (list(MODEL_LABELS).index(r["model"]), r["sparsity"])):
         cell = grid[(grid["model"] == r["model"]) & (grid["seed"] == r["seed"])
@@ -61,7 +63,7 @@ def longer_training(results_dir: str | os.PathLike[str] = "results") -> pd.DataF
             else grid  # fmt: skip
         runs = [(cell["record"].iloc[0], "grid")] if len(cell) else []
         for record, source in runs + [(r, "longer")]:
-            rows.append({
+            row = {
                 "model": MODEL_LABELS[r["model"]],
                 "sparsity": f"{100 * r['sparsity']:g} %",
                 "epochs": len(record["history"]) if source == "grid" else record["epochs"],
@@ -69,29 +71,36 @@ def longer_training(results_dir: str | os.PathLike[str] = "results") -> pd.DataF
                 "training images (eval mode)": 100 * record["train_eval_accuracy"],
                 "validation": 100 * record["val_accuracy"],
                 "test": 100 * record["test_accuracy"],
-            })  # fmt: skip
+            }
+            if dataset == "caltech101":
+                row["test, mean per class"] = 100 * record["test_mean_class_accuracy"]
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def longer_training_text(table: pd.DataFrame) -> str:
-    """One sentence from :func:`longer_training`: per cell, the change of test accuracy
-    (points) from the grid's epochs to the longer run, and the paper's layer's lead over
-    the ConvNet at each length where both were trained longer."""
+def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
+    """One sentence from :func:`longer_training`: per cell, the change of ``column``
+    (points; "test" or "test, mean per class") from the grid's epochs to the longer run,
+    and the paper's layer's lead over the ConvNet at each length where both were trained
+    longer."""
     if table.empty:
-        return "benchmarks/mnist_epochs.py has not been run"
-    test = table.pivot_table(index=["sparsity", "model"], columns="epochs", values="test")
+        return "benchmarks/epochs.py has not been run for this data set"
+    test = table.pivot_table(index=["sparsity", "model"], columns="epochs", values=column)
     if test.shape[1] < 2:
         return "the grid's records of the cells trained longer are missing"
     short, long = test.columns.min(), test.columns.max()
     change = (test[long] - test[short]).dropna()
     parts = [f"{model} {value:+.2f}" for (level, model), value in change.items()]
-    text = (f"Trained for {long} instead of {short} epochs (seed 0), test accuracy changes by "
+    what = "test accuracy" if column == "test" else "mean per-class test accuracy"
+    text = (f"Trained for {long} instead of {short} epochs (seed 0), {what} changes by "
             f"{'; '.join(parts)} points")  # fmt: skip
     sparse, dense = MODEL_LABELS["sparse"], MODEL_LABELS["dense"]
     for level in test.index.get_level_values(0).unique():
         cell = test.loc[level]
         if {sparse, dense} <= set(cell.index):
-            lead = cell.loc[sparse] - cell.loc[dense]
+            lead = (cell.loc[sparse] - cell.loc[dense]).dropna()
+            if len(lead) < 2:
+                continue
             text += (f"; at {level} the paper's layer leads the ConvNet by "
                      f"{lead[short]:+.2f} points after {short} epochs and "
                      f"{lead[long]:+.2f} after {long}")  # fmt: skip

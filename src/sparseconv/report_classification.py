@@ -15,6 +15,7 @@ import pandas as pd
 from .analysis import (
     comparison_table,
     grid_progress,
+    kept_late,
     load_references,
     load_runs,
     reference_gap,
@@ -377,17 +378,19 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
                      & (references["model"] == "dense")].sort_values("sparsity")  # fmt: skip
     out["g75_dense_first"] = float(g75["accuracy"].iloc[0]) if len(g75) else float("nan")
     out["fit_check"] = fit_check(runs, FIT_TARGET.get(dataset))
-    longer = longer_training(results_dir) if dataset == "mnist" else pd.DataFrame()
+    out["kept_late"] = kept_late(runs) if not runs.empty else "no runs"
+    longer = longer_training(results_dir, dataset)
     out["longer"] = (
         styled(
             longer,
             "Seed-0 runs of the grid beside the same cells trained longer "
-            "(benchmarks/mnist_epochs.py), accuracy (%) at the training sparsity.",
+            "(benchmarks/epochs.py), accuracy (%) at the training sparsity.",
         )
         if not longer.empty
-        else note_table("benchmarks/mnist_epochs.py has not been run")
+        else note_table(f"benchmarks/epochs.py --dataset {dataset} has not been run")
     )
-    out["longer_text"] = longer_training_text(longer)
+    column = "test, mean per class" if dataset == "caltech101" else "test"
+    out["longer_text"] = longer_training_text(longer, column)
     candidates = architecture_candidates(results_dir)
     out["architectures"] = (
         styled(

@@ -12,11 +12,11 @@ import pandas as pd
 
 from .analysis import load_runs, run_times
 from .records import resolve_results_dir
-from .study import PERFORMANCE_GOALS, RUN_BUDGET_MIN
+from .study import DATASET_NAMES, PERFORMANCE_GOALS, RUN_BUDGET_MIN
 from .tables import note_table, styled
 
 __all__ = ["read_benchmark", "goals_table", "ray_overhead_text", "performance_page",
-           "cost_table", "reproduce_page"]  # fmt: skip
+           "cost_table", "provenance_table", "devices_per_seed", "reproduce_page"]  # fmt: skip
 
 
 def read_benchmark(name: str, results_dir: str | os.PathLike[str] = "results") -> dict | None:
@@ -118,6 +118,67 @@ def cost_table(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _commit(record: dict[str, Any]) -> str:
+    """'abc1234', 'abc1234 (dirty)' or '?' for a record's code version."""
+    commit = record.get("git_commit")
+    if not commit:
+        return "?"
+    return f"{commit[:7]} (dirty)" if record.get("git_dirty") else commit[:7]
+
+
+def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Where the study's runs ran: per data set and device ("cpu" where a record names
+    none), the seeds, the number of runs and the commits their records name."""
+    columns = ["data set", "device", "seeds", "runs", "commits named"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    device = runs["device"].fillna("cpu") if "device" in runs else "cpu"
+    rows = [
+        [
+            DATASET_NAMES[dataset],
+            name,
+            ", ".join(str(s) for s in sorted(set(group["seed"]))),
+            len(group),
+            ", ".join(sorted({_commit(r) for r in group["record"]})),
+        ]
+        for (dataset, name), group in runs.assign(device=device).groupby(["dataset", "device"])
+    ]
+    return pd.DataFrame(rows, columns=columns)  # fmt: skip
+
+
+def devices_per_seed(runs: pd.DataFrame) -> str:
+    """One sentence per data set whose seeds mix devices (a paired comparison there pairs
+    a CPU run with a GPU run), after one naming the data sets whose every seed ran on
+    one device."""
+    if runs.empty:
+        return "No run has finished yet."
+    device = runs["device"].fillna("cpu") if "device" in runs else "cpu"
+    frame = runs.assign(device=device)
+    whole, mixed = [], []
+    for dataset, group in frame.groupby("dataset", sort=False):
+        per_seed = group.groupby("seed")["device"].nunique()
+        split = sorted(int(s) for s in per_seed[per_seed > 1].index)
+        name = DATASET_NAMES[dataset]
+        if not split:
+            whole.append(name)
+            continue
+        seeds = ", ".join(str(s) for s in split[:-1]) + " and " * (len(split) > 1)
+        seeds += str(split[-1])
+        devices = " and ".join(
+            "the CPU" if d == "cpu" else f"an {d}"
+            for d in sorted(set(group["device"]), key=lambda d: d != "cpu")
+        )
+        mixed.append(f"In {name}, seed{'s' if len(split) > 1 else ''} {seeds} ran partly on "
+                     f"each of {devices}, so some of its paired comparisons pair runs from "
+                     "two devices.")  # fmt: skip
+    out = []
+    if whole:
+        names = ", ".join(whole[:-1]) + " and " + whole[-1] if len(whole) > 1 else whole[0]
+        out.append(f"Every seed of {names} ran on one device, so each paired comparison "
+                   "there pairs runs from the same device.")  # fmt: skip
+    return " ".join(out + mixed)
+
+
 def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the performance page glues."""
     layer = read_benchmark("layer.json", results_dir)
@@ -194,7 +255,12 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
 def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the reproduce page glues: the measured cost of the study's runs."""
     cost = cost_table(results_dir)
+    runs = load_runs(results_dir)
     return {
+        "tab_provenance": styled(provenance_table(runs), "Where the study's runs ran, and "
+                                 "the code version each record names.", 0)
+        if not runs.empty else note_table("no finished runs yet"),
+        "devices_per_seed": devices_per_seed(runs),
         "tab_cost": styled(cost, "Measured cost of the study's finished runs, from their "
                            "records (training time only).", 1)
         if not cost.empty else note_table("no finished runs yet")
