@@ -100,6 +100,23 @@ def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
     assert lines[0].endswith("2 already done, 0 to run")
 
 
+def test_seeds_without_models_select_the_grids_cells(tmp_path):
+    def count(**kwargs):
+        runs = grid("caltech101", results_dir=str(tmp_path), **kwargs)
+        return {
+            m: sum(r.params["model"] == m for r in runs)
+            for m in sorted({r.params["model"] for r in runs})
+        }
+
+    # seeds 1 and 2 of the grid: the tuned models only (sparse_naive has seed 0 alone)
+    assert count(seeds=[1, 2]) == {m: 20 for m in TUNED_MODELS}
+    assert count(seeds=[0]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
+    # a seed that is not in the grid is a new seed for every model
+    assert count(seeds=[3]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
+    # named models take the seeds as given
+    assert count(models=["sparse_naive"], seeds=[1, 2]) == {"sparse_naive": 20}
+
+
 def test_a_run_finished_elsewhere_is_neither_rerun_nor_overwritten(tmp_path):
     from sparseconv.sweep import run_local, save_result
 

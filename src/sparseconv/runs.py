@@ -54,9 +54,12 @@ def grid(
 ) -> list[Run]:
     """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
 
-    ``models``/``sparsities`` replace the grid's lists; ``seeds`` replaces every
-    model's seeds. The rest override the notebook defaults for every run; without
-    ``lr`` each model gets the study's rate (:func:`sparseconv.study.default_lr`). For depth,
+    ``models``/``sparsities`` replace the grid's lists. ``seeds`` with ``models`` gives
+    every one of those models those seeds; without ``models`` it selects the grid's cells
+    at those seeds (``seeds=[1, 2]`` splits a grid between machines), and a seed that no
+    model of the grid has is a new seed for every model. The rest override the notebook
+    defaults for every run; without ``lr`` each model gets the study's rate
+    (:func:`sparseconv.study.default_lr`). For depth,
     ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
     depth grid also holds its runs on the lines pattern.
     """
@@ -65,9 +68,18 @@ def grid(
     selected = bool(models or sparsities or seeds or pattern)
     grid_sparsities, grid_seeds = GRIDS[dataset]
     defaults = DEFAULTS[dataset]
+    explicit = bool(models)
     models = list(models) if models else list(grid_seeds)
     levels = [check_sparsity(s) for s in (sparsities if sparsities else grid_sparsities)]
-    seeds_of = {m: tuple(seeds) if seeds else grid_seeds.get(m, (0,)) for m in models}
+    known = {s for ss in grid_seeds.values() for s in ss}
+    seeds_of = {
+        m: grid_seeds.get(m, (0,))
+        if not seeds
+        else tuple(seeds)
+        if explicit
+        else tuple(s for s in seeds if s in grid_seeds.get(m, (0,)) or s not in known)
+        for m in models
+    }
     all_seeds = sorted({s for ss in seeds_of.values() for s in ss})
     runs: list[Run] = []
     for seed in all_seeds:

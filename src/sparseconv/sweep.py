@@ -270,7 +270,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=sorted(GRIDS))
     p.add_argument("--models", nargs="+", help="models to run (default: the grid's)")
     p.add_argument("--sparsities", nargs="+", type=float, help="training sparsities")
-    p.add_argument("--seeds", nargs="+", type=int, help="seeds, for every model")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="seeds: the grid's cells at these seeds, or with --models these seeds for "
+        "every named model",
+    )
     p.add_argument("--pattern", choices=("uniform", "lines"), help="depth: sampling pattern")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the notebook's)")
     p.add_argument("--limit", type=int, help="training images per run (quick runs)")
