@@ -18,6 +18,7 @@ from sparseconv.claims import (
     judge,
     metric_key,
     verdict,
+    verdict_basis,
 )
 from sparseconv.stats import holm, one_sample, seed_level_effect
 
@@ -182,3 +183,28 @@ def test_judge_and_table_on_three_seeds():
     assert table.loc[0, "verdict"] == "supported"
     assert table.loc[0, "effect [95 % CI]"].startswith("+1.10 [")
     assert table.loc[1, "verdict"] == "no runs yet"
+
+
+def test_verdict_basis_names_the_significant_comparisons():
+    from sparseconv.claims import Judgement
+
+    claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == "caltech101")
+    tests = pd.DataFrame({
+        "baseline": ["dense", "dense_mask", "dense"], "comparison": ["trained at 20 %"] * 2
+        + ["trained at 90 %"], "mean": [-0.59, -4.5, 3.0], "p_holm": [0.043, 0.28, 0.01],
+    })  # fmt: skip
+    est = one_sample([])
+    text = verdict_basis(Judgement(claim, "sparse", tests, "mixed", est, 3))
+    assert text == (
+        "Verdict: mixed, resting on the 2 of 3 comparisons significant after Holm's "
+        "correction: versus the ConvNet, trained at 20 % (-0.59 points, against the claim, "
+        "Holm p 0.043); versus the ConvNet, trained at 90 % (+3.00 points, in the claim's "
+        "favour, Holm p 0.010)."
+    )
+    none = tests.assign(p_holm=[0.5, 0.3, 1.0])
+    assert verdict_basis(Judgement(claim, "sparse", none, "not supported", est, 3)) == (
+        "Verdict: not supported; none of the 3 comparisons is significant after Holm's "
+        "correction (smallest adjusted p 0.30)."
+    )
+    assert verdict_basis(Judgement(claim, "sparse", tests, "2 seeds, descriptive only", est,
+                                   2)) == "Verdict: 2 seeds, descriptive only."  # fmt: skip

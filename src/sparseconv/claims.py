@@ -22,6 +22,7 @@ from .study import DATASET_NAMES, MODEL_LABELS, TRAIN_SPARSITIES, VERDICT_METRIC
 
 __all__ = [
     "VERDICTS",
+    "verdict_basis",
     "Claim",
     "CLAIMS",
     "metric_key",
@@ -276,6 +277,29 @@ def judge(claim: Claim, runs: pd.DataFrame, variant: str) -> Judgement:
     n_seeds = int(family["seed"].nunique()) if not family.empty else 0
     return Judgement(claim, variant, tests, verdict(tests, n_seeds),
                      seed_level_effect(family), n_seeds)  # fmt: skip
+
+
+def verdict_basis(judgement: Judgement) -> str:
+    """One plain sentence: the verdict and the comparisons it rests on (those significant
+    after Holm, with their effect in the claim's unit, signed in its favour)."""
+    tests, unit = judgement.tests, judgement.claim.unit
+    if judgement.n_seeds < MIN_SEEDS or tests.empty:
+        return f"Verdict: {judgement.verdict}."
+    significant = tests[tests["p_holm"] < ALPHA]
+    if significant.empty:
+        return (f"Verdict: {judgement.verdict}; none of the {len(tests)} comparisons is "
+                f"significant after Holm's correction (smallest adjusted p "
+                f"{tests['p_holm'].min():.2f}).")  # fmt: skip
+    digits = 3 if unit == "m" else 2
+    parts = []
+    for row in significant.itertuples():
+        side = "in the claim's favour" if row.mean > 0 else "against the claim"
+        effect = f"{row.mean:+.{digits}f} {unit}"
+        parts.append(f"versus the {MODEL_LABELS[row.baseline]}, {row.comparison} "
+                     f"({effect}, {side}, Holm p {row.p_holm:.3f})")  # fmt: skip
+    return (f"Verdict: {judgement.verdict}, resting on the {len(significant)} of "
+            f"{len(tests)} comparisons significant after Holm's correction: "
+            f"{'; '.join(parts)}.")  # fmt: skip
 
 
 def judge_all(results_dir: str | os.PathLike[str] = "results") -> list[Judgement]:

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .analysis import cross_matrix, cross_summary, load_runs
-from .claims import CLAIMS, invariance_losses, judge, metric_key
+from .claims import CLAIMS, invariance_losses, judge, metric_key, verdict_basis
 from .plots import cross_curves, cross_heatmaps
 from .stats import one_sample
 from .study import DATASET_NAMES, GRIDS, MODEL_LABELS, VERDICT_METRIC
@@ -121,6 +121,8 @@ def invariance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str
                                    "trained there (points; 0: invariant, negative: better "
                                    "than the model trained there).")
                             if not losses.empty else note_table("no runs yet"))  # fmt: skip
+        claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == dataset)
+        values["basis"] = verdict_basis(judge(claim, runs, "sparse"))
         tests = invariance_tests_table(runs, dataset)
         values["tests"] = (
             styled(
