@@ -136,11 +136,13 @@ def accuracy_vs_sparsity(
     title: str = "",
     ylabel: str = "test accuracy (%)",
     references: Any = None,
+    legend_outside: bool = False,
 ) -> Figure:
     """Mean +- sd over seeds per model against the training sparsity (= test sparsity).
 
     ``summary``: the frame of :func:`sparseconv.analysis.seed_summary` (fractions).
     ``references``: optional frame (source, model, sparsity, accuracy in %) drawn dashed.
+    ``legend_outside``: the legend right of the panel, so it covers no curve.
     """
     fig = None
     if ax is None:
@@ -176,7 +178,10 @@ def accuracy_vs_sparsity(
     ax.set_xlabel("sparsity (% removed; train = test)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT)
+    if legend_outside:
+        ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    else:
+        ax.legend(fontsize=FONT)
     if title:
         ax.set_title(title, fontsize=FONT)
     if fig is None:

@@ -273,10 +273,10 @@ def _accuracy_figure(runs: pd.DataFrame, references: pd.DataFrame, dataset: str,
     summary = seed_summary(runs, metric)
     if summary.empty:
         return empty_figure(f"no finished {DATASET_NAMES[dataset]} runs yet", (7.0, 4.0))
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     refs = references[references["dataset"] == dataset] if metric == "test_accuracy" else None
     ylabel = "test accuracy (%)" if metric == "test_accuracy" else "mean per-class accuracy (%)"
-    accuracy_vs_sparsity(summary, ax=ax, references=refs, ylabel=ylabel)
+    accuracy_vs_sparsity(summary, ax=ax, references=refs, ylabel=ylabel, legend_outside=True)
     return fig
 
 

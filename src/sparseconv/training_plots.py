@@ -28,7 +28,9 @@ def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figur
     chosen = runs[((runs["sparsity"] - sparsity).abs() < 1e-9) & (runs["seed"] == seed)]
     if chosen.empty:
         return empty_figure(f"no run trained at {100 * sparsity:g} % with seed {seed} yet")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    from .plots import legend_below
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4.3))
     for _, run in chosen.iterrows():
         record: dict[str, Any] = run["record"]
         history = record["history"]
@@ -47,9 +49,8 @@ def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figur
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=FONT)
-    ax2.legend(fontsize=FONT)
     fig.suptitle(f"trained at {100 * sparsity:g} % sparsity, seed {seed}", fontsize=FONT + 1)
-    fig.tight_layout()
+    legend_below(fig, [ax2])
     return fig
 
 
