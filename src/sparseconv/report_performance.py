@@ -111,7 +111,7 @@ def cost_table(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     processes (one CPU thread each on a CPU; a share of the GPU on a GPU)."""
     runs = load_runs(results_dir)
     rows = [{
-        "data set": dataset, "device": device, "runs": len(group),
+        "data set": DATASET_NAMES[dataset], "device": device, "runs": len(group),
         "median minutes per run (training)": group["train_seconds"].median() / 60,
         "total process hours so far": group["train_seconds"].sum() / 3600,
     } for (dataset, device), group in runs.groupby(["dataset", "device"])]  # fmt: skip
