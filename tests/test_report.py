@@ -33,6 +33,13 @@ def test_fit_check_by_hand():
     assert fit_check(runs.iloc[:0]) == "no runs yet"
 
 
+def _runs_by_seed(table):
+    """Runs from {model: {level: (accuracy % of seed 0, 1, 2)}} at the training level."""
+    return pd.DataFrame([_run(model, level, seed, {level: values[seed] / 100})
+                         for model, levels in table.items() for level, values in levels.items()
+                         for seed in range(3)])  # fmt: skip
+
+
 def test_accuracy_reading_by_hand():
     # accuracy (%) at the training level, per seed; 50 % and 90 % sparsity
     table = {
@@ -41,9 +48,7 @@ def test_accuracy_reading_by_hand():
         "sparse_partial": {0.5: (90.1, 90.2, 90.3), 0.9: (81.0, 82.0, 83.0)},
         "dense_mask": {0.5: (90.1, 90.2, 90.3), 0.9: (84.8, 85.0, 85.2)},
     }
-    runs = pd.DataFrame([_run(model, level, seed, {level: values[seed] / 100})
-                         for model, levels in table.items() for level, values in levels.items()
-                         for seed in range(3)])  # fmt: skip
+    runs = _runs_by_seed(table)
     text = accuracy_reading("mnist", runs)
     # sparse - partial: 0 at 50 %, (+0.9, 0, -0.9) at 90 %: means 0 and 0
     assert "differ by at most 0.00 points" in text
@@ -73,9 +78,7 @@ def test_accuracy_reading_when_the_layer_is_behind():
         "sparse_partial": {0.5: (89.9, 90.0, 90.1), 0.9: (80.1, 80.2, 80.3)},
         "dense_mask": {0.5: (90.0, 90.0, 90.0), 0.9: (80.0, 80.0, 80.0)},
     }
-    runs = pd.DataFrame([_run(model, level, seed, {level: values[seed] / 100})
-                         for model, levels in table.items() for level, values in levels.items()
-                         for seed in range(3)])  # fmt: skip
+    runs = _runs_by_seed(table)
     text = accuracy_reading("mnist", runs)
     # sparse - dense: -2.1, -2.0, -1.9 at 50 % (t = -34.6, Holm p < 0.05); +0.2 at 90 %
     assert (
