@@ -283,6 +283,23 @@ def test_longer_training_sets_benchmark_runs_beside_the_grid(tmp_path):
     assert f"leads the ConvNet by {lead:+.2f} points after 15 epochs and {lead + 2:+.2f}" in text
 
 
+def test_longer_training_text_means_over_seeds():
+    from sparseconv.benchmark_tables import longer_training_text
+
+    rows = [
+        {"model": m, "sparsity": "10 %", "seed": seed, "epochs": e, "test": v}
+        for m, values in (("ConvNet", (60, 70, 62, 70)), ("sparse conv", (50, 66, 54, 66)))
+        for (seed, e), v in zip(((0, 15), (0, 30), (1, 15), (1, 30)), values, strict=True)
+    ]
+    text = longer_training_text(pd.DataFrame(rows))
+    # ConvNet 61 -> 70 (+9), sparse 52 -> 66 (+14); lead -9 after 15, -4 after 30
+    assert text == (
+        "Trained for 30 instead of 15 epochs (mean over seeds 0 and 1), test accuracy changes "
+        "by ConvNet +9.00; sparse conv +14.00 points; at 10 % the paper's layer leads the "
+        "ConvNet by -9.00 points after 15 epochs and -4.00 after 30."
+    )
+
+
 def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record):
     from conftest import write_depth_study
 

@@ -57,7 +57,8 @@ def longer_training(
         return pd.DataFrame()
     grid = load_runs(results_dir, dataset)
     rows = []
-    for r in sorted(longer, key=lambda r: (list(MODEL_LABELS).index(r["model"]), r["sparsity"])):
+    order = list(MODEL_LABELS)
+    for r in sorted(longer, key=lambda r: (order.index(r["model"]), r["sparsity"], r["seed"])):
         cell = grid[(grid["model"] == r["model"]) & (grid["seed"] == r["seed"])
                     & ((grid["sparsity"] - r["sparsity"]).abs() < 1e-9)] if not grid.empty \
             else grid  # fmt: skip
@@ -66,6 +67,7 @@ def longer_training(
             row = {
                 "model": MODEL_LABELS[r["model"]],
                 "sparsity": f"{100 * r['sparsity']:g} %",
+                "seed": r["seed"],
                 "epochs": len(record["history"]) if source == "grid" else record["epochs"],
                 "kept epoch": record["best_epoch"],
                 "training images (eval mode)": 100 * record["train_eval_accuracy"],
@@ -82,7 +84,7 @@ def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
     """One sentence from :func:`longer_training`: per cell, the change of ``column``
     (points; "test" or "test, mean per class") from the grid's epochs to the longer run,
     and the paper's layer's lead over the ConvNet at each length where both were trained
-    longer."""
+    longer; with several seeds, means over them."""
     if table.empty:
         return "benchmarks/epochs.py has not been run for this data set"
     test = table.pivot_table(index=["sparsity", "model"], columns="epochs", values=column)
@@ -92,7 +94,13 @@ def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
     change = (test[long] - test[short]).dropna()
     parts = [f"{model} {value:+.2f}" for (level, model), value in change.items()]
     what = "test accuracy" if column == "test" else "mean per-class test accuracy"
-    text = (f"Trained for {long} instead of {short} epochs (seed 0), {what} changes by "
+    seeds = sorted({int(x) for x in table["seed"]})
+    which = (
+        f"seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"mean over seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+    )
+    text = (f"Trained for {long} instead of {short} epochs ({which}), {what} changes by "
             f"{'; '.join(parts)} points")  # fmt: skip
     sparse, dense = MODEL_LABELS["sparse"], MODEL_LABELS["dense"]
     for level in test.index.get_level_values(0).unique():

@@ -383,7 +383,7 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
     out["longer"] = (
         styled(
             longer,
-            "Seed-0 runs of the grid beside the same cells trained longer "
+            "Runs of the grid beside the same cells and seeds trained longer "
             "(benchmarks/epochs.py), accuracy (%) at the training sparsity.",
         )
         if not longer.empty
