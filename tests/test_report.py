@@ -290,12 +290,14 @@ def test_longer_training_text_means_over_seeds():
         {"model": m, "sparsity": "10 %", "seed": seed, "epochs": e, "test": v}
         for m, values in (("ConvNet", (60, 70, 62, 70)), ("sparse conv", (50, 66, 54, 66)))
         for (seed, e), v in zip(((0, 15), (0, 30), (1, 15), (1, 30)), values, strict=True)
-    ]
+    ] + [{"model": "ConvNet + mask", "sparsity": "10 %", "seed": 0, "epochs": e, "test": v}
+         for e, v in ((15, 60), (30, 65))]  # fmt: skip
     text = longer_training_text(pd.DataFrame(rows))
     # ConvNet 61 -> 70 (+9), sparse 52 -> 66 (+14); lead -9 after 15, -4 after 30
     assert text == (
         "Trained for 30 instead of 15 epochs (mean over seeds 0 and 1), test accuracy changes "
-        "by ConvNet +9.00; sparse conv +14.00 points; at 10 % the paper's layer leads the "
+        "by ConvNet +9.00; ConvNet + mask +5.00 (seed 0 only); sparse conv +14.00 points; "
+        "at 10 % the paper's layer leads the "
         "ConvNet by -9.00 points after 15 epochs and -4.00 after 30."
     )
 

@@ -91,10 +91,13 @@ def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
     if test.shape[1] < 2:
         return "the grid's records of the cells trained longer are missing"
     short, long = test.columns.min(), test.columns.max()
-    change = (test[long] - test[short]).dropna()
-    parts = [f"{model} {value:+.2f}" for (level, model), value in change.items()]
-    what = "test accuracy" if column == "test" else "mean per-class test accuracy"
     seeds = sorted({int(x) for x in table["seed"]})
+    change = (test[long] - test[short]).dropna()
+    longer_seeds = table[table["epochs"] == long].groupby("model")["seed"].apply(set)
+    parts = [f"{model} {value:+.2f}" + ("" if longer_seeds[model] == set(seeds)
+             else f" (seed {', '.join(str(x) for x in sorted(longer_seeds[model]))} only)")
+             for (level, model), value in change.items()]  # fmt: skip
+    what = "test accuracy" if column == "test" else "mean per-class test accuracy"
     which = (
         f"seed {seeds[0]}"
         if len(seeds) == 1
