@@ -165,12 +165,17 @@ def kept_late(runs: pd.DataFrame, last: int = 2) -> str:
     return f"{sum(kept)} of {len(kept)} runs"
 
 
-def _timed(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``minutes`` (training + final evaluation) and ``device`` ("cpu" where
-    a record names none)."""
-    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+def with_device(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with a ``device`` column: the record's device, "cpu" where it names none."""
     device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
-    return runs.assign(minutes=minutes, device=device.fillna("cpu"))
+    return runs.assign(device=device.fillna("cpu"))
+
+
+def _timed(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``minutes`` (training + final evaluation) and ``device``
+    (:func:`with_device`)."""
+    minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
+    return with_device(runs).assign(minutes=minutes)
 
 
 def run_times(runs: pd.DataFrame) -> pd.DataFrame:

@@ -45,8 +45,8 @@ def architecture_candidates(results_dir: str | os.PathLike[str] = "results") -> 
 def longer_training(
     results_dir: str | os.PathLike[str] = "results", dataset: str = "mnist"
 ) -> pd.DataFrame:
-    """The runs of ``benchmarks/epochs.py`` for ``dataset`` beside the grid's seed-0 record
-    of the same model and sparsity: per (model, sparsity) and epoch count, the kept epoch
+    """The runs of ``benchmarks/epochs.py`` for ``dataset`` beside the grid's record of the
+    same model, sparsity and seed: per (model, sparsity, seed) and epoch count, the kept epoch
     and the accuracies (%) on training images (eval mode), validation and test images,
     all at the training sparsity (Caltech-101 also the test mean per-class accuracy).
     Rows of cells whose grid record is missing show only the longer run."""

@@ -241,8 +241,7 @@ def accuracy_reading(dataset: str, runs: pd.DataFrame, margin: float = 0.5) -> s
         out.append(text + ".")
     verdicts = {v: verdict_of(dataset, runs, v) for v in ("sparse", "sparse_partial")}
     if len(set(verdicts.values())) > 1:
-        rests = _levels(pd.DataFrame({"comparison": sorted(set(significant_levels),
-                        key=significant_levels.index)}))  # fmt: skip
+        rests = _levels(pd.DataFrame({"comparison": list(dict.fromkeys(significant_levels))}))
         out.append(
             f"So the two verdicts differ ({verdicts['sparse']} against "
             f"{verdicts['sparse_partial']}) although the functions are the same: with "

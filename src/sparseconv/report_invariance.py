@@ -9,14 +9,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .analysis import cross_matrix, cross_summary, load_runs
-from .claims import CLAIMS, invariance_losses, judge, metric_key, verdict_basis
+from .claims import CLAIMS, Judgement, invariance_losses, judge, metric_key, verdict_basis
 from .plots import cross_curves, cross_heatmaps
 from .stats import one_sample
 from .study import DATASET_NAMES, GRIDS, MODEL_LABELS, VERDICT_METRIC
 from .tables import intervals, note_table, styled
 from .training_plots import empty_figure
 
-__all__ = ["loss_summary", "transfer_table", "invariance_tests_table", "invariance_page"]
+__all__ = ["loss_summary", "transfer_table", "invariance_judgement", "invariance_tests_table",
+           "invariance_page"]  # fmt: skip
 
 DIRECTIONS = {"all": "all other levels", "denser": "denser only", "sparser": "sparser only"}
 TRANSFER = [(0.05, 0.05), (0.05, 0.9), (0.5, 0.5), (0.5, 0.9), (0.9, 0.9), (0.9, 0.05)]
@@ -60,12 +61,21 @@ def transfer_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return frame
 
 
-def invariance_tests_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def invariance_judgement(runs: pd.DataFrame, dataset: str) -> Judgement:
+    """Claim 3 on ``dataset`` judged for the paper's layer."""
+    claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == dataset)
+    return judge(claim, runs, "sparse")
+
+
+def invariance_tests_table(
+    runs: pd.DataFrame, dataset: str, judgement: Judgement | None = None
+) -> pd.DataFrame:
     """Claim 3's family for the paper's layer: per baseline and training level, the
     baseline's mean loss minus the sparse network's (points; positive: the sparse network
-    is more invariant), paired by seed, with p and Holm-adjusted p."""
-    claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == dataset)
-    tests = judge(claim, runs, "sparse").tests
+    is more invariant), paired by seed, with p and Holm-adjusted p. ``judgement``: that of
+    :func:`invariance_judgement`, if already made."""
+    judgement = judgement or invariance_judgement(runs, dataset)
+    tests = judgement.tests
     if tests.empty:
         return pd.DataFrame()
     return pd.DataFrame({
@@ -121,9 +131,9 @@ def invariance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str
                                    "trained there (points; 0: invariant, negative: better "
                                    "than the model trained there).")
                             if not losses.empty else note_table("no runs yet"))  # fmt: skip
-        claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == dataset)
-        values["basis"] = verdict_basis(judge(claim, runs, "sparse"))
-        tests = invariance_tests_table(runs, dataset)
+        judgement = invariance_judgement(runs, dataset)
+        values["basis"] = verdict_basis(judgement)
+        tests = invariance_tests_table(runs, dataset, judgement)
         values["tests"] = (
             styled(
                 tests,

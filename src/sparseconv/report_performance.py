@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .analysis import load_runs, run_times
+from .analysis import load_runs, run_times, with_device
 from .records import resolve_results_dir
 from .study import DATASET_NAMES, PERFORMANCE_GOALS, RUN_BUDGET_MIN
 from .tables import note_table, styled
@@ -106,10 +106,13 @@ def ray_overhead_text(ray: dict | None) -> str:
     return f"{startup}, and a per-run overhead of {100 * share:+.1f} % against the local executor"
 
 
-def cost_table(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+def cost_table(
+    results_dir: str | os.PathLike[str] = "results", runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per data set and device: runs, median training minutes, total hours of the runs'
-    processes (one CPU thread each on a CPU; a share of the GPU on a GPU)."""
-    runs = load_runs(results_dir)
+    processes (one CPU thread each on a CPU; a share of the GPU on a GPU). ``runs``: the
+    study's records if already loaded (else read from ``results_dir``)."""
+    runs = load_runs(results_dir) if runs is None else runs
     rows = [{
         "data set": DATASET_NAMES[dataset], "device": device, "runs": len(group),
         "median minutes per run (training)": group["train_seconds"].median() / 60,
@@ -132,7 +135,6 @@ def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
     columns = ["data set", "device", "seeds", "runs", "commits named"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
-    device = runs["device"].fillna("cpu") if "device" in runs else "cpu"
     rows = [
         [
             DATASET_NAMES[dataset],
@@ -141,7 +143,7 @@ def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
             len(group),
             ", ".join(sorted({_commit(r) for r in group["record"]})),
         ]
-        for (dataset, name), group in runs.assign(device=device).groupby(["dataset", "device"])
+        for (dataset, name), group in with_device(runs).groupby(["dataset", "device"])
     ]
     return pd.DataFrame(rows, columns=columns)  # fmt: skip
 
@@ -152,8 +154,7 @@ def devices_per_seed(runs: pd.DataFrame) -> str:
     one device."""
     if runs.empty:
         return "No run has finished yet."
-    device = runs["device"].fillna("cpu") if "device" in runs else "cpu"
-    frame = runs.assign(device=device)
+    frame = with_device(runs)
     whole, mixed = [], []
     for dataset, group in frame.groupby("dataset", sort=False):
         per_seed = group.groupby("seed")["device"].nunique()
@@ -254,8 +255,8 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
 
 def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the reproduce page glues: the measured cost of the study's runs."""
-    cost = cost_table(results_dir)
     runs = load_runs(results_dir)
+    cost = cost_table(results_dir, runs)
     return {
         "tab_provenance": styled(provenance_table(runs), "Where the study's runs ran, and "
                                  "the code version each record names.", 0)
