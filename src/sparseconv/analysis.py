@@ -15,7 +15,7 @@ import pandas as pd
 
 from .depth_analysis import depth_curve, depth_table, kernel_flatness
 from .records import atomic_write_text, iter_records, resolve_results_dir
-from .study import DATASET_NAMES, MODEL_LABELS, PROTOCOL
+from .study import DATASET_NAMES, MODEL_LABELS, REPORTED_PROTOCOL
 from .tables import markdown_table
 
 __all__ = [
@@ -75,7 +75,7 @@ def load_runs(
     """One row per record (columns RUN_COLUMNS and ``record``), sorted.
 
     ``study_only``: only the study's records: a cell of the data set's grid under the
-    current protocol (``study.PROTOCOL``, ``study.GRIDS``, the chosen learning rates),
+    reported protocol (``study.REPORTED_PROTOCOL``, ``study.GRIDS``, the chosen learning rates),
     with its executed notebook beside it. A run made by hand (another seed, sparsity,
     rate or a quick ``limit`` run), an older protocol's record, or a record without
     its notebook is left out. Missing folders give an empty frame.
@@ -85,7 +85,7 @@ def load_runs(
     for path, record in iter_records(results_dir, None if dataset is None else [dataset]):
         ds = record["dataset"]
         if study_only:
-            if record.get("protocol", 1) != PROTOCOL.get(ds):
+            if record.get("protocol", 1) != REPORTED_PROTOCOL.get(ds):
                 continue
             if ds not in names:
                 names[ds] = study_names(ds)

@@ -1,10 +1,12 @@
 """Classification runs (MNIST, Caltech-101): data, evaluation and the training loop.
 
-The protocol (``study.PROTOCOL`` 2), the same for every model:
+The protocol (``study.PROTOCOL`` 3), the same for every model:
 
-* training / validation / test splits; training masks are drawn afresh for every batch
-  (``sparsify``); validation and test masks are fixed per image by (seed, sparsity,
-  index) (``fixed_mask``), so all models with one seed see the same inputs;
+* training / validation / test splits (Caltech-101: no ``Faces``/``Faces_easy`` twins
+  across them); training masks are drawn afresh for every batch (``sparsify``);
+  validation and test masks are fixed per image by (seed, split, sparsity, index)
+  (``fixed_mask`` with one stream per split), so all models with one seed see the same
+  inputs and no validation mask is a test mask;
 * SGD with Nesterov momentum 0.9, L2 weight decay 5e-4, cosine decay stepped per
   epoch; the paper layer's weights at matched step sizes (``optim.param_groups``)
   except for ``sparse_naive``;
@@ -155,12 +157,20 @@ def augment(images: Tensor, generator: torch.Generator, pad: int = 4) -> Tensor:
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+# each fixed-mask split draws from its own stream (``fixed_mask``): validation masks are
+# never the test masks of the same image index (protocol 3)
+MASK_STREAMS = {"test": 0, "val": 1, "train_eval": 2}
+
+
 def split_masks(data: ClassificationData, split: str, sparsity: float, seed: int) -> Tensor:
     """Fixed masks (N, 1, S, S), bool on the data's device, one per image of ``split``,
-    depending only on (seed, sparsity, image index)."""
+    depending only on (seed, split's stream, sparsity, image index)."""
+    if split not in MASK_STREAMS:
+        raise ValueError(f"split must be one of {tuple(MASK_STREAMS)}, got {split!r}")
     images = data.x[split]
     _, _, h, w = images.shape
-    return fixed_mask(range(len(images)), h, w, sparsity, seed).bool().to(images.device)
+    masks = fixed_mask(range(len(images)), h, w, sparsity, seed, MASK_STREAMS[split])
+    return masks.bool().to(images.device)
 
 
 @torch.no_grad()

@@ -10,9 +10,26 @@ from typing import Any
 
 from .records import atomic_write_text, read_record, record_path
 from .sparsify import check_sparsity
-from .study import DEFAULTS, DEPTH_LINES_RUNS, GRIDS, PROTOCOL, TUNING, default_lr, tuned_models
+from .study import (
+    BUDGET_CHECK,
+    DEFAULTS,
+    DEPTH_LINES_RUNS,
+    GRIDS,
+    PROTOCOL,
+    TUNING,
+    default_lr,
+    tuned_models,
+)
 
-__all__ = ["Run", "grid", "tuning_grid", "pending", "from_search", "reuse_from_search"]
+__all__ = [
+    "Run",
+    "grid",
+    "tuning_grid",
+    "budget_grid",
+    "pending",
+    "from_search",
+    "reuse_from_search",
+]
 
 
 @dataclass
@@ -156,6 +173,46 @@ def tuning_grid(
             subfolder="tuning",
         )
         for rate in (lrs or setting["lrs"])
+        for model in (models or tuned_models(dataset))
+    ]
+
+
+def budget_grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    epochs: Sequence[int] | None = None,
+    limit: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+) -> list[Run]:
+    """The budget check of ``dataset`` (``study.BUDGET_CHECK``): every tuned model at each
+    of its sparsities, seeds and budgets, at the model's study rate; budget-major (the
+    smaller budgets finish first); records go to ``<results_dir>/<dataset>/budget/``.
+    These runs decide the grid's epochs and are never grid cells."""
+    if dataset not in BUDGET_CHECK:
+        raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
+    setting = BUDGET_CHECK[dataset]
+    defaults = DEFAULTS[dataset]
+    return [
+        Run(
+            dataset,
+            {
+                "sparsity": level,
+                "model": model,
+                "epochs": int(budget),
+                "lr": default_lr(dataset, model),
+                "batch_size": defaults["batch_size"],
+                "seed": seed,
+                "limit": limit,
+                "data_dir": data_dir,
+                "results_dir": results_dir,
+            },
+            subfolder="budget",
+        )
+        for budget in (epochs or setting["epochs"])
+        for seed in setting["seeds"]
+        for level in setting["sparsities"]
         for model in (models or tuned_models(dataset))
     ]
 

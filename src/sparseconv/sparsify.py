@@ -111,20 +111,28 @@ def fixed_mask(
     width: int,
     sparsity: float,
     seed: int = 0,
+    stream: int = 0,
 ) -> Tensor:
-    """Masks (len(indices), 1, H, W) that depend only on (seed, sparsity, image index).
+    """Masks (len(indices), 1, H, W) that depend only on (seed, stream, sparsity, image
+    index).
 
-    Used for test sets: image ``i`` gets the same mask whatever the batch size, the
-    order or the other images in the batch. The removed pixels are the
-    ``round(sparsity*H*W)`` smallest of a per-pixel hash of (seed, sparsity, i, pixel),
-    i.e. a uniformly random subset, exactly as in :func:`sparsify`.
+    Used for validation and test sets: image ``i`` gets the same mask whatever the batch
+    size, the order or the other images in the batch. The removed pixels are the
+    ``round(sparsity*H*W)`` smallest of a per-pixel hash of (seed, stream, sparsity, i,
+    pixel), i.e. a uniformly random subset, exactly as in :func:`sparsify`. ``stream``
+    separates the mask sets of one seed (the test set is stream 0, validation stream 1),
+    so image ``i`` of one split never shares its mask with image ``i`` of another.
     """
+    if stream < 0:
+        raise ValueError(f"stream must be >= 0, got {stream}")
     k = n_removed(sparsity, height, width)
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if (idx < 0).any():
         raise ValueError(f"image indices must be >= 0, got {idx[idx < 0][:5].tolist()}")
     level = np.uint64(int(round(check_sparsity(sparsity) * 1_000_000)))
     base = _splitmix64(_splitmix64(np.uint64(seed) & _M64) ^ level)
+    if stream:  # stream 0 keeps the masks of earlier protocols (the test masks)
+        base = _splitmix64(base ^ _splitmix64(np.uint64(0x5EED0000 + stream)))
     per_image = _splitmix64(base ^ idx.astype(np.uint64))
     pixels = np.arange(height * width, dtype=np.uint64)
     keys = _splitmix64(per_image[:, None] ^ _splitmix64(pixels)[None, :])

@@ -27,6 +27,8 @@ __all__ = [
     "TUNED_MODELS",
     "tuned_models",
     "PROTOCOL",
+    "REPORTED_PROTOCOL",
+    "BUDGET_CHECK",
     "DEFAULTS",
     "TUNING",
     "LEARNING_RATES",
@@ -87,7 +89,12 @@ def tuned_models(dataset: str) -> tuple[str, ...]:
 # (analysis skips it); bump a version whenever training or evaluation changes.
 # 2: validation split, test set once at the end, matched step sizes, tuned learning rates;
 # for depth also errors on the missing pixels, early stopping and the nn_convnet baseline.
-PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 2}
+# 3 (classification): validation masks from their own stream, a Caltech-101 split without
+# Faces/Faces_easy twins, the training budget set by BUDGET_CHECK, five seeds.
+PROTOCOL = {"mnist": 3, "caltech101": 2, "depth": 2}
+# The protocol whose complete grid the report reads. A data set's grid under a new
+# protocol is run beside the old one and replaces it in the report only once complete.
+REPORTED_PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 2}
 
 # notebook defaults per data set (``lr`` is the fallback for a model without a tuned rate)
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -157,6 +164,17 @@ def default_lr(dataset: str, model: str) -> float:
     key = "dense" if model == "sparse_naive" else model
     return float(chosen.get(key, DEFAULTS[dataset]["lr"]))
 
+
+# The budget check of protocol 3 (results/<dataset>/budget/): the tuned models at one low
+# and one high training sparsity, two seeds, at B, 2B and 4B epochs (the cosine schedule
+# scaled with them). A budget is sufficient when doubling it moves every paired
+# difference against the ConvNet by less than half the claim's margin and every model's
+# metric by less than the margin, both on the validation split (the test set is kept for
+# the grid's one evaluation at the end); the smallest sufficient budget is the grid's.
+BUDGET_CHECK: dict[str, dict[str, Any]] = {
+    "mnist": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
+    "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
+}
 
 _SEEDS = (0, 1, 2)
 # the classification grids: the tuned models with three seeds, the single-rate paper

@@ -30,7 +30,7 @@ from typing import Any
 
 from .data import project_root
 from .records import atomic_write_text, write_record
-from .runs import Run, from_search, grid, pending, reuse_from_search, tuning_grid
+from .runs import Run, budget_grid, from_search, grid, pending, reuse_from_search, tuning_grid
 from .study import GRIDS
 
 __all__ = [
@@ -301,6 +301,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the learning-rate search (study.TUNING) instead of the grid",
     )
     p.add_argument("--lrs", nargs="+", type=float, help="with --tune: the rates to try")
+    p.add_argument(
+        "--budget",
+        action="store_true",
+        help="the budget check (study.BUDGET_CHECK) instead of the grid; with --epochs "
+        "only that budget",
+    )
     return p
 
 
@@ -309,8 +315,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
+    if args.tune and args.budget:
+        raise SystemExit("--tune and --budget are separate runs; pass one of them")
     try:
-        if args.tune:
+        if args.budget:
+            runs = budget_grid(
+                args.dataset,
+                models=args.models,
+                epochs=[args.epochs] if args.epochs else None,
+                limit=args.limit,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+            )
+        elif args.tune:
             runs = tuning_grid(
                 args.dataset,
                 models=args.models,

@@ -15,7 +15,7 @@ import os
 import pandas as pd
 
 from .records import read_record, resolve_results_dir
-from .study import PROTOCOL, SELECTION, TUNING, tuned_models
+from .study import REPORTED_PROTOCOL, SELECTION, TUNING, tuned_models
 
 __all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge", "choice_under"]
 
@@ -36,7 +36,7 @@ def load_tuning(
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = read_record(path)
-        if record.get("protocol", 1) != PROTOCOL.get(dataset) or record.get("limit") is not None:
+        if record.get("protocol", 1) != REPORTED_PROTOCOL.get(dataset) or record.get("limit") is not None:
             continue
         rows.append(
             {
