@@ -92,3 +92,23 @@ def test_apply_fixed_mask():
     assert torch.equal(sparse, images * mask)
     with pytest.raises(ValueError, match="sparsity"):
         apply_fixed_mask(images, [0, 1, 2], math.nan)
+
+
+def test_stream_zero_keeps_the_earlier_protocols_test_masks():
+    # digest of fixed_mask(range(50), 28, 28, 0.7, 3) taken from the code before streams
+    import hashlib
+
+    masks = fixed_mask(range(50), 28, 28, 0.7, seed=3)
+    assert hashlib.sha256(masks.numpy().tobytes()).hexdigest()[:16] == "86ba997a8fa87330"
+
+
+def test_each_stream_draws_other_masks_with_the_same_sparsity():
+    test = fixed_mask(range(200), 28, 28, 0.7, seed=3)
+    val = fixed_mask(range(200), 28, 28, 0.7, seed=3, stream=1)
+    assert not any(torch.equal(test[i], val[i]) for i in range(200))
+    assert (val.sum(dim=(1, 2, 3)) == test.sum(dim=(1, 2, 3))).all()
+    # an image's validation mask overlaps its test mask only by chance: 0.3 * 0.3 kept
+    overlap = (test * val).sum() / test.sum()
+    assert 0.25 < overlap.item() < 0.35
+    with pytest.raises(ValueError, match="stream"):
+        fixed_mask([0], 4, 4, 0.5, stream=-1)

@@ -36,7 +36,10 @@ def load_tuning(
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = read_record(path)
-        if record.get("protocol", 1) != REPORTED_PROTOCOL.get(dataset) or record.get("limit") is not None:
+        if (
+            record.get("protocol", 1) != REPORTED_PROTOCOL.get(dataset)
+            or record.get("limit") is not None
+        ):
             continue
         rows.append(
             {
