@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -15,6 +16,7 @@ from sparseconv.analysis import (
     run_times,
     seed_summary,
 )
+from sparseconv.study import PROTOCOL
 
 
 def frame(rows):
@@ -162,9 +164,13 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path, depth_
     assert f"| ConvNet | uniform | {mae:.2f} (1) |" in depth
     assert f"| sparse conv | uniform | {2 * mae:.2f} (1) |" in depth
     assert (tmp_path / "depth" / "summary.csv").is_file()
-    # the claims table opens the summary, one row per claim and variant
+    # the claims table opens the summary, one row per claim, variant and baseline
     claims = text[text.index("## Claims") : text.index("## MNIST")]
-    assert claims.count("| 4. sparsity invariant in depth completion") == 2
+    assert claims.count("| 4. sparsity invariant in depth completion") == 2 * 3
+    # and claims.csv holds the same rows for programs
+    csv = pd.read_csv(tmp_path / "claims.csv")
+    assert len(csv) == claims.count("\n| ") - 2  # minus the header and separator rows
+    assert (csv["claim"] == 4).sum() == 6
 
 
 def test_kernel_flatness_by_hand():
@@ -187,16 +193,17 @@ def test_grid_progress_counts_runs_with_record_and_notebook(tmp_path):
 
     runs = grid("depth", results_dir=str(tmp_path))
     assert grid_progress("depth", tmp_path).startswith(f"0 of the {len(runs)} runs")
+    done = json.dumps({"protocol": PROTOCOL["depth"]})
     for run in runs[:3]:  # three finished runs
         run.record.parent.mkdir(parents=True, exist_ok=True)
-        run.record.write_text("{}")
+        run.record.write_text(done)
         run.notebook.write_text("{}")
-    runs[3].record.write_text("{}")  # a record without its notebook is not finished
+    runs[3].record.write_text(done)  # a record without its notebook is not finished
     text = grid_progress("depth", tmp_path)
     assert text.startswith(f"3 of the {len(runs)} runs of the depth grid have finished; ")
     assert f"{len(runs) - 3} are still to come" in text
     for run in runs:
-        run.record.write_text("{}")
+        run.record.write_text(done)
         run.notebook.write_text("{}")
     assert (
         grid_progress("depth", tmp_path) == f"All {len(runs)} runs of the depth grid have finished."

@@ -10,17 +10,21 @@ import pytest
 from sparseconv.claims import (
     CLAIMS,
     accuracy_family,
-    claims_table,
     depth_family,
-    family_tests,
     invariance_family,
     invariance_losses,
-    judge,
+    judge_claims,
+    level_tests,
     metric_key,
-    verdict,
+)
+from sparseconv.claims_report import (
+    CLAIMS_CSV_COLUMNS,
+    claims_frame,
+    claims_table,
+    short_answer,
     verdict_basis,
 )
-from sparseconv.stats import holm, one_sample, seed_level_effect
+from sparseconv.stats import holm, one_sample, pooled_levels, seed_level_effect
 
 
 def test_one_sample_by_hand():
@@ -36,9 +40,12 @@ def test_one_sample_edge_cases():
     assert math.isnan(one_sample([]).mean)
     single = one_sample([4.0])
     assert single.n == 1 and single.mean == 4.0 and math.isnan(single.p)
-    constant = one_sample([2.0, 2.0, 2.0])
-    assert (constant.low, constant.high, constant.p) == (2.0, 2.0, 0.0)
-    assert one_sample([0.0, 0.0, 0.0]).p == 1.0
+    # equal values: no estimate of the spread, so no interval and no test (p NaN), never
+    # p = 0: accuracies move in steps of one image, [0.01, 0.01, 0.01] is not certainty
+    constant = one_sample([0.01, 0.01, 0.01])
+    assert constant.mean == pytest.approx(0.01)
+    assert math.isnan(constant.low) and math.isnan(constant.high) and math.isnan(constant.p)
+    assert math.isnan(one_sample([0.0, 0.0, 0.0]).p)
 
 
 def test_holm_by_hand():
@@ -56,30 +63,6 @@ def test_seed_is_the_replication_unit():
     assert est.high - est.mean == pytest.approx(4.302652729911275 / math.sqrt(3))
 
 
-def _tests(rows):
-    return pd.DataFrame(rows, columns=["baseline", "comparison", "mean", "p_holm"])
-
-
-def test_verdict_rule_every_case():
-    sig, ns = 0.01, 0.5
-    two = [("dense", "a", 1.0, sig), ("dense_mask", "a", 2.0, sig)]
-    assert verdict(_tests(two), 3) == "supported"
-    against = [("dense", "a", -1.0, sig), ("dense_mask", "a", -2.0, sig)]
-    assert verdict(_tests(against), 3) == "opposite"
-    assert verdict(_tests([("dense", "a", -1.0, ns), ("dense_mask", "a", 3.0, ns)]), 3) == (
-        "not supported"
-    )
-    # significant both ways
-    both = [("dense", "a", 1.0, sig), ("dense", "b", -1.0, sig), ("dense_mask", "a", 1.0, sig)]
-    assert verdict(_tests(both), 3) == "mixed"
-    # the edge case: one baseline significantly against, the other no difference
-    one = [("dense", "a", -1.0, sig), ("dense_mask", "a", -1.0, ns)]
-    assert verdict(_tests(one), 3) == "mixed"
-    # one seed (or two): no verdict
-    assert verdict(_tests(two), 1) == "1 seed, descriptive only"
-    assert verdict(_tests(two), 2) == "2 seeds, descriptive only"
-
-
 def _run(model, sparsity, seed, by, dataset="mnist"):
     key = metric_key(dataset)
     record = {key: {f"{k:g}": v for k, v in by.items()}}
@@ -94,23 +77,38 @@ def test_accuracy_family_pairs_by_seed_in_points():
     ])  # fmt: skip
     family = accuracy_family(runs, "mnist", "sparse", ["dense"])
     assert sorted(family["effect"].round(6).tolist()) == [-1.0, 2.0]
-    tests = family_tests(family)
+    tests = level_tests(family)
     assert tests.loc[0, "n"] == 2 and tests.loc[0, "mean"] == pytest.approx(0.5)
+    assert math.isnan(tests.loc[0, "p"])  # two seeds: a finding is not tested
 
 
-def test_a_comparison_with_fewer_than_three_seeds_is_not_tested():
-    # two seeds that happen to agree (p = 0.0025 on 1 df) must not make a verdict
+def test_level_wise_findings_pool_the_variance_across_levels():
+    # 3 seeds x 2 levels, effect = level mean + seed shift + noise; balanced, so the
+    # mixed model's level estimates are the level means over seeds
     family = pd.DataFrame({
-        "baseline": ["dense"] * 5, "comparison": ["a", "a", "b", "b", "b"],
-        "seed": [0, 1, 0, 1, 2], "effect": [0.56, 0.62, -1.0, 0.5, 2.0],
+        "baseline": ["dense"] * 6, "comparison": ["a", "a", "a", "b", "b", "b"],
+        "seed": [0, 1, 2, 0, 1, 2], "effect": [1.0, 1.4, 0.9, 2.1, 2.3, 1.7],
     })  # fmt: skip
-    tests = family_tests(family)
-    assert tests["n"].tolist() == [2, 3]
-    assert tests.loc[0, "mean"] == pytest.approx(0.59)
-    assert math.isnan(tests.loc[0, "p"]) and math.isnan(tests.loc[0, "p_holm"])
-    # the Holm family is the one real test: adjusted p equals its raw p
-    assert tests.loc[1, "p_holm"] == pytest.approx(one_sample([-1.0, 0.5, 2.0]).p)
-    assert verdict(tests, 3) == "not supported"
+    pooled = pooled_levels(family)
+    assert pooled["mean"].tolist() == pytest.approx([1.1, 2.0333333])
+    # by hand: grand mean 1.5667; level means 1.1, 2.0333; seed means 1.55, 1.85, 1.3
+    # residuals e = x - level mean - seed mean + grand mean; MS_error = sum e^2 / 2
+    x = {(0, "a"): 1.0, (1, "a"): 1.4, (2, "a"): 0.9, (0, "b"): 2.1, (1, "b"): 2.3,
+         (2, "b"): 1.7}  # fmt: skip
+    grand = sum(x.values()) / 6
+    level = {"a": 1.1, "b": 6.1 / 3}
+    seed = {0: 1.55, 1: 1.85, 2: 1.3}
+    ms_error = sum((v - level[c] - seed[s] + grand) ** 2 for (s, c), v in x.items()) / 2
+    ms_seed = 2 * sum((m - grand) ** 2 for m in seed.values()) / 2
+    se = math.sqrt((max(0.0, (ms_seed - ms_error) / 2) + ms_error) / 3)
+    half = 4.302652729911275 * se  # t(0.975, 2)
+    assert (pooled["high"] - pooled["mean"]).tolist() == pytest.approx([half, half])
+    tests = level_tests(family)
+    # Holm over the two levels of the baseline, by hand from the raw p-values
+    assert tests["p_holm"].tolist() == pytest.approx(holm(tests["p"].tolist()))
+    # two seeds that happen to agree are never tested
+    two = family[family["seed"] < 2]
+    assert level_tests(two)["p"].isna().all()
 
 
 def test_invariance_loss_is_signed():
@@ -169,42 +167,75 @@ def test_depth_family_uses_absolute_error_at_the_test_density():
     ]
 
 
-def test_judge_and_table_on_three_seeds():
+def _claim1_runs(gaps_by_seed, levels=(0.3, 0.6)):
+    """MNIST runs where the paper's layer leads the ConvNet by ``gaps_by_seed[seed]``
+    (fractions) at every level."""
     rows = []
-    for seed, gap in enumerate((0.010, 0.012, 0.011)):
-        for level in (0.3, 0.6):
-            rows += [_run("sparse", level, seed, {level: 0.9 + gap}),
-                     _run("dense", level, seed, {level: 0.9})]  # fmt: skip
-    claim = CLAIMS[0]
-    j = judge(claim, pd.DataFrame(rows), "sparse")
-    assert j.n_seeds == 3 and j.verdict == "supported"
-    assert j.effect.mean == pytest.approx(1.1)
-    table = claims_table([j, judge(claim, pd.DataFrame(rows), "sparse_partial")])
-    assert table.loc[0, "verdict"] == "supported"
-    assert table.loc[0, "effect [95 % CI]"].startswith("+1.10 [")
-    assert table.loc[1, "verdict"] == "no runs yet"
+    for seed, gap in enumerate(gaps_by_seed):
+        for level in levels:
+            rows += [_run("sparse", level, seed, {t: 0.9 + gap for t in levels}),
+                     _run("dense", level, seed, {t: 0.9 for t in levels})]  # fmt: skip
+    return pd.DataFrame(rows)
 
 
-def test_verdict_basis_names_the_significant_comparisons():
-    from sparseconv.claims import Judgement
+def _claim1(judgements, variant="sparse"):
+    return next(j for j in judgements if j.claim.number == "1" and j.variant == variant)
 
-    claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == "caltech101")
-    tests = pd.DataFrame({
-        "baseline": ["dense", "dense_mask", "dense"], "comparison": ["trained at 20 %"] * 2
-        + ["trained at 90 %"], "mean": [-0.59, -4.5, 3.0], "p_holm": [0.043, 0.28, 0.01],
-    })  # fmt: skip
-    est = one_sample([])
-    text = verdict_basis(Judgement(claim, "sparse", tests, "mixed", est, 3))
-    assert text == (
-        "Verdict: mixed, resting on the 2 of 3 comparisons significant after Holm's "
-        "correction: versus the ConvNet, trained at 20 % (-0.59 points, against the claim, "
-        "Holm p 0.043); versus the ConvNet, trained at 90 % (+3.00 points, in the claim's "
-        "favour, Holm p 0.010)."
+
+def test_claim1_primary_estimand_and_its_words_by_hand():
+    # per seed +1.0, +1.2, +1.1, +1.3, +0.9 points at both levels: mean 1.1, sd 0.158
+    runs = _claim1_runs([0.010, 0.012, 0.011, 0.013, 0.009])
+    judgements = judge_claims({"mnist": runs})
+    j = _claim1(judgements)
+    assert j.n_seeds == 5 and j.test.mean == pytest.approx(1.1)
+    half = 2.7764451051977987 * 0.15811388300841897 / math.sqrt(5)  # t(0.975, 4) sd / sqrt n
+    assert (j.test.low, j.test.high) == pytest.approx((1.1 - half, 1.1 + half))
+    # the only test in the family (others have no runs): Holm leaves its p as it is
+    assert j.p_superiority_holm == pytest.approx(j.test.p_superiority)
+    assert j.verdict == "supported"
+    assert j.test.margin == 0.2 and j.baseline == "dense"
+    table = claims_table(judgements)
+    row = table[(table["claim"].str.startswith("1.")) & (table["variant"] == "sparse conv")]
+    assert row["verdict"].item() == "supported"
+    assert row["effect [95 % CI]"].item().startswith("+1.10 [")
+    assert row["metric"].item() == "accuracy" and row["margin"].item() == "0.20 points"
+    assert _claim1(judgements, "sparse_partial").verdict == "descriptive"
+
+
+def test_four_seeds_are_descriptive_and_stay_out_of_the_family():
+    judgements = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011, 0.013])})
+    j = _claim1(judgements)
+    assert j.verdict == "descriptive" and math.isnan(j.p_superiority_holm)
+
+
+def test_claims_frame_has_the_promised_columns():
+    judgements = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011, 0.013, 0.009])})
+    frame = claims_frame(judgements)
+    assert list(frame.columns) == CLAIMS_CSV_COLUMNS == [
+        "claim", "dataset", "metric", "variant", "baseline", "verdict", "effect", "ci_low",
+        "ci_high", "margin", "n_seeds", "mde"]  # fmt: skip
+    row = frame[(frame["claim"] == 1) & (frame["variant"] == "sparse")].iloc[0]
+    assert row["dataset"] == "mnist" and row["baseline"] == "dense"
+    assert row["effect"] == pytest.approx(1.1) and row["n_seeds"] == 5
+    assert row["mde"] > 0 and set(frame["verdict"]) <= {
+        "supported", "opposite", "equivalent", "inconclusive", "descriptive"}  # fmt: skip
+    # one verdict per claim, variant and baseline
+    assert len(frame) == sum(len(c.variants) * len(c.baselines) for c in CLAIMS)
+
+
+def test_verdict_basis_states_the_word_and_what_it_rests_on():
+    judgements = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011, 0.013, 0.009])})
+    text = verdict_basis(_claim1(judgements))
+    assert text.startswith("Verdict against the ConvNet: supported; effect +1.10 [")
+    assert "over 5 seeds, margin ±0.20 points, Holm p" in text
+    few = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011])})
+    assert verdict_basis(_claim1(few)) == (
+        "Verdict against the ConvNet: descriptive (3 seeds, a verdict needs 5); effect "
+        f"{claims_table(few).loc[0, 'effect [95 % CI]']}."
     )
-    none = tests.assign(p_holm=[0.5, 0.3, 1.0])
-    assert verdict_basis(Judgement(claim, "sparse", none, "not supported", est, 3)) == (
-        "Verdict: not supported; none of the 3 comparisons is significant after Holm's "
-        "correction (smallest adjusted p 0.30)."
-    )
-    assert verdict_basis(Judgement(claim, "sparse", tests, "2 seeds, descriptive only", est,
-                                   2)) == "Verdict: 2 seeds, descriptive only."  # fmt: skip
+
+
+def test_short_answer_says_when_nothing_is_decided_yet():
+    few = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011])})
+    assert short_answer(few).startswith("Not decided yet: the finished grids have 3 seeds")
+    assert short_answer(judge_claims({})).startswith("No claim can be judged yet")

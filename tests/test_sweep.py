@@ -44,7 +44,11 @@ def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
     }
     assert all(r.params["sparsity"] == TUNING[dataset]["sparsity"] for r in runs)
     assert all(r.params["seed"] == TUNING[dataset]["seed"] for r in runs)
-    assert all(r.record.parent == tmp_path / dataset / "tuning" for r in runs)
+    # a new protocol's search sits in its grid's folder until it is the reported one
+    from sparseconv.runs import search_folder
+
+    assert all(r.record.parent == tmp_path / dataset / search_folder(dataset) for r in runs)
+    assert search_folder(dataset).endswith("tuning")
 
 
 def test_selection_replaces_the_grid_lists(tmp_path):
@@ -123,8 +127,10 @@ def test_a_run_finished_elsewhere_is_neither_rerun_nor_overwritten(tmp_path):
     (run,) = grid("mnist", models=["dense"], sparsities=[0.5], seeds=[0],
                   results_dir=str(tmp_path))  # fmt: skip
     # another machine finishes the run after this sweep listed it as pending
+    from sparseconv.study import PROTOCOL
+
     run.record.parent.mkdir(parents=True)
-    run.record.write_text('{"theirs": 1}')
+    run.record.write_text(json.dumps({"theirs": 1, "protocol": PROTOCOL["mnist"]}))
     run.notebook.write_text('{"cells": []}')
     lines: list[str] = []
     assert run_local([run], jobs=1, out=lines.append) == []
@@ -213,3 +219,43 @@ def test_grid_reuses_the_searchs_identical_runs(tmp_path):
     assert cell.notebook.read_text() == '{"cells": []}'
     assert cell not in pending(runs) and other in pending(runs)
     assert reuse_from_search(runs) == []  # nothing left to copy
+
+
+def test_a_new_protocols_grid_runs_beside_the_reported_one(tmp_path):
+    from sparseconv.runs import grid_folder
+    from sparseconv.study import PROTOCOL, REPORTED_PROTOCOL
+
+    for dataset in ("mnist", "caltech101", "depth"):
+        folder = grid_folder(dataset)
+        if PROTOCOL[dataset] == REPORTED_PROTOCOL[dataset]:
+            assert folder == ""
+        else:
+            assert folder == f"protocol{PROTOCOL[dataset]}"
+    runs = grid("mnist", results_dir=str(tmp_path), models=["dense"], seeds=[0],
+                sparsities=[0.5])  # fmt: skip
+    (run,) = runs
+    # a record of another protocol under the same name is not a finished run
+    run.record.parent.mkdir(parents=True, exist_ok=True)
+    run.notebook.write_text("{}")
+    run.record.write_text(json.dumps({"protocol": PROTOCOL["mnist"] - 1}))
+    assert pending(runs) == [run]
+    run.record.write_text(json.dumps({"protocol": PROTOCOL["mnist"]}))
+    assert pending(runs) == []
+
+
+def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
+    from sparseconv.runs import budget_grid
+    from sparseconv.study import BUDGET_CHECK
+
+    runs = budget_grid("mnist", results_dir=str(tmp_path))
+    setting = BUDGET_CHECK["mnist"]
+    assert len(runs) == 4 * 2 * 2 * 3
+    assert [r.params["epochs"] for r in runs] == sorted(r.params["epochs"] for r in runs)
+    assert {r.params["sparsity"] for r in runs} == set(setting["sparsities"])
+    assert all(r.record.parent == tmp_path / "mnist" / "budget" for r in runs)
+    grid_parents = {r.record.parent for r in grid("mnist", results_dir=str(tmp_path))}
+    assert tmp_path / "mnist" / "budget" not in grid_parents
+    with pytest.raises(SystemExit, match="--budget"):
+        main(["mnist", "--budget", "--tune", "--dry-run"])
+    with pytest.raises(ValueError, match="'depth'"):
+        budget_grid("depth")

@@ -11,7 +11,7 @@ from sparseconv.tuning import at_grid_edge, best_learning_rates, load_tuning, tu
 
 
 def _write(folder, model, lr, val, seed=0, diverged=False):
-    record = {"schema_version": 2, "protocol": study.PROTOCOL["mnist"], "dataset": "mnist",
+    record = {"schema_version": 2, "protocol": study.REPORTED_PROTOCOL["mnist"], "dataset": "mnist",
               "model": model, "lr": lr, "seed": seed, "limit": None, "val_accuracy": val,
               "train_eval_accuracy": val, "best_epoch": 3,
               "history": [{"epoch": 1, "loss": 0.5}]}  # fmt: skip
@@ -56,7 +56,8 @@ def test_depth_rate_is_the_lowest_validation_error(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     for model in study.DEPTH_TUNED_MODELS:
         for lr, err in ((1e-4, 2.0), (1e-3, 1.5), (1e-2, 1.7)):
-            record = {"protocol": study.PROTOCOL["depth"], "dataset": "depth", "model": model,
+            record = {"protocol": study.REPORTED_PROTOCOL["depth"], "dataset": "depth",
+                      "model": model,
                       "lr": lr, "seed": 0, "limit": None, "val_mae_missing": err,
                       "train_eval_mae_missing": err, "best_epoch": 3,
                       "history": [{"epoch": 1, "loss": 1.0}]}  # fmt: skip
@@ -84,7 +85,7 @@ def test_choice_under_another_validation_field(tmp_path, monkeypatch):
         for lr, plain, per_class in ((0.01, 0.5, 0.4), (0.1, 0.6, 0.5)):
             if model == "dense":
                 per_class = 0.45 if lr == 0.01 else 0.3
-            record = {"protocol": study.PROTOCOL["caltech101"], "dataset": "caltech101",
+            record = {"protocol": study.REPORTED_PROTOCOL["caltech101"], "dataset": "caltech101",
                       "model": model, "lr": lr, "seed": 0, "limit": None,
                       "val_accuracy": plain, "val_mean_class_accuracy": per_class,
                       "train_eval_accuracy": plain, "best_epoch": 3,

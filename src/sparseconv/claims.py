@@ -1,11 +1,13 @@
-"""The study's claims, each judged by one rule from the run records.
+"""The study's claims, each judged from the run records by the rule of
+:mod:`sparseconv.verdicts`.
 
-Every claim compares a sparse variant with its baselines over a *family* of
-comparisons (training levels, directions, baselines). Each comparison is a paired test
-over seeds (:func:`sparseconv.stats.one_sample` on per-seed differences); the family
-is Holm-corrected; the verdict is one of four words (:func:`verdict`); the overall
-effect is the seed-level mean over the family with its 95 % interval. Effects are
-signed so that a positive value is in the claim's favour.
+Every claim compares a sparse variant with each of its baselines over the claim's levels
+(training levels, (training, test) pairs, directions). Per seed, the paired differences
+(signed in the claim's favour) are averaged over those levels: the claim's primary
+estimand (``study.PRIMARY_ESTIMANDS``). One verdict per claim, variant and baseline,
+Holm-corrected over every primary test of the study (:func:`judge_claims`). The
+level-wise differences are findings, with the variance pooled across levels
+(:func:`level_tests`).
 """
 
 from __future__ import annotations
@@ -17,27 +19,32 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .stats import ALPHA, MIN_SEEDS, Estimate, holm, one_sample, seed_level_effect
-from .study import DATASET_NAMES, MODEL_LABELS, TRAIN_SPARSITIES, VERDICT_METRIC
+from .stats import holm, pooled_levels
+from .study import (
+    DEPTH_MARGIN_SHARE,
+    MARGINS,
+    TRAIN_SPARSITIES,
+    VERDICT_METRIC,
+)
+from .verdicts import Power, PrimaryTest, holm_words, power_analysis, primary_test
 
 __all__ = [
-    "VERDICTS",
-    "verdict_basis",
     "Claim",
     "CLAIMS",
     "metric_key",
+    "metric_name",
     "accuracy_family",
     "invariance_losses",
     "invariance_family",
     "depth_family",
-    "family_tests",
-    "verdict",
-    "judge",
-    "claims_table",
-    "abstract",
+    "family_of",
+    "margin_of",
+    "level_tests",
+    "Judgement",
+    "judge_claims",
+    "judge_all",
+    "find",
 ]
-
-VERDICTS = ("supported", "not supported", "opposite", "mixed")
 DEPTH_DIRECTIONS = {"5 % → 50 %": (0.95, 0.5), "50 % → 5 %": (0.5, 0.95)}
 FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
 
@@ -141,7 +148,7 @@ def invariance_losses(
             ):
                 continue
             own = values.get((model, seed, round(b, 6)))
-            if own is None:
+            if own is None or _level(b) not in own or _level(b) not in by:
                 continue
             rows.append([model, seed, a, b, 100 * (own[_level(b)] - by[_level(b)])])
     return pd.DataFrame(rows, columns=["model", "seed", "trained", "tested", "loss"])
@@ -200,67 +207,9 @@ def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
-def family_tests(family: pd.DataFrame) -> pd.DataFrame:
-    """One paired test per (baseline, comparison) over seeds, Holm-corrected over the
-    family. A comparison with fewer than ``MIN_SEEDS`` seeds (an unfinished grid) is
-    descriptive only: its p is NaN and it does not count in the correction or a verdict.
-    Columns: baseline, comparison, n, mean, low, high, p, p_holm."""
-    rows = []
-    for (baseline, comparison), group in family.groupby(["baseline", "comparison"], sort=False):
-        est = one_sample(group["effect"].tolist())
-        p = est.p if est.n >= MIN_SEEDS else math.nan
-        rows.append([baseline, comparison, est.n, est.mean, est.low, est.high, p])
-    table = pd.DataFrame(rows, columns=["baseline", "comparison", "n", "mean", "low", "high", "p"])
-    table["p_holm"] = holm(table["p"].tolist()) if not table.empty else []
-    return table
-
-
-def verdict(tests: pd.DataFrame, n_seeds: int) -> str:
-    """The one verdict rule.
-
-    Fewer than ``MIN_SEEDS`` seeds: "<n> seed(s), descriptive only". Otherwise, with
-    significance at Holm-adjusted p < 0.05 and effects signed in the claim's favour:
-
-    * *supported*: every baseline has a significant comparison in favour, none against;
-    * *opposite*: every baseline has a significant comparison against, none in favour;
-    * *not supported*: no comparison is significant;
-    * *mixed*: anything else (both directions, or only some baselines).
-    """
-    if n_seeds < MIN_SEEDS:
-        return f"{n_seeds} seed{'s' if n_seeds != 1 else ''}, descriptive only"
-    significant = tests[tests["p_holm"] < ALPHA]
-    if significant.empty:
-        return "not supported"
-    baselines = set(tests["baseline"])
-    favour = set(significant.loc[significant["mean"] > 0, "baseline"])
-    against = set(significant.loc[significant["mean"] < 0, "baseline"])
-    if favour == baselines and not against:
-        return "supported"
-    if against == baselines and not favour:
-        return "opposite"
-    return "mixed"
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A claim judged for one variant: its tests, verdict, overall effect, seeds."""
-
-    claim: Claim
-    variant: str
-    tests: pd.DataFrame
-    verdict: str
-    effect: Estimate
-    n_seeds: int
-
-    @property
-    def counts(self) -> tuple[int, int, int]:
-        """(significant in favour, significant against, tests)."""
-        sig = self.tests[self.tests["p_holm"] < ALPHA]
-        return int((sig["mean"] > 0).sum()), int((sig["mean"] < 0).sum()), len(self.tests)
-
-
 def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
-    """The family of per-seed effects of ``claim`` for ``variant``."""
+    """The per-seed paired differences of ``claim`` for ``variant`` against every baseline
+    at every level (columns FAMILY_COLUMNS)."""
     if runs.empty:
         return pd.DataFrame(columns=FAMILY_COLUMNS)
     if claim.kind == "accuracy":
@@ -270,96 +219,120 @@ def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
     return depth_family(runs, variant, claim.baselines)
 
 
-def judge(claim: Claim, runs: pd.DataFrame, variant: str) -> Judgement:
-    """Judge ``claim`` for ``variant`` on ``runs`` (the data set's study records)."""
-    family = family_of(claim, runs, variant)
-    tests = family_tests(family)
-    n_seeds = int(family["seed"].nunique()) if not family.empty else 0
-    return Judgement(claim, variant, tests, verdict(tests, n_seeds),
-                     seed_level_effect(family), n_seeds)  # fmt: skip
+def metric_name(claim: Claim) -> str:
+    """The claim's metric as ``claims.csv`` names it."""
+    if claim.kind == "depth":
+        return "mae_missing"
+    base = VERDICT_METRIC[claim.dataset]
+    return f"invariance_loss_{base}" if claim.kind == "invariance" else base
 
 
-def verdict_basis(judgement: Judgement) -> str:
-    """One plain sentence: the verdict and the comparisons it rests on (those significant
-    after Holm, with their effect in the claim's unit, signed in its favour)."""
-    tests, unit = judgement.tests, judgement.claim.unit
-    if judgement.n_seeds < MIN_SEEDS or tests.empty:
-        return f"Verdict: {judgement.verdict}."
-    significant = tests[tests["p_holm"] < ALPHA]
-    if significant.empty:
-        return (f"Verdict: {judgement.verdict}; none of the {len(tests)} comparisons is "
-                f"significant after Holm's correction (smallest adjusted p "
-                f"{tests['p_holm'].min():.2f}).")  # fmt: skip
-    digits = 3 if unit == "m" else 2
-    parts = []
-    for row in significant.itertuples():
-        side = "in the claim's favour" if row.mean > 0 else "against the claim"
-        effect = f"{row.mean:+.{digits}f} {unit}"
-        parts.append(f"versus the {MODEL_LABELS[row.baseline]}, {row.comparison} "
-                     f"({effect}, {side}, Holm p {row.p_holm:.3f})")  # fmt: skip
-    return (f"Verdict: {judgement.verdict}, resting on the {len(significant)} of "
-            f"{len(tests)} comparisons significant after Holm's correction: "
-            f"{'; '.join(parts)}.")  # fmt: skip
+def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
+    """The equivalence margin of ``claim`` in its unit (``study.MARGINS``); for depth,
+    ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's missing-pixel MAE at claim 4's
+    target densities (mean over the records and directions; NaN without records)."""
+    fixed = MARGINS[claim.dataset][0]
+    if fixed is not None:
+        return float(fixed)
+    values = [
+        run["record"]["nn_mae_missing_by_sparsity"][_level(target)]
+        for _, run in runs.iterrows()
+        for source, target in DEPTH_DIRECTIONS.values()
+        if "nn_mae_missing_by_sparsity" in run["record"]
+        and abs(float(run["sparsity"]) - source) < 1e-9
+    ]
+    return DEPTH_MARGIN_SHARE * sum(values) / len(values) if values else math.nan
+
+
+def level_tests(family: pd.DataFrame) -> pd.DataFrame:
+    """Level-wise findings per baseline: the mixed model of
+    :func:`sparseconv.stats.pooled_levels` (variance pooled across levels, seed as random
+    effect), Holm-corrected over the levels of each baseline. Columns: baseline,
+    comparison, n, mean, low, high, p, p_holm."""
+    columns = ["baseline", "comparison", "n", "mean", "low", "high", "p", "p_holm"]
+    frames = []
+    for baseline, group in family.groupby("baseline", sort=False):
+        table = pooled_levels(group)
+        table.insert(0, "baseline", baseline)
+        table["p_holm"] = holm(table["p"].tolist())
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One claim judged for one variant against one baseline: the per-seed differences
+    at every level (``family``), the primary test of their per-seed mean, the power, and
+    the verdict with its Holm-adjusted p-values (over the study's family)."""
+
+    claim: Claim
+    variant: str
+    baseline: str
+    family: pd.DataFrame
+    test: PrimaryTest
+    power: Power
+    verdict: str
+    p_superiority_holm: float
+    p_equivalence_holm: float
+
+    @property
+    def n_seeds(self) -> int:
+        return self.test.n
+
+    @property
+    def per_seed(self) -> pd.Series:
+        """The primary estimand per seed (mean over the claim's levels)."""
+        return self.family.groupby("seed")["effect"].mean()
+
+
+def _primary(claim: Claim, family: pd.DataFrame, margin: float) -> tuple[PrimaryTest, pd.DataFrame]:
+    """The primary test over the seeds that have every level of the family."""
+    if family.empty:
+        return primary_test([], margin if margin == margin else 0.0), family
+    levels = family["comparison"].nunique()
+    complete = family.groupby("seed")["comparison"].nunique()
+    keep = complete[complete == levels].index
+    family = family[family["seed"].isin(keep)]
+    per_seed = family.groupby("seed")["effect"].mean()
+    return primary_test(per_seed.tolist(), margin if margin == margin else 0.0), family
+
+
+def judge_claims(runs_by_dataset: dict[str, pd.DataFrame]) -> list[Judgement]:
+    """Every claim, variant and baseline on the study's records (``runs_by_dataset``: a
+    data set's name -> :func:`sparseconv.analysis.load_runs`), in CLAIMS order; the
+    verdicts are Holm-corrected over all primary tests with enough seeds."""
+    staged = []
+    for claim in CLAIMS:
+        runs = runs_by_dataset.get(claim.dataset, pd.DataFrame())
+        margin = margin_of(claim, runs) if not runs.empty else math.nan
+        for variant in claim.variants:
+            family = family_of(claim, runs, variant)
+            for baseline in claim.baselines:
+                mine = family[family["baseline"] == baseline] if not family.empty else family
+                test, used = _primary(claim, mine, margin)
+                power = power_analysis(test.sd, test.n, test.margin)
+                staged.append((claim, variant, baseline, used, test, power))
+    words, sup, eq = holm_words([t for *_, t, _ in staged])
+    return [Judgement(c, v, b, f, t, p, w, s_, e) for (c, v, b, f, t, p), w, s_, e
+            in zip(staged, words, sup, eq, strict=True)]  # fmt: skip
 
 
 def judge_all(results_dir: str | os.PathLike[str] = "results") -> list[Judgement]:
-    """Every claim for every variant, from the study's records in ``results_dir``."""
+    """:func:`judge_claims` on the study's records in ``results_dir``."""
     from .analysis import load_runs
 
-    runs = {ds: load_runs(results_dir, ds) for ds in {c.dataset for c in CLAIMS}}
-    return [judge(c, runs[c.dataset], v) for c in CLAIMS for v in c.variants]
+    return judge_claims({ds: load_runs(results_dir, ds) for ds in {c.dataset for c in CLAIMS}})
 
 
-def format_effect(est: Estimate, unit: str) -> str:
-    """'+1.23 [-0.50, 2.96] points', '+1.23 points' (one seed) or '–' (none)."""
-    if est.n == 0:
-        return "–"
-    digits = 3 if unit == "m" else 2
-    text = f"{est.mean:+.{digits}f}"
-    if est.n >= 2:
-        text += f" [{est.low:+.{digits}f}, {est.high:+.{digits}f}]"
-    return f"{text} {unit}"
-
-
-def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
-    """One row per (claim, variant): claim, data set, variant, verdict, effect with its
-    95 % interval, seeds, and the significant comparisons for and against of the family."""
-    rows = []
-    for j in judgements:
-        favour, against, k = j.counts
-        rows.append(
-            {
-                "claim": f"{j.claim.number}. {j.claim.short}",
-                "data set": DATASET_NAMES[j.claim.dataset],
-                "variant": MODEL_LABELS[j.variant],
-                "verdict": j.verdict if j.n_seeds else "no runs yet",
-                "effect [95 % CI]": format_effect(j.effect, j.claim.unit),
-                "seeds": j.n_seeds,
-                "significant for / against": f"{favour} / {against} of {k}"
-                if k and j.n_seeds >= MIN_SEEDS
-                else "–",
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def abstract(judgements: Sequence[Judgement]) -> str:
-    """A few sentences, generated from the verdicts of the paper's layer (``sparse``),
-    for the first page: one per judged claim and data set, and the claims with no runs."""
-    main = [j for j in judgements if j.variant == "sparse"]
-    judged = [j for j in main if j.n_seeds]
-    if not judged:
-        return "No claim can be judged yet: the study's grids have no finished runs."
-    sentences = []
-    for j in judged:
-        seeds = f"{j.n_seeds} seed{'s' if j.n_seeds != 1 else ''}"
-        sentences.append(
-            f"On {DATASET_NAMES[j.claim.dataset]}, claim {j.claim.number} ({j.claim.text}) "
-            f"is **{j.verdict}** for the paper's layer: overall effect "
-            f"{format_effect(j.effect, j.claim.unit)}, {seeds}."
-        )
-    waiting = [f"{j.claim.number} on {DATASET_NAMES[j.claim.dataset]}" for j in main
-               if not j.n_seeds]  # fmt: skip
-    if waiting:
-        sentences.append(f"Not judged yet (no finished runs): claim {', '.join(waiting)}.")
-    return " ".join(sentences)
+def find(
+    judgements: Sequence[Judgement], dataset: str, kind: str, variant: str = "sparse"
+) -> list[Judgement]:
+    """The judgements of the claim of ``kind`` on ``dataset`` for ``variant`` (one per
+    baseline)."""
+    return [
+        j
+        for j in judgements
+        if j.claim.dataset == dataset and j.claim.kind == kind and j.variant == variant
+    ]

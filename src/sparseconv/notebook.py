@@ -40,9 +40,18 @@ def epoch_line(entry: Mapping[str, Any]) -> str:
 
 
 def study_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The study's record of the same run (same name under ``results/``), or None."""
-    path = record_path(STUDY_DIR, record)
-    return read_record(path) if path.is_file() else None
+    """The study's record of the same run under the same protocol (same name under
+    ``results/<dataset>/``, or in the folder of a new protocol's grid beside it), or
+    None."""
+    from .runs import grid_folder
+
+    for folder in ("", grid_folder(record["dataset"])):
+        path = record_path(STUDY_DIR, record, folder)
+        if path.is_file():
+            found = read_record(path)
+            if found.get("protocol", 1) == record.get("protocol", 1):
+                return found
+    return None
 
 
 def _seed_spread(record: Mapping[str, Any], key: str) -> dict[str, float]:
@@ -80,7 +89,8 @@ def reproduction_check(
     if reference is None:
         reference = study_record(record)
     if reference is None:
-        return None, "no study record of this run to compare with"
+        return None, (f"no study record of this run under protocol {record.get('protocol')} "
+                      "to compare with")  # fmt: skip
     if reference.get("started_at") == record.get("started_at"):
         return None, "this run is the study's record itself"
     scale, floor = (100.0, 0.5) if key == "test_accuracy_by_sparsity" else (1.0, 0.05)

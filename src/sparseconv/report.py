@@ -16,7 +16,8 @@ from IPython.display import Markdown
 from matplotlib.figure import Figure
 
 from .analysis import grid_progress, load_references, load_runs, reference_gap, seed_summary
-from .claims import CLAIMS, abstract, claims_table, judge, judge_all
+from .claims import CLAIMS, family_of, judge_all, level_tests
+from .claims_report import claims_table, consistency, power_table, short_answer, verdict_basis
 from .plots import accuracy_vs_sparsity, depth_mae_curves, legend_below
 from .study import DATASET_NAMES, MODEL_LABELS
 from .tables import intervals, note_table, styled
@@ -55,17 +56,20 @@ def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
 
 
 def intro_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
-    """The first page: the generated abstract, the compact claims table (the paper's
-    layer), group 66's Caltech gap, the figure at a glance and how much has run."""
+    """The first page: the short answer generated from the verdicts, the claims table of
+    the paper's layer, group 66's Caltech gap, the figure at a glance and how much has
+    run."""
     judgements = judge_all(results_dir)
     main = [j for j in judgements if j.variant == "sparse"]
-    table = claims_table(main).drop(columns=["variant", "significant for / against"])
+    table = claims_table(main).drop(columns=["variant"])
     refs = load_references(results_dir)
     out: dict[str, Any] = {
-        "intro_abstract": Markdown(abstract(judgements)),
-        "intro_claims": styled(table, "Each claim for the paper's layer: the verdict by the "
-                               "one rule of the conclusions page, the overall effect (positive "
-                               "favours the claim) with its 95 % interval over seeds."),
+        "intro_answer": Markdown(short_answer(judgements)),
+        "intro_claims": styled(table, "Each claim for the paper's layer, one row per baseline: "
+                               "the verdict by the rule of the conclusions page, the primary "
+                               "effect (positive favours the claim) with its 95 % interval "
+                               "over seeds, the equivalence margin and the smallest effect the "
+                               "seeds detect with 80 % power."),
         "intro_g66_gap": float(reference_gap(refs, "group66", "caltech101").mean()),
         "fig_glance": _glance_figure(results_dir),
     }  # fmt: skip
@@ -75,14 +79,15 @@ def intro_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
 
 
 def depth_tests_table(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
-    """Claim 4's family for each sparse variant: per baseline and direction, the baseline's
-    MAE minus the sparse network's (m; positive favours the sparse network), paired by
-    seed, Holm-corrected."""
+    """Claim 4's level-wise findings for each sparse variant: per baseline and direction,
+    the baseline's MAE minus the sparse network's (m; positive favours the sparse
+    network), paired by seed, the variance pooled across directions, Holm-corrected over
+    each baseline's directions."""
     runs = load_runs(results_dir, "depth")
     claim = next(c for c in CLAIMS if c.kind == "depth")
     frames = []
     for variant in claim.variants:
-        tests = judge(claim, runs, variant).tests
+        tests = level_tests(family_of(claim, runs, variant))
         if not tests.empty:
             frames.append(tests.assign(model=MODEL_LABELS[variant]))
     if not frames:
@@ -100,15 +105,31 @@ def depth_tests_table(results_dir: str | os.PathLike[str] = "results") -> pd.Dat
 
 
 def conclusions_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
-    """The last page: every claim for every variant, and claim 4's tests."""
-    table = claims_table(judge_all(results_dir))
+    """The last page: every claim for every variant and baseline, the reading of each
+    verdict, the agreement of the two parametrisations, the power, and claim 4's
+    level-wise findings."""
+    judgements = judge_all(results_dir)
+    table = claims_table(judgements)
     depth = depth_tests_table(results_dir)
+    readings = [f"* Claim {j.claim.number}, {DATASET_NAMES[j.claim.dataset]}, "
+                f"{MODEL_LABELS[j.variant]}: {verdict_basis(j)}"
+                for j in judgements if j.variant != "sparse_naive"]  # fmt: skip
     return {
-        "concl_claims": styled(table, "Every claim for every variant of the sparse layer. "
-                               "Verdicts need at least three seeds; the effect is the mean over "
-                               "seeds of each seed's mean over the family (levels, baselines), "
-                               "positive in the claim's favour, with its 95 % interval."),
-        "concl_depth": styled(depth, "Claim 4: depth completion, each sparse variant against "
+        "concl_claims": styled(table, "Every claim for every variant of the sparse layer and "
+                               "every baseline. The effect is the primary estimand: per seed "
+                               "the paired difference averaged over the claim's levels, then "
+                               "the mean over seeds with its 95 % interval, positive in the "
+                               "claim's favour; detectable effect: 80 % power at the seeds "
+                               "at hand."),
+        "concl_readings": Markdown("\n".join(readings)),
+        "concl_consistency": Markdown(" ".join(consistency(judgements))),
+        "concl_power": styled(power_table(judgements), "What the seeds can decide, per claim, "
+                              "variant and baseline: the SD of the per-seed estimand, the "
+                              "smallest effect detected with 80 % power (two-sided, "
+                              "α = 0.05 before Holm), and the seeds needed to detect an effect "
+                              "of the margin or to show equivalence within it (true "
+                              "difference 0)."),
+        "concl_depth": styled(depth, "Claim 4, level-wise: each sparse variant against "
                               "each baseline trained at the same density and tested at the "
                               "other, paired by seed.", 3)
         if not depth.empty else note_table("no depth model type has runs at both densities"),

@@ -13,7 +13,8 @@ import torch
 
 from .analysis import grid_progress, load_runs, time_by_device
 from .benchmark_tables import depth_capacity, depth_capacity_text
-from .claims import CLAIMS, judge
+from .claims import CLAIMS, find, judge_all
+from .claims_report import verdict_basis
 from .depth_analysis import (
     depth_curve,
     depth_fit_table,
@@ -41,6 +42,7 @@ from .tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
 __all__ = [
     "depth_page",
+    "standouts",
     "lines_table",
     "findings",
     "transfer_reading",
@@ -278,6 +280,29 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def standouts(tests: pd.DataFrame) -> str:
+    """One sentence naming the level-wise findings of :func:`depth_tests_table` whose
+    Holm-adjusted p is below 0.05, with their effects."""
+    from .stats import ALPHA
+
+    if tests.empty:
+        return ""
+    hits = tests[tests["p (Holm)"] < ALPHA]
+    if hits.empty:
+        return (f"No level-wise difference stands out after Holm's correction "
+                f"({int(tests['seeds'].max())} seeds).")  # fmt: skip
+    parts = [
+        f"{r['model']} against {r['compared with']}, {r['trained → tested (density)']} "
+        f"({r['baseline MAE − sparse MAE (m)']:+.2f} m)"
+        for _, r in hits.iterrows()
+    ]
+    return (
+        "Level-wise, only these differences stand out after Holm's correction: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the depth page glues."""
     from .report import depth_tests_table
@@ -374,10 +399,13 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         if not tests.empty
         else note_table("no model type has runs at both densities yet")
     )  # fmt: skip
+    out["depth_standouts"] = standouts(tests)
     claim = next(c for c in CLAIMS if c.kind == "depth")
+    judgements = judge_all(results_dir)
     for variant in claim.variants:
+        mine = find(judgements, "depth", "depth", variant)
         out[f"depth_{variant}_verdict"] = (
-            judge(claim, runs, variant).verdict if len(runs) else "not judged yet (no runs)"
+            " ".join(verdict_basis(j) for j in mine) if len(runs) else "Not judged yet (no runs)."
         )
     out["depth_windows"] = styled(window_table(), "First-layer (11 × 11) windows of the test "
                                   "masks, uniform sampling, 200 scenes: the share holding no, "

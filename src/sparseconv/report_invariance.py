@@ -9,14 +9,24 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .analysis import cross_matrix, cross_summary, load_runs
-from .claims import CLAIMS, Judgement, invariance_losses, judge, metric_key, verdict_basis
+from .claims import (
+    CLAIMS,
+    Judgement,
+    family_of,
+    find,
+    invariance_losses,
+    judge_all,
+    level_tests,
+    metric_key,
+)
+from .claims_report import verdict_basis
 from .plots import cross_curves, cross_heatmaps
 from .stats import one_sample
 from .study import DATASET_NAMES, GRIDS, MODEL_LABELS, VERDICT_METRIC
 from .tables import intervals, note_table, styled
 from .training_plots import empty_figure
 
-__all__ = ["loss_summary", "transfer_table", "invariance_judgement", "invariance_tests_table",
+__all__ = ["loss_summary", "transfer_table", "invariance_judgements", "invariance_tests_table",
            "invariance_page"]  # fmt: skip
 
 DIRECTIONS = {"all": "all other levels", "denser": "denser only", "sparser": "sparser only"}
@@ -61,21 +71,18 @@ def transfer_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return frame
 
 
-def invariance_judgement(runs: pd.DataFrame, dataset: str) -> Judgement:
-    """Claim 3 on ``dataset`` judged for the paper's layer."""
+def invariance_judgements(judgements: list[Judgement], dataset: str) -> list[Judgement]:
+    """Claim 3 on ``dataset`` for the paper's layer, one judgement per baseline."""
+    return find(judgements, dataset, "invariance", "sparse")
+
+
+def invariance_tests_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Claim 3's level-wise findings for the paper's layer: per baseline and training
+    level, the baseline's mean loss minus the sparse network's (points; positive: the
+    sparse network is more invariant), paired by seed, the variance pooled across levels,
+    Holm-adjusted over each baseline's levels."""
     claim = next(c for c in CLAIMS if c.kind == "invariance" and c.dataset == dataset)
-    return judge(claim, runs, "sparse")
-
-
-def invariance_tests_table(
-    runs: pd.DataFrame, dataset: str, judgement: Judgement | None = None
-) -> pd.DataFrame:
-    """Claim 3's family for the paper's layer: per baseline and training level, the
-    baseline's mean loss minus the sparse network's (points; positive: the sparse network
-    is more invariant), paired by seed, with p and Holm-adjusted p. ``judgement``: that of
-    :func:`invariance_judgement`, if already made."""
-    judgement = judgement or invariance_judgement(runs, dataset)
-    tests = judgement.tests
+    tests = level_tests(family_of(claim, runs, "sparse"))
     if tests.empty:
         return pd.DataFrame()
     return pd.DataFrame({
@@ -113,6 +120,7 @@ def _figures(runs: pd.DataFrame, dataset: str) -> tuple[Any, Any]:
 def invariance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the invariance page glues, keyed ``inv_<dataset>_<name>``."""
     out: dict[str, Any] = {}
+    judgements = judge_all(results_dir)
     for dataset in ("mnist", "caltech101"):
         runs = load_runs(results_dir, dataset)
         metric = (
@@ -131,15 +139,16 @@ def invariance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str
                                    "trained there (points; 0: invariant, negative: better "
                                    "than the model trained there).")
                             if not losses.empty else note_table("no runs yet"))  # fmt: skip
-        judgement = invariance_judgement(runs, dataset)
-        values["basis"] = verdict_basis(judgement)
-        tests = invariance_tests_table(runs, dataset, judgement)
+        values["basis"] = " ".join(verdict_basis(j) for j in
+                                   invariance_judgements(judgements, dataset))  # fmt: skip
+        tests = invariance_tests_table(runs, dataset)
         values["tests"] = (
             styled(
                 tests,
                 "Claim 3 for the paper's layer: the baseline's mean "
-                "loss minus the sparse network's, per training level, "
-                "paired by seed, Holm-corrected over the family.",
+                "loss minus the sparse network's, per training level (points), "
+                "paired by seed; level-wise findings, the variance pooled across "
+                "levels, Holm-corrected over each baseline's levels.",
                 3,
             )
             if not tests.empty

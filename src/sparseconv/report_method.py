@@ -3,6 +3,7 @@ the networks and how far the mask spreads through them."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -106,10 +107,69 @@ def _valid_fraction_figure() -> Figure:
     return fig
 
 
-def method_page() -> dict[str, Any]:
+def preregistration_table() -> pd.DataFrame:
+    """The verdict rule's fixed choices per claim (``study``): the primary estimand, the
+    metric, the baselines, the equivalence margin and its reason."""
+    from .claims import CLAIMS
+    from .study import DATASET_NAMES, DEPTH_MARGIN_SHARE, MARGINS, PRIMARY_ESTIMANDS
+
+    rows = []
+    for claim in CLAIMS:
+        margin, reason = MARGINS[claim.dataset]
+        size = (f"{margin:g} {claim.unit}" if margin is not None
+                else f"{100 * DEPTH_MARGIN_SHARE:g} % of raw NN's MAE")  # fmt: skip
+        rows.append({
+            "claim": claim.number,
+            "data set": DATASET_NAMES[claim.dataset],
+            "primary estimand (per seed)": PRIMARY_ESTIMANDS[claim.kind],
+            "baselines": ", ".join(MODEL_LABELS[b] for b in claim.baselines),
+            "margin Δ": size,
+            "why this margin": reason,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The budget check's table, decision and figure per classification data set."""
+    from .budget import budget_check, budget_figure, budget_table, load_budget, sufficient_budget
+    from .study import BUDGET_CHECK, DATASET_NAMES
+    from .tables import note_table
+
+    out: dict[str, Any] = {}
+    for dataset, setting in BUDGET_CHECK.items():
+        frame = load_budget(results_dir, dataset)
+        name = DATASET_NAMES[dataset]
+        metric = "mean per-class accuracy" if dataset == "caltech101" else "accuracy"
+        table = budget_table(frame)
+        out[f"budget_{dataset}_table"] = (
+            styled(table, f"{name}: validation {metric} (%) per training level and budget, "
+                   "mean over the seeds that have run, and each model's difference to the "
+                   "ConvNet of the same seed (points).")
+            if not table.empty else note_table(f"no {name} budget runs yet"))  # fmt: skip
+        out[f"budget_{dataset}_check"] = styled(
+            budget_check(frame, dataset),
+            f"{name}: the largest change on doubling the budget, over models and levels "
+            "(points), against its limits; noise: the standard error of one model's mean "
+            "change from the spread over seeds. '–': a budget whose runs are not all in.",
+        )
+        chosen = sufficient_budget(frame, dataset)
+        done = len(frame)
+        total = (len(setting["sparsities"]) * len(setting["seeds"]) * len(setting["epochs"])
+                 * 4)  # fmt: skip
+        out[f"budget_{dataset}_choice"] = (
+            f"The smallest sufficient budget for {name} is {chosen} epochs."
+            if chosen is not None else
+            f"No {name} budget is shown sufficient yet ({done} of {total} budget runs "
+            "finished).")  # fmt: skip
+        out[f"fig_budget_{dataset}"] = budget_figure(frame, dataset)
+    return out
+
+
+def method_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the method page glues."""
     from .data import caltech101_example, load_mnist
     from .models import build_model, count_parameters
+    from .study import VERDICT_MIN_SEEDS
 
     stats = output_moments()
     sd = {d: s for d, _, s in stats["sparse conv, random kernel"]}
@@ -134,4 +194,12 @@ def method_page() -> dict[str, Any]:
             "network).",
         ),
         "fig_valid_fraction": _valid_fraction_figure(),
+        **_budget_values(results_dir),
+        "verdict_min_seeds": VERDICT_MIN_SEEDS,
+        "tab_preregistration": styled(
+            preregistration_table(),
+            "The verdict rule's choices, fixed in sparseconv.study before the protocol-3 "
+            "grids ran: per claim the primary estimand, its baselines and the "
+            "equivalence margin.",
+        ),
     }

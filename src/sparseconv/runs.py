@@ -16,6 +16,7 @@ from .study import (
     DEPTH_LINES_RUNS,
     GRIDS,
     PROTOCOL,
+    REPORTED_PROTOCOL,
     TUNING,
     default_lr,
     tuned_models,
@@ -26,6 +27,8 @@ __all__ = [
     "grid",
     "tuning_grid",
     "budget_grid",
+    "grid_folder",
+    "search_folder",
     "pending",
     "from_search",
     "reuse_from_search",
@@ -52,6 +55,22 @@ class Run:
     def notebook(self) -> Path:
         """Where the executed notebook is kept, beside the record."""
         return self.record.with_suffix(".ipynb")
+
+
+def grid_folder(dataset: str) -> str:
+    """The subfolder of ``results/<dataset>/`` that the grid's records go to: none while
+    the grid is the reported protocol's, ``protocol<N>`` while a new protocol's grid runs
+    beside the reported one (it replaces it once complete: move its files up and set
+    ``study.REPORTED_PROTOCOL``)."""
+    current = PROTOCOL[dataset]
+    return "" if current == REPORTED_PROTOCOL[dataset] else f"protocol{current}"
+
+
+def search_folder(dataset: str) -> str:
+    """The subfolder of the learning-rate search's records: ``tuning``, under the grid's
+    folder (:func:`grid_folder`)."""
+    folder = grid_folder(dataset)
+    return f"{folder}/tuning" if folder else "tuning"
 
 
 def grid(
@@ -118,7 +137,7 @@ def grid(
                 }
                 if dataset == "depth":
                     params["pattern"] = pattern or "uniform"
-                runs.append(Run(dataset, params))
+                runs.append(Run(dataset, params, subfolder=grid_folder(dataset)))
     if dataset == "depth" and not selected:
         lines = [
             Run(
@@ -131,6 +150,7 @@ def grid(
                     "pattern": "lines",
                     "lr": lr if lr is not None else default_lr(dataset, m),
                 },
+                subfolder=grid_folder(dataset),
             )
             for m, sp, sd in DEPTH_LINES_RUNS
         ]
@@ -170,7 +190,7 @@ def tuning_grid(
                 "results_dir": results_dir,
                 **({"pattern": "uniform"} if dataset == "depth" else {}),
             },
-            subfolder="tuning",
+            subfolder=search_folder(dataset),
         )
         for rate in (lrs or setting["lrs"])
         for model in (models or tuned_models(dataset))
@@ -218,10 +238,17 @@ def budget_grid(
 
 
 def pending(runs: Sequence[Run]) -> list[Run]:
-    """The runs still to do: no record yet, or a record without its executed notebook
-    (made outside the sweep, e.g. by calling ``train_run`` directly), which the sweep
-    replaces so that every run of a grid comes with the notebook that made it."""
-    return [r for r in runs if not (r.record.is_file() and r.notebook.is_file())]
+    """The runs still to do: no record yet, a record of another protocol than the current
+    one (``study.PROTOCOL``), or a record without its executed notebook (made outside the
+    sweep, e.g. by calling ``train_run`` directly), which the sweep replaces so that every
+    run of a grid comes with the notebook that made it."""
+    return [r for r in runs if not _done(r)]
+
+
+def _done(run: Run) -> bool:
+    if not (run.record.is_file() and run.notebook.is_file()):
+        return False
+    return read_record(run.record).get("protocol", 1) == PROTOCOL[run.dataset]
 
 
 def from_search(run: Run) -> Run | None:
@@ -229,9 +256,9 @@ def from_search(run: Run) -> Run | None:
     model, sparsity, seed, rate and settings, current protocol, with its notebook), or
     None. The search trains at the grid's settings, so its run at the chosen rate is a
     grid cell already; the grid need not train it again."""
-    if run.subfolder:
+    if run.subfolder != grid_folder(run.dataset):
         return None
-    same = Run(run.dataset, run.params, subfolder="tuning")
+    same = Run(run.dataset, run.params, subfolder=search_folder(run.dataset))
     if not (same.record.is_file() and same.notebook.is_file()):
         return None
     if read_record(same.record).get("protocol") != PROTOCOL[run.dataset]:

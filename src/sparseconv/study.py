@@ -29,6 +29,10 @@ __all__ = [
     "PROTOCOL",
     "REPORTED_PROTOCOL",
     "BUDGET_CHECK",
+    "VERDICT_MIN_SEEDS",
+    "MARGINS",
+    "DEPTH_MARGIN_SHARE",
+    "PRIMARY_ESTIMANDS",
     "DEFAULTS",
     "TUNING",
     "LEARNING_RATES",
@@ -150,6 +154,35 @@ LEARNING_RATES: dict[str, dict[str, float]] = {
 # the metric the verdicts use: Caltech-101 is unbalanced (a few classes hold a large share
 # of the images), so its verdicts use mean per-class accuracy, the literature's metric
 VERDICT_METRIC = {"mnist": "accuracy", "caltech101": "mean_class_accuracy"}
+
+# The verdict rule (``sparseconv.verdicts``), fixed before the protocol-3 grids run.
+# A verdict needs at least this many seeds; with fewer a comparison is descriptive.
+VERDICT_MIN_SEEDS = 5
+# Equivalence margin Delta per data set, in the claim's unit, with its reason. Depth's
+# margin is a share of raw nearest neighbour's error (training-free, so known before any
+# network is trained): DEPTH_MARGIN_SHARE times its missing-pixel MAE, averaged over
+# claim 4's target densities.
+MARGINS: dict[str, tuple[float | None, str]] = {
+    "mnist": (0.2, "two binomial standard errors of one model's accuracy on 10,000 test "
+                   "images at 99 % (0.10 points each)"),
+    "caltech101": (1.0, "below one binomial standard error of one model's mean per-class "
+                        "accuracy on the 1,700 test images at 60 % (about 1.4 points; a "
+                        "paired difference on the same images varies less)"),
+    "depth": (None, "5 % of raw nearest-neighbour interpolation's missing-pixel MAE: a "
+                    "network within it is as good as the training-free baseline"),
+}  # fmt: skip
+DEPTH_MARGIN_SHARE = 0.05
+# The primary estimand of each claim kind: per seed, the paired difference (signed in the
+# claim's favour) averaged over the claim's levels; then the mean over seeds with its
+# 95 % t-interval. One verdict per claim, variant and baseline.
+PRIMARY_ESTIMANDS = {
+    "accuracy": "the sparse network's test accuracy minus the baseline's, at the training "
+                "sparsity, averaged over the training levels",
+    "invariance": "the baseline's signed invariance loss minus the sparse network's, "
+                  "averaged over every (training, test) pair of levels",
+    "depth": "the baseline's missing-pixel MAE minus the sparse network's at the other "
+             "density, averaged over the two directions (5 % → 50 %, 50 % → 5 %)",
+}  # fmt: skip
 
 # validation images carved from the official training data (MNIST), and the number of
 # training images on which the accuracy in eval mode is measured after training

@@ -1,0 +1,168 @@
+"""The budget check of protocol 3: is the training long enough for the comparison?
+
+The runs of ``study.BUDGET_CHECK`` (``python -m sparseconv.sweep <dataset> --budget``,
+records in ``results/<dataset>/budget/``) train every tuned model at one low and one high
+training sparsity with two seeds at B, 2B and 4B epochs. A budget is *sufficient* when
+doubling it moves every paired difference against the ConvNet by less than half the
+claim's margin, and every model's own metric by less than the margin; both on the
+validation split, in the data set's verdict metric (the test set stays unseen until the
+grid's one evaluation). The grid's budget is the smallest sufficient one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .records import read_record, resolve_results_dir
+from .study import BUDGET_CHECK, MARGINS, MODEL_LABELS, PROTOCOL, VERDICT_METRIC, tuned_models
+
+__all__ = [
+    "BASELINE",
+    "load_budget",
+    "budget_means",
+    "budget_check",
+    "sufficient_budget",
+    "budget_table",
+    "budget_figure",
+]
+
+BASELINE = "dense"  # the paired differences are against the ConvNet
+COLUMNS = ["model", "sparsity", "seed", "epochs", "val", "train_loss", "train_eval", "minutes"]
+
+
+def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+    """One row per budget record of ``dataset`` under the current protocol (columns
+    COLUMNS): the validation score in the verdict metric of the kept epoch (points), the
+    last epoch's training loss, the eval-mode training accuracy (points) and the run's
+    minutes."""
+    if dataset not in BUDGET_CHECK:
+        raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
+    folder = resolve_results_dir(results_dir) / dataset / "budget"
+    key = f"val_{VERDICT_METRIC[dataset]}"
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        r = read_record(path)
+        if r.get("protocol") != PROTOCOL[dataset] or r.get("limit") is not None:
+            continue
+        history = r.get("history") or [{}]
+        rows.append([r["model"], float(r["sparsity"]), int(r["seed"]), int(r["epochs"]),
+                     100 * r[key], history[-1].get("loss", math.nan),
+                     100 * r["train_eval_accuracy"], r["train_seconds"] / 60])  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def budget_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (sparsity, epochs, model): the mean validation score over seeds (``val``) and
+    the mean paired difference to the ConvNet of the same seed (``diff``, points; NaN
+    for the ConvNet itself), and the seeds (``n``)."""
+    if frame.empty:
+        return pd.DataFrame(columns=["sparsity", "epochs", "model", "val", "diff", "n"])
+    base = frame[frame["model"] == BASELINE].set_index(["sparsity", "epochs", "seed"])["val"]
+    keyed = frame.set_index(["sparsity", "epochs", "seed"])
+    diff = keyed["val"] - base.reindex(keyed.index)
+    frame = frame.assign(diff=diff.to_numpy())
+    frame.loc[frame["model"] == BASELINE, "diff"] = math.nan
+    grouped = frame.groupby(["sparsity", "epochs", "model"])
+    out = grouped.agg(val=("val", "mean"), diff=("diff", "mean"), n=("seed", "nunique"))
+    return out.reset_index()
+
+
+def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Per budget B whose double 2B has run: the largest change, over models and levels,
+    of a model's validation score and of a paired difference to the ConvNet when B is
+    doubled (points), the limits (margin, half the margin) and whether B is sufficient.
+    A budget with a missing cell (model, level, seeds) is not judged (NaN)."""
+    margin = MARGINS[dataset][0]
+    setting = BUDGET_CHECK[dataset]
+    means = budget_means(frame)
+    cells = len(setting["sparsities"]) * len(tuned_models(dataset))
+    rows = []
+    for budget, double in zip(setting["epochs"], setting["epochs"][1:], strict=False):
+        a = means[means["epochs"] == budget].set_index(["sparsity", "model"])
+        b = means[means["epochs"] == double].set_index(["sparsity", "model"])
+        complete = all(len(t) == cells and (t["n"] == len(setting["seeds"])).all()
+                       for t in (a, b))  # fmt: skip
+        model_move = (b["val"] - a["val"]).abs().max() if complete else math.nan
+        diff_move = (b["diff"] - a["diff"]).abs().max() if complete else math.nan
+        ok = (model_move < margin and diff_move < margin / 2) if complete else None
+        rows.append({"budget (epochs)": budget, "doubled to": double,
+                     "largest change of a model": model_move,
+                     "largest change of a difference": diff_move,
+                     "noise of a change": _noise(frame, budget, double) if complete else math.nan,
+                     "limit, model": margin, "limit, difference": margin / 2,
+                     "sufficient": {True: "yes", False: "no", None: "–"}[ok]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _noise(frame: pd.DataFrame, budget: int, double: int) -> float:
+    """The standard error of a mean change of one model's score on doubling, from the
+    spread of the per-seed changes (pooled over models and levels; points): a change
+    well below it cannot be told from the seed-to-seed noise."""
+    keys = ["model", "sparsity", "seed"]
+    a = frame[frame["epochs"] == budget].set_index(keys)["val"]
+    b = frame[frame["epochs"] == double].set_index(keys)["val"]
+    change = (b - a.reindex(b.index)).dropna().reset_index()
+    spread = change.groupby(["model", "sparsity"])["val"].var().mean()
+    seeds = change["seed"].nunique()
+    return math.sqrt(spread / seeds) if seeds >= 2 else math.nan
+
+
+def sufficient_budget(frame: pd.DataFrame, dataset: str) -> int | None:
+    """The smallest sufficient budget of :func:`budget_check`, or None (none yet)."""
+    check = budget_check(frame, dataset)
+    chosen = check[check["sufficient"] == "yes"]
+    return int(chosen["budget (epochs)"].iloc[0]) if not chosen.empty else None
+
+
+def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validation score (points, mean over seeds) per level and budget (rows) and model
+    (columns), then each model's difference to the ConvNet."""
+    means = budget_means(frame)
+    if means.empty:
+        return pd.DataFrame()
+    val = means.pivot_table(index=["sparsity", "epochs"], columns="model", values="val")
+    diff = means.pivot_table(index=["sparsity", "epochs"], columns="model", values="diff")
+    models = [m for m in MODEL_LABELS if m in val.columns]
+    table = val[models].rename(columns=MODEL_LABELS)
+    for m in [m for m in models if m in diff.columns and m != BASELINE]:
+        table[f"{MODEL_LABELS[m]} − ConvNet"] = diff[m]
+    table.index = [f"{100 * s:g} %, {e} epochs" for s, e in table.index]
+    table.index.name = "trained at, budget"
+    return table
+
+
+def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
+    """Validation score against the budget, one panel per training level, one line per
+    model (mean over seeds, each seed a dot)."""
+    from .plots import MODEL_STYLE
+    from .training_plots import empty_figure
+
+    if frame.empty:
+        return empty_figure("no budget runs yet", (7.0, 3.5))
+    levels = BUDGET_CHECK[dataset]["sparsities"]
+    fig, axes = plt.subplots(1, len(levels), figsize=(10, 4.0))
+    for ax, level in zip(axes, levels, strict=True):
+        mine = frame[(frame["sparsity"] - level).abs() < 1e-9]
+        for model, group in mine.groupby("model"):
+            style: dict[str, Any] = MODEL_STYLE[model]
+            mean = group.groupby("epochs")["val"].mean()
+            ax.plot(mean.index, mean.to_numpy(), color=style["color"], marker=style["marker"],
+                    label=style["label"])  # fmt: skip
+            ax.scatter(group["epochs"], group["val"], color=style["color"], s=12, alpha=0.5)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(BUDGET_CHECK[dataset]["epochs"])
+        ax.set_xticklabels([str(e) for e in BUDGET_CHECK[dataset]["epochs"]])
+        ax.set_xlabel("training budget (epochs)")
+        ax.set_title(f"trained at {100 * level:g} % sparsity")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation score (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
