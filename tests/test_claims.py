@@ -239,3 +239,31 @@ def test_short_answer_says_when_nothing_is_decided_yet():
     few = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011])})
     assert short_answer(few).startswith("Not decided yet: the finished grids have 3 seeds")
     assert short_answer(judge_claims({})).startswith("No claim can be judged yet")
+
+
+def test_pairs_across_devices_or_torch_builds_are_refused_with_their_names():
+    from sparseconv.claims import check_pairing, family_of
+
+    def run(model, seed, device, torch_version, protocol=3):
+        record = {"protocol": protocol, "model": model, "sparsity": 0.5, "device": device,
+                  "torch_version": torch_version, metric_key("mnist"): {"0.5": 0.9}}  # fmt: skip
+        return {"model": model, "sparsity": 0.5, "seed": seed, "record": record}
+
+    same = pd.DataFrame(
+        [
+            run("sparse", 0, "cpu", "2.14.1"),
+            run("dense", 0, "cpu", "2.14.1"),
+            run("sparse", 1, "cuda", "2.14.1"),
+            run("dense", 1, "cuda", "2.14.1"),
+        ]
+    )
+    check_pairing(same)  # seeds may differ in device; a seed's runs may not
+    mixed = pd.DataFrame([run("sparse", 0, "cpu", "2.14.1"), run("dense", 0, "cuda", "2.14.1")])
+    with pytest.raises(ValueError, match=r"seed 0: dense at 0.5 \(cuda, torch 2.14.1\); sparse"):
+        family_of(CLAIMS[0], mixed, "sparse")
+    builds = pd.DataFrame([run("sparse", 0, "cpu", "2.14.1"), run("dense", 0, "cpu", "2.11.0")])
+    with pytest.raises(ValueError, match="2.11.0"):
+        check_pairing(builds)
+    # an earlier protocol's records are reported on the reproduce page, not refused
+    old = pd.DataFrame([run("sparse", 0, "cpu", "2.14.1", 2), run("dense", 0, "cuda", "2.11", 2)])
+    check_pairing(old)

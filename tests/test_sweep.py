@@ -12,16 +12,21 @@ from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep, tuning_
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
-def test_classification_grid_is_130_runs_seed_major(dataset, tmp_path):
+def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tmp_path):
+    from sparseconv.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
+
     runs = grid(dataset, results_dir=str(tmp_path))
-    assert len(runs) == 130
+    n = CLASSIFICATION_SEEDS[dataset]
+    assert n >= 5 and NAIVE_SEEDS == 3  # the rule's minimum; sparse_naive is not judged
+    total = 10 * (4 * n + NAIVE_SEEDS)
+    assert len(runs) == total
     seeds = [r.params["seed"] for r in runs]
     assert seeds == sorted(seeds)  # every cell once before any cell twice
     count = {m: sum(r.params["model"] == m for r in runs) for m in GRIDS[dataset][1]}
-    assert count == {"sparse": 30, "sparse_partial": 30, "dense": 30, "dense_mask": 30,
-                     "sparse_naive": 10}  # fmt: skip
+    assert count == {"sparse": 10 * n, "sparse_partial": 10 * n, "dense": 10 * n,
+                     "dense_mask": 10 * n, "sparse_naive": 10 * NAIVE_SEEDS}  # fmt: skip
     assert {r.params["sparsity"] for r in runs} == set(TRAIN_SPARSITIES)
-    assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0}
+    assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0, 1, 2}
     # each model at the study's rate; sparse_naive at the ConvNet's
     for r in runs:
         assert r.params["lr"] == default_lr(dataset, r.params["model"])
@@ -31,7 +36,7 @@ def test_classification_grid_is_130_runs_seed_major(dataset, tmp_path):
         for r in runs
         if r.params["model"] == "sparse_naive"
     )
-    assert len({r.name for r in runs}) == 130
+    assert len({r.name for r in runs}) == total
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
@@ -112,11 +117,15 @@ def test_seeds_without_models_select_the_grids_cells(tmp_path):
             for m in sorted({r.params["model"] for r in runs})
         }
 
-    # seeds 1 and 2 of the grid: the tuned models only (sparse_naive has seed 0 alone)
-    assert count(seeds=[1, 2]) == {m: 20 for m in TUNED_MODELS}
+    from sparseconv.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
+
+    # seeds the single-rate layer does not have: the tuned models only
+    tuned_only = [NAIVE_SEEDS, CLASSIFICATION_SEEDS["caltech101"] - 1]
+    assert count(seeds=tuned_only) == {m: 20 for m in TUNED_MODELS}
     assert count(seeds=[0]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
     # a seed that is not in the grid is a new seed for every model
-    assert count(seeds=[3]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
+    new = CLASSIFICATION_SEEDS["caltech101"] + 5
+    assert count(seeds=[new]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
     # named models take the seeds as given
     assert count(models=["sparse_naive"], seeds=[1, 2]) == {"sparse_naive": 20}
 
@@ -259,3 +268,25 @@ def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
         main(["mnist", "--budget", "--tune", "--dry-run"])
     with pytest.raises(ValueError, match="'depth'"):
         budget_grid("depth")
+
+
+def test_the_plan_estimates_hours_from_measured_minutes_per_epoch(tmp_path):
+    from sparseconv.plan import estimate_hours, minutes_per_epoch, plan_line
+
+    folder = tmp_path / "mnist" / "budget"
+    folder.mkdir(parents=True)
+    # dense: 2 and 4 minutes per epoch on the CPU (median 3); a GPU run does not count
+    for name, seconds, epochs, device in (("a", 1200.0, 10, "cpu"), ("b", 2400.0, 10, "cpu"),
+                                          ("c", 60.0, 10, "NVIDIA H200")):  # fmt: skip
+        record = {"model": "dense", "limit": None, "train_seconds": seconds,
+                  "eval_seconds": 0.0, "history": [{}] * epochs, "device": device}  # fmt: skip
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    assert minutes_per_epoch(tmp_path, "mnist") == {"dense": 3.0}
+    assert minutes_per_epoch(tmp_path, "mnist", "cuda") == {"dense": 0.1}
+    runs = grid("mnist", models=["dense", "sparse"], sparsities=[0.5], seeds=[0], epochs=20,
+                results_dir=str(tmp_path))  # fmt: skip
+    hours, unknown = estimate_hours(runs, tmp_path)
+    assert hours == 1.0 and unknown == 1  # 3 min x 20 epochs; sparse has no measurement
+    line = plan_line(runs, 2, tmp_path)
+    assert line.startswith("plan: 2 runs, about 1.0 CPU-hours (one thread each), 0.5 h")
+    assert "1 runs of models with no measured run are not counted" in line

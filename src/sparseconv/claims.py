@@ -38,6 +38,7 @@ __all__ = [
     "invariance_family",
     "depth_family",
     "family_of",
+    "check_pairing",
     "margin_of",
     "level_tests",
     "Judgement",
@@ -207,11 +208,38 @@ def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
+# the first protocol whose pairs must share one device and one torch build
+STRICT_PAIRING_PROTOCOL = 3
+
+
+def check_pairing(runs: pd.DataFrame) -> None:
+    """Refuse to pair runs across devices or torch builds: every run of one seed (the
+    pairing unit of every claim) must share ``device`` and ``torch_version``. Raises
+    ValueError naming the runs of each seed that mixes them. Records of protocols before
+    ``STRICT_PAIRING_PROTOCOL`` are exempt (their mixing is reported on the reproduce
+    page)."""
+    if runs.empty:
+        return
+    problems = []
+    for seed, group in runs.groupby("seed"):
+        strict = [r for r in group["record"] if r.get("protocol", 1) >= STRICT_PAIRING_PROTOCOL]
+        builds = {(r.get("device"), r.get("torch_version")) for r in strict}
+        if len(builds) > 1:
+            names = sorted(f"{r['model']} at {r['sparsity']:g} ({r.get('device')}, torch "
+                           f"{r.get('torch_version')})" for r in strict)  # fmt: skip
+            problems.append(f"seed {seed}: " + "; ".join(names))
+    if problems:
+        raise ValueError("paired runs must share one device and one torch build, but "
+                         + " | ".join(problems))  # fmt: skip
+
+
 def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
     """The per-seed paired differences of ``claim`` for ``variant`` against every baseline
-    at every level (columns FAMILY_COLUMNS)."""
+    at every level (columns FAMILY_COLUMNS). Raises ValueError if the paired runs cross
+    devices or torch builds (:func:`check_pairing`)."""
     if runs.empty:
         return pd.DataFrame(columns=FAMILY_COLUMNS)
+    check_pairing(runs)
     if claim.kind == "accuracy":
         return accuracy_family(runs, claim.dataset, variant, claim.baselines)
     if claim.kind == "invariance":

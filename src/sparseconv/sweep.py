@@ -355,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .plan import plan_line
+
+    device_kind = "cuda" if str(args.device).startswith("cuda") else "cpu"
+    to_train = [run for run in pending(runs) if not from_search(run)]
+    print(plan_line(to_train, args.jobs, args.results_dir, device_kind))
     if args.dry_run:
         todo = pending(runs)
         for run in todo:
