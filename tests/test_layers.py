@@ -210,8 +210,14 @@ def test_parameters_and_repr_like_conv2d():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"kernel_size": 4},
+        {"kernel_size": (3, 0)},
         {"kernel_size": 0},
+        {"stride": 0},
+        {"padding": "full"},
+        {"padding": -1},
+        {"padding": "same", "stride": 2},
+        {"groups": 3},
+        {"dilation": (1, 0)},
         {"normalization": "mean"},
         {"eps": -1.0},
         {"eps": float("nan")},
@@ -219,8 +225,12 @@ def test_parameters_and_repr_like_conv2d():
 )
 def test_bad_arguments_raise(kwargs):
     args = {"in_channels": 2, "out_channels": 2, "kernel_size": 3, **kwargs}
-    with pytest.raises(ValueError):
+    name, value = next(iter(kwargs.items()))
+    with pytest.raises(ValueError, match=name if name != "kernel_size" else "kernel_size"):
         SparseConv2d(**args)
+    with pytest.raises(ValueError) as error:
+        SparseConv2d(**args)
+    assert repr(value) in str(error.value) or str(value) in str(error.value)
 
 
 def test_bad_mask_shape_raises():

@@ -2,10 +2,11 @@
 
 The layer and sparsification are importable from the top level::
 
-    from sparseconv import SparseConv2d, SparseMaxPool2d, sparsify
+    from sparseconv import SparseConv2d, SparseMaxPool2d, SparseSequential, sparsify
 """
 
-from .layers import SparseConv2d, SparseMaxPool2d, valid_count
+from .layers import SparseConv2d, valid_count
+from .pooling import SparseMaxPool2d, SparseSequential
 from .sparsify import apply_fixed_mask, fixed_mask, sparsify
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SparseConv2d",
     "SparseMaxPool2d",
+    "SparseSequential",
     "valid_count",
     "sparsify",
     "fixed_mask",

@@ -5,7 +5,7 @@ mask (N, 1, H, W), and returns class logits (N, num_classes). The four variants 
 the architecture exactly (same layers, kernels, poolings, linear head):
 
 * ``sparse``: :class:`~sparseconv.layers.SparseConv2d` (paper normalisation) and
-  :class:`~sparseconv.layers.SparseMaxPool2d`; the mask travels with the features.
+  :class:`~sparseconv.pooling.SparseMaxPool2d`; the mask travels with the features.
 * ``sparse_naive``: the same network as ``sparse`` (trained differently, see
   :mod:`sparseconv.optim`).
 * ``sparse_partial``: the same with ``normalization="partial"`` (the ablation).
@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import SparseConv2d, SparseMaxPool2d
+from .layers import SparseConv2d
+from .pooling import SparseMaxPool2d
 from .study import DEPTH_MODELS, MODELS
 
 __all__ = [
@@ -110,6 +111,8 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
     running statistics likewise), and the output is multiplied by the mask.
     x: (N, C, H, W), mask: (N, 1, H, W) -> (y (N, C, H, W), mask).
     """
+
+    takes_mask = True  # SparseSequential passes (x, mask) to this module
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         if mask.device.type == "cpu" and bool(mask.min() > 0):

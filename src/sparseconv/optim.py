@@ -64,7 +64,7 @@ def param_groups(
     """Parameter groups for ``torch.optim.SGD`` or ``torch.optim.Adam``.
 
     With ``compensate``, the weight of every :class:`SparseConv2d` with the paper's
-    normalisation (kernel k) gets, under ``"sgd"``, lr x k^4 and weight decay / k^4; under
+    normalisation (kernel k; in general k^2 below is the window size |W|) gets, under ``"sgd"``, lr x k^4 and weight decay / k^4; under
     ``"adam"``, lr x k^2, eps / k^2 and weight decay / k^4 (derivation in the module
     docstring). Every other parameter (biases included) gets ``(lr, weight_decay, eps)``.
     Without ``compensate``: one group, the plain recipe.
@@ -78,11 +78,13 @@ def param_groups(
     if compensate:
         for module in model.modules():
             if isinstance(module, SparseConv2d) and module.normalization == "paper":
-                scaled.setdefault(module.kernel_size, []).append(module.weight)
+                # the weight scale between the two normalisations: |W| = k^2 for a k x k
+                # window (times C_in / groups with a multi-channel mask)
+                scaled.setdefault(module.window, []).append(module.weight)
     special = {id(p) for ps in scaled.values() for p in ps}
     groups = [{"params": [p for p in model.parameters() if id(p) not in special], **base}]
-    for k, params in sorted(scaled.items()):
-        k2 = float(k * k)
+    for window, params in sorted(scaled.items()):
+        k2 = float(window)
         group: dict[str, Any] = {"params": params, "weight_decay": weight_decay / k2**2}
         if optimizer == "sgd":
             group["lr"] = lr * k2**2

@@ -1,0 +1,17 @@
+"""The Examples sections of the layers' docstrings run as written."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import sparseconv.layers
+import sparseconv.pooling
+
+
+@pytest.mark.parametrize("module", [sparseconv.layers, sparseconv.pooling])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
