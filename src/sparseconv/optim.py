@@ -67,7 +67,8 @@ def param_groups(
     normalisation (kernel k; in general k^2 below is the window size |W|) gets, under
     ``"sgd"``, lr x k^4 and weight decay / k^4; under ``"adam"``, lr x k^2, eps / k^2 and
     weight decay / k^4 (derivation in the module docstring). Every other parameter
-    (biases included) gets ``(lr, weight_decay, eps)``. Without ``compensate``: one group, the plain recipe.
+    (biases included) gets ``(lr, weight_decay, eps)``. Without ``compensate``: one
+    group, the plain recipe.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
