@@ -73,8 +73,9 @@ def reproduction_check(
 ) -> tuple[pd.DataFrame | None, str]:
     """Compare a run with the study's record of the same run.
 
-    Returns a table (test level, this run, study record, difference, seed range of the
-    cell; accuracies in %) and a one-line verdict: "reproduced within noise" when every
+    Returns a table (test level, this run, study record, difference, noise band;
+    accuracies in %, differences in points, rounded to 0.01) and a one-line verdict that
+    explains the band: "reproduced within noise: ..." when every
     difference lies within the range over the study's seeds of that cell, else "not
     reproduced". The band is at least 0.5 accuracy points (0.05 m for depth): runs on a
     different thread count or machine differ by about that much from rounding alone.
@@ -106,10 +107,10 @@ def reproduction_check(
         rows.append(
             {
                 "test sparsity": float(level),
-                "this run": scale * value,
-                "study record": scale * ref,
-                "difference": diff,
-                "noise band": band,
+                "this run": round(scale * value, 2),
+                "study record": round(scale * ref, 2),
+                "difference": round(diff, 2),
+                "noise band": round(band, 2),
                 "within noise": abs(diff) <= band,
             }
         )
@@ -118,11 +119,16 @@ def reproduction_check(
         return None, "the study record has no common test levels"
     ok = bool(table["within noise"].all())
     worst = table.loc[table["difference"].abs().idxmax()]
+    unit = "points" if scale == 100.0 else "m"
+    band_words = (f"the noise band is the spread of this cell over the study's seeds, and "
+                  f"at least {floor:g} {unit}")  # fmt: skip
     verdict = (
-        "reproduced within noise"
+        f"reproduced within noise: at every test level this run lies within the noise band "
+        f"of the study's record ({band_words})"
         if ok
-        else f"not reproduced: {worst['difference']:+.2f} at test sparsity "
-        f"{worst['test sparsity']:g}, outside the noise band of {worst['noise band']:.2f}"
+        else f"not reproduced: {worst['difference']:+.2f} {unit} at test sparsity "
+        f"{worst['test sparsity']:g}, outside the noise band of ±{worst['noise band']:.2f} "
+        f"{unit} ({band_words})"
     )
     mine, theirs = (
         (record.get("threads"), record.get("device")),

@@ -14,7 +14,7 @@ from .records import is_study_folder, record_path
 from .sparsify import check_sparsity
 from .study import DATASETS, PATTERNS, default_lr, models_of
 
-__all__ = ["validate_params", "check_parameter_names", "RUNS_DIR"]
+__all__ = ["ParameterError", "validate_params", "check_parameter_names", "RUNS_DIR"]
 
 # where a run started by hand writes its record (git-ignored), unless results_dir says
 RUNS_DIR = "runs"
@@ -37,8 +37,17 @@ NOTEBOOK_PARAMETERS = (
 )
 
 
-def _bad(name: str, value: Any, why: str) -> ValueError:
-    return ValueError(f"parameter {name}={value!r}: {why}")
+class ParameterError(ValueError):
+    """A bad notebook parameter. In a notebook its traceback is the message alone (IPython
+    renders ``_render_traceback_``), so papermill's output ends with the one line that
+    names the parameter, not with the frames of the package that checked it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ParameterError: {self}", "(fix the parameter and run the notebook again)"]
+
+
+def _bad(name: str, value: Any, why: str) -> ParameterError:
+    return ParameterError(f"parameter {name}={value!r}: {why}")
 
 
 def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
@@ -55,7 +64,7 @@ def check_parameter_names(dataset: str, names: Any) -> None:
     known = NOTEBOOK_PARAMETERS + (("pattern",) if dataset == "depth" else ())
     unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(
+        raise ParameterError(
             f"unknown parameter(s) {', '.join(map(repr, unknown))} for the {dataset} notebook; "
             f"known: {', '.join(known)}"
         )

@@ -6,13 +6,14 @@ report modules and hands the result to :func:`publish`, which glues every value.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Image, Markdown
 from matplotlib.figure import Figure
 
 from .analysis import grid_progress, load_references, load_runs, reference_gap, seed_summary
@@ -25,15 +26,29 @@ from .tables import intervals, note_table, styled
 __all__ = ["publish", "intro_page", "conclusions_page", "depth_tests_table"]
 
 
+FIGURE_DPI = 100  # pixels per inch of the PNG a figure is glued as
+
+
+def figure_png(fig: Figure) -> Image:
+    """``fig`` as a PNG image for the page, rendered here with matplotlib's Agg canvas, so
+    a figure shows as a figure whatever the user's backend (``MPLBACKEND=Agg`` included,
+    where IPython would otherwise glue its text repr)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    return Image(data=buffer.getvalue(), format="png")
+
+
 def publish(values: Mapping[str, Any]) -> None:
-    """Glue every value for the page (``myst_nb.glue``, not displayed); figures are
-    closed once glued."""
+    """Glue every value for the page (``myst_nb.glue``, not displayed); figures are glued
+    as PNG images (:func:`figure_png`) and closed."""
     from myst_nb import glue
 
     for name, value in values.items():
-        glue(name, value, display=False)
         if isinstance(value, Figure):
+            glue(name, figure_png(value), display=False)
             plt.close(value)
+        else:
+            glue(name, value, display=False)
 
 
 def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:

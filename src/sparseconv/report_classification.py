@@ -46,6 +46,7 @@ from .study import (
     TUNING,
     VERDICT_METRIC,
     default_lr,
+    tuned_models,
 )
 from .tables import intervals, note_table, styled
 from .training_plots import empty_figure, training_curves, tuning_curves
@@ -298,6 +299,12 @@ def _accuracy_figure(runs: pd.DataFrame, references: pd.DataFrame, dataset: str,
     return fig
 
 
+def _runs_of_search(done: int, dataset: str) -> str:
+    """'all 20 runs' once the search is complete, else '12 of its 20 runs so far'."""
+    total = len(TUNING[dataset]["lrs"]) * len(tuned_models(dataset))
+    return f"all {total} runs" if done >= total else f"{done} of its {total} runs so far"
+
+
 def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the MNIST or Caltech-101 page glues, keyed ``<dataset>_<name>``."""
     runs = load_runs(results_dir, dataset)
@@ -314,7 +321,7 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
         "metric": METRIC_WORDS[VERDICT_METRIC[dataset]],
         "tune_sparsity": f"{100 * TUNING[dataset]['sparsity']:g} %",
         "tune_rates": ", ".join(f"{lr:g}" for lr in TUNING[dataset]["lrs"]),
-        "tune_done": len(tuning),
+        "tune_done": _runs_of_search(len(tuning), dataset),
         "tune_edge": ("the best rate of " + ", ".join(MODEL_LABELS[m] for m in edge)
                       + " is at the edge of the grid, so the grid must be widened") if edge
         else "no model's best rate lies at the edge of the grid",

@@ -116,7 +116,7 @@ def cost_table(
     rows = [{
         "data set": DATASET_NAMES[dataset], "device": device, "runs": len(group),
         "median minutes per run (training)": group["train_seconds"].median() / 60,
-        "total process hours so far": group["train_seconds"].sum() / 3600,
+        "total process hours": group["train_seconds"].sum() / 3600,
     } for (dataset, device), group in runs.groupby(["dataset", "device"])]  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -56,7 +56,9 @@ PAGE_CHECKS = """() => {
   const errors = [...document.querySelectorAll('.output.traceback, .output.error')]
     .map(e => e.textContent.slice(0, 200));
   const text = document.body.innerText;
-  return {broken, raw, errors, traceback: text.includes('Traceback (most recent call last)'),
+  // a figure glued as its text repr instead of an image (e.g. under MPLBACKEND=Agg)
+  const reprs = (text.match(/<Figure size [^>]*>/g) || []).slice(0, 3);
+  return {broken, raw, errors, reprs, traceback: text.includes('Traceback (most recent call last)'),
           images: document.images.length};
 }"""
 
@@ -81,3 +83,4 @@ def test_page_renders_cleanly(browser, site, name):
     assert not found["broken"], f"{name}: images that did not load {found['broken']}"
     assert not found["raw"], f"{name}: formulas MathJax did not render {found['raw']}"
     assert not found["errors"] and not found["traceback"], f"{name}: error output {found['errors']}"
+    assert not found["reprs"], f"{name}: figures shown as text instead of images {found['reprs']}"
