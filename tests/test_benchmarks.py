@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,7 @@ def results_with(tmp_path: Path, records: dict[str, int]) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_every_page_runs_on_an_empty_results_folder(tmp_path, monkeypatch):
     # a fresh clone before any run (or a user's own results_dir): gaps and notes, no error,
     # and every glue the page's text refers to exists
@@ -111,6 +113,7 @@ def test_every_page_runs_on_an_empty_results_folder(tmp_path, monkeypatch):
         assert not missing, f"{name}: text refers to glues that were not made: {missing}"
 
 
+@pytest.mark.slow
 def test_every_page_runs_with_a_grid_still_running(tmp_path, monkeypatch):
     # one record per data set: one model, one seed, one sparsity
     workdir = results_with(tmp_path, {"mnist": 1, "caltech101": 1, "depth": 1})
@@ -120,6 +123,7 @@ def test_every_page_runs_with_a_grid_still_running(tmp_path, monkeypatch):
         assert not missing, f"{name}: text refers to glues that were not made: {missing}"
 
 
+@pytest.mark.slow
 def test_depth_page_with_a_finished_depth_grid(tmp_path, monkeypatch, depth_record):
     # every cell of the depth grid present (study-shaped records): the verdict path with
     # three seeds, the tables and the figures all run, and every glue exists
@@ -139,4 +143,8 @@ def test_depth_page_with_a_finished_depth_grid(tmp_path, monkeypatch, depth_reco
     glued = run_page("book/depth", workdir, monkeypatch)
     assert not referenced_glues("book/depth") - set(glued)
     assert glued["depth_progress"].startswith("All 47 runs of the depth grid have finished")
-    assert glued["depth_sparse_verdict"] in ("supported", "mixed", "not supported", "opposite")
+    verdict = glued["depth_sparse_verdict"]
+    assert verdict.startswith("Verdict against the ConvNet: ")
+    assert verdict.count("Verdict against") == 3  # one per baseline of claim 4
+    words = ("supported", "opposite", "equivalent", "inconclusive", "descriptive")
+    assert any(f": {w}" in verdict for w in words)

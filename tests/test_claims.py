@@ -195,10 +195,10 @@ def test_claim1_primary_estimand_and_its_words_by_hand():
     assert j.verdict == "supported"
     assert j.test.margin == 0.2 and j.baseline == "dense"
     table = claims_table(judgements)
-    row = table[(table["claim"].str.startswith("1.")) & (table["variant"] == "sparse conv")]
+    row = table[(table["claim"] == "1") & (table["variant"] == "sparse conv")]
     assert row["verdict"].item() == "supported"
     assert row["effect [95 % CI]"].item().startswith("+1.10 [")
-    assert row["metric"].item() == "accuracy" and row["margin"].item() == "0.20 points"
+    assert row["metric"].item() == "accuracy (points)" and row["margin"].item() == "0.20"
     assert _claim1(judgements, "sparse_partial").verdict == "descriptive"
 
 
@@ -231,7 +231,7 @@ def test_verdict_basis_states_the_word_and_what_it_rests_on():
     few = judge_claims({"mnist": _claim1_runs([0.010, 0.012, 0.011])})
     assert verdict_basis(_claim1(few)) == (
         "Verdict against the ConvNet: descriptive (3 seeds, a verdict needs 5); effect "
-        f"{claims_table(few).loc[0, 'effect [95 % CI]']}."
+        f"{claims_table(few).loc[0, 'effect [95 % CI]']} points."
     )
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from sparseconv.records import validate_record
 
+pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

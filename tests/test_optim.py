@@ -58,6 +58,7 @@ def test_seeded_models_hold_weights_k2_apart():
     [("mnist", "sgd", 0.02), ("mnist", "adam", 1e-3), ("caltech101", "sgd", 0.02),
      ("depth", "adam", 1e-3)],
 )  # fmt: skip
+@pytest.mark.slow
 def test_compensated_paper_layer_trains_exactly_like_partial_convolution(dataset, optimizer, lr):
     paper, partial = _twins(dataset)
     opt_paper = make_optimizer(paper, optimizer, lr, 5e-4, compensate=True)

@@ -75,6 +75,7 @@ def test_selection_replaces_the_grid_lists(tmp_path):
     assert all(r.name.endswith("_limit100") and "_ep2_" in r.name for r in runs)
 
 
+@pytest.mark.slow
 def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
     runs = grid(
         "mnist",

@@ -60,7 +60,9 @@ def test_record_has_validation_fields_and_tests_once_at_the_end(tmp_path, data_d
     tests = [i for i, s in enumerate(splits) if s == "test"]
     assert tests and min(tests) > 1
     assert len(tests) == len(record["test_accuracy_by_sparsity"])
-    assert record["protocol"] == 2 and record["schema_version"] == 2
+    from sparseconv.study import PROTOCOL
+
+    assert record["protocol"] == PROTOCOL["mnist"] and record["schema_version"] == 2
     assert record["n_val"] == 256 and record["n_train"] == 256
     assert all("val_accuracy" in h and "test_accuracy" not in h for h in record["history"])
     best = max(range(2), key=lambda i: record["history"][i]["val_accuracy"])

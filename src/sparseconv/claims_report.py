@@ -28,11 +28,13 @@ __all__ = [
 
 
 def metric_words(claim: Claim) -> str:
+    """The claim's metric and unit in words, e.g. 'mean per-class accuracy (points)'."""
     base = {"accuracy": "accuracy", "mean_class_accuracy": "mean per-class accuracy"}
     if claim.kind == "depth":
         return "missing-pixel MAE (m)"
     words = base[VERDICT_METRIC[claim.dataset]]
-    return f"invariance loss of {words}" if claim.kind == "invariance" else words
+    words = f"invariance loss of {words}" if claim.kind == "invariance" else words
+    return f"{words} (points)"
 
 
 def _digits(unit: str) -> int:
@@ -95,48 +97,51 @@ def claims_frame(judgements: Sequence[Judgement]) -> pd.DataFrame:
 
 
 def claims_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
-    """The claims table for people: claim, data set, metric, variant, baseline, verdict,
-    effect [95 % CI], margin, seeds, detectable effect (80 % power)."""
-    rows = []
-    for j in judgements:
-        unit = j.claim.unit
-        rows.append({
-            "claim": f"{j.claim.number}. {j.claim.short}",
-            "data set": DATASET_NAMES[j.claim.dataset],
-            "metric": metric_words(j.claim),
-            "variant": MODEL_LABELS[j.variant],
-            "baseline": MODEL_LABELS[j.baseline],
-            "verdict": j.verdict if j.n_seeds else "no runs yet",
-            "effect [95 % CI]": format_effect(j.test, unit),
-            "margin": _number(j.test.margin, unit),
-            "seeds": j.n_seeds,
-            "detectable effect": _number(j.power.mde, unit),
-        })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def power_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
-    """Per claim, variant and baseline: the SD of the per-seed estimand, the smallest
-    effect the seeds at hand detect with 80 % power, and the seeds needed to detect an
-    effect of the margin and to show equivalence within it."""
-
-    def seeds(value: float) -> str:
-        return "–" if value != value else ("> 10,000" if math.isinf(value) else f"{value:.0f}")
-
+    """The claims table for people: claim (its number), data set, metric (with the unit
+    of the numbers that follow), variant, baseline, verdict, effect [95 % CI], margin,
+    seeds, detectable effect (80 % power)."""
     rows = []
     for j in judgements:
         unit = j.claim.unit
         rows.append({
             "claim": j.claim.number,
             "data set": DATASET_NAMES[j.claim.dataset],
+            "metric": metric_words(j.claim),
+            "variant": MODEL_LABELS[j.variant],
+            "baseline": MODEL_LABELS[j.baseline],
+            "verdict": j.verdict if j.n_seeds else "no runs yet",
+            "effect [95 % CI]": format_effect(j.test, unit).removesuffix(f" {unit}"),
+            "margin": _number(j.test.margin, unit).removesuffix(f" {unit}"),
+            "seeds": j.n_seeds,
+            "detectable effect": _number(j.power.mde, unit).removesuffix(f" {unit}"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def power_table(judgements: Sequence[Judgement]) -> pd.DataFrame:
+    """Per claim, variant and baseline (the single-rate layer, never judged, left out):
+    the SD of the per-seed estimand, the smallest effect the seeds at hand detect with
+    80 % power, the margin, and the seeds needed to detect an effect of the margin and to
+    show equivalence within it."""
+
+    def seeds(value: float) -> str:
+        return "–" if value != value else ("> 10,000" if math.isinf(value) else f"{value:,.0f}")
+
+    rows = []
+    for j in judgements:
+        if j.variant == "sparse_naive":
+            continue
+        unit = j.claim.unit
+        rows.append({
+            "claim": f"{j.claim.number}, {DATASET_NAMES[j.claim.dataset]}",
             "variant": MODEL_LABELS[j.variant],
             "baseline": MODEL_LABELS[j.baseline],
             "seeds": j.n_seeds,
-            "SD per seed": _number(j.power.sd, unit),
-            "detectable effect": _number(j.power.mde, unit),
+            "SD": _number(j.power.sd, unit),
+            "detectable": _number(j.power.mde, unit),
             "margin": _number(j.test.margin, unit),
-            "seeds to detect the margin": seeds(j.power.seeds_superiority),
-            "seeds to show equivalence": seeds(j.power.seeds_equivalence),
+            "seeds to detect Δ": seeds(j.power.seeds_superiority),
+            "seeds for equivalence": seeds(j.power.seeds_equivalence),
         })  # fmt: skip
     return pd.DataFrame(rows)
 

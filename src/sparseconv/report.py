@@ -136,7 +136,7 @@ def conclusions_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
                                "the mean over seeds with its 95 % interval, positive in the "
                                "claim's favour; detectable effect: 80 % power at the seeds "
                                "at hand."),
-        "concl_readings": Markdown("\n".join(readings)),
+        "concl_readings": Markdown("\n".join(readings) + "\n"),
         "concl_consistency": Markdown(" ".join(consistency(judgements))),
         "concl_power": styled(power_table(judgements), "What the seeds can decide, per claim, "
                               "variant and baseline: the SD of the per-seed estimand, the "

@@ -14,6 +14,8 @@ import yaml
 
 from .conftest import ROOT, SCREENSHOTS
 
+pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+
 BUILD = ROOT / "_build" / "html"
 
 

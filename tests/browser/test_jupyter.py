@@ -21,6 +21,8 @@ import pytest
 
 from .conftest import ROOT, SCREENSHOTS, missing
 
+pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+
 NOTEBOOK = "notebooks/mnist.ipynb"
 
 
@@ -61,11 +63,13 @@ def jupyter(tmp_path_factory):
            "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(settings)}  # fmt: skip
+    # the README's command, as a user (often root in a container) types it: no
+    # --allow-root and no root folder on the command line; the project's
+    # jupyter_server_config.json allows root and keeps the project root as the server root
     server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "jupyter-lab"), "--no-browser",
-         "--ip=127.0.0.1", "--allow-root", f"--port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.NeverCheckForUpdate"],
+        [os.path.join(os.path.dirname(sys.executable), "jupyter-lab"), "notebooks/mnist.ipynb",
+         "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -117,6 +121,9 @@ async def _execute(base: str, token: str, kernel: str, code: str) -> str:
 
 def test_jupyterlab_opens_the_notebook_and_runs_a_cell(jupyter, browser):
     base, token = jupyter
+    # the server root is the project root, not notebooks/ (so src/ and results/ are there)
+    top = {item["name"] for item in _api(base, token, "/api/contents/")["content"]}
+    assert {"notebooks", "src", "results", "pyproject.toml"} <= top
     notebook = _api(base, token, f"/api/contents/{NOTEBOOK}")
     assert notebook["type"] == "notebook"
     cells = notebook["content"]["cells"]
