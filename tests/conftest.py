@@ -27,6 +27,18 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def budget_chosen(monkeypatch):
+    """As if the budget check had chosen 15 epochs for every new protocol's grid (tests
+    of the grids' structure; the study's own choice is in study.GRID_EPOCHS)."""
+    from sparseconv import study
+
+    for dataset, by_protocol in study.GRID_EPOCHS.items():
+        for protocol, epochs in by_protocol.items():
+            if epochs is None:
+                monkeypatch.setitem(study.GRID_EPOCHS[dataset], protocol, 15)
+
+
 @pytest.fixture(scope="session")
 def depth_record() -> dict:
     """A real depth record of the current protocol from a tiny run (64 maps, 2 epochs):

@@ -21,7 +21,7 @@ from sparseconv.sweep import grid, run_sweep
 
 # Ray reads this when it is imported: keep the head and this driver on loopback
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("budget_chosen")]  # minutes of CPU
 
 ray = pytest.importorskip(
     "ray", reason='the cluster extra is not installed: pip install -e ".[cluster]"'

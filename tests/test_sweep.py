@@ -10,6 +10,9 @@ from sparseconv.records import validate_record
 from sparseconv.study import DEFAULTS, TRAIN_SPARSITIES, TUNED_MODELS, TUNING, default_lr
 from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep, tuning_grid
 
+# the grids' structure, as if the budget check had chosen 15 epochs
+pytestmark = pytest.mark.usefixtures("budget_chosen")
+
 
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
 def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tmp_path):
@@ -27,10 +30,12 @@ def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tm
                      "dense_mask": 10 * n, "sparse_naive": 10 * NAIVE_SEEDS}  # fmt: skip
     assert {r.params["sparsity"] for r in runs} == set(TRAIN_SPARSITIES)
     assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0, 1, 2}
-    # each model at the study's rate; sparse_naive at the ConvNet's
+    # each model at the study's rate; sparse_naive at the ConvNet's; the chosen budget
+    from sparseconv.study import grid_epochs
+
     for r in runs:
         assert r.params["lr"] == default_lr(dataset, r.params["model"])
-        assert r.params["epochs"] == DEFAULTS[dataset]["epochs"]
+        assert r.params["epochs"] == grid_epochs(dataset)
     assert all(
         r.params["lr"] == default_lr(dataset, "dense")
         for r in runs
@@ -41,7 +46,10 @@ def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tm
 
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
 def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
-    runs = tuning_grid(dataset, results_dir=str(tmp_path))
+    # the reported protocol's search: one sparsity and seed
+    from sparseconv.study import REPORTED_PROTOCOL
+
+    runs = tuning_grid(dataset, results_dir=str(tmp_path), protocol=REPORTED_PROTOCOL[dataset])
     rates = TUNING[dataset]["lrs"]
     assert len(rates) >= 4
     assert {(r.params["model"], r.params["lr"]) for r in runs} == {
@@ -52,8 +60,8 @@ def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
     # a new protocol's search sits in its grid's folder until it is the reported one
     from sparseconv.runs import search_folder
 
-    assert all(r.record.parent == tmp_path / dataset / search_folder(dataset) for r in runs)
-    assert search_folder(dataset).endswith("tuning")
+    assert all(r.record.parent == tmp_path / dataset / "tuning" for r in runs)
+    assert search_folder(dataset) == "protocol3/tuning"  # the new protocol's search
 
 
 def test_selection_replaces_the_grid_lists(tmp_path):
@@ -210,16 +218,21 @@ def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):
 
 
 def test_grid_reuses_the_searchs_identical_runs(tmp_path):
+    # depth: its search trains at the grid's settings, so its run at the chosen rate is a
+    # grid cell already
     from sparseconv.runs import from_search, reuse_from_search
     from sparseconv.study import PROTOCOL
 
-    runs = grid("mnist", results_dir=str(tmp_path))
+    runs = grid("depth", results_dir=str(tmp_path))
+    setting = TUNING["depth"]
     cell = next(r for r in runs if r.params["model"] == "dense" and r.params["seed"] == 0
-                and r.params["sparsity"] == TUNING["mnist"]["sparsity"])  # fmt: skip
+                and r.params["sparsity"] == setting["sparsity"]
+                and r.params["pattern"] == "uniform")  # fmt: skip
     other = next(r for r in runs if r.params["model"] == "sparse" and r.params["seed"] == 0
-                 and r.params["sparsity"] == TUNING["mnist"]["sparsity"])  # fmt: skip
-    searched = {r.name: r for r in tuning_grid("mnist", results_dir=str(tmp_path))}
-    for run, protocol in ((searched[cell.name], PROTOCOL["mnist"]), (searched[other.name], 1)):
+                 and r.params["sparsity"] == setting["sparsity"]
+                 and r.params["pattern"] == "uniform")  # fmt: skip
+    searched = {r.name: r for r in tuning_grid("depth", results_dir=str(tmp_path))}
+    for run, protocol in ((searched[cell.name], PROTOCOL["depth"]), (searched[other.name], 1)):
         run.record.parent.mkdir(parents=True, exist_ok=True)
         run.notebook.write_text('{"cells": []}')
         run.record.write_text(json.dumps({"protocol": protocol, "model": run.params["model"]}))
@@ -229,6 +242,39 @@ def test_grid_reuses_the_searchs_identical_runs(tmp_path):
     assert cell.notebook.read_text() == '{"cells": []}'
     assert cell not in pending(runs) and other in pending(runs)
     assert reuse_from_search(runs) == []  # nothing left to copy
+
+
+def test_a_new_protocols_search_is_its_own_runs_at_both_levels_and_seeds(tmp_path):
+    from sparseconv.runs import from_search, separate_search
+    from sparseconv.study import SEARCH, grid_epochs
+
+    assert separate_search("mnist") and not separate_search("depth")
+    runs = tuning_grid("mnist", results_dir=str(tmp_path))
+    setting = SEARCH["mnist"]
+    assert len(setting["lrs"]) >= 4
+    assert len(runs) == len(setting["lrs"]) * 2 * 2 * len(TUNED_MODELS)
+    assert {(r.params["sparsity"], r.params["seed"]) for r in runs} == {
+        (s, seed) for s in setting["sparsities"] for seed in setting["seeds"]}  # fmt: skip
+    assert all(r.params["epochs"] == grid_epochs("mnist") for r in runs)
+    # the search's runs stay out of the grid: never copied in as cells
+    cell = grid("mnist", models=["dense"], sparsities=[0.1], seeds=[0],
+                results_dir=str(tmp_path))[0]  # fmt: skip
+    twin = next(r for r in runs if r.name == cell.name)
+    twin.record.parent.mkdir(parents=True, exist_ok=True)
+    twin.notebook.write_text("{}")
+    twin.record.write_text(json.dumps({"protocol": 3}))
+    assert from_search(cell) is None
+
+
+def test_a_new_protocols_grid_needs_its_budget_first(monkeypatch):
+    from sparseconv import study
+
+    monkeypatch.setitem(study.GRID_EPOCHS["mnist"], 3, None)
+    with pytest.raises(ValueError, match="--budget"):
+        grid("mnist")
+    with pytest.raises(ValueError, match="GRID_EPOCHS"):
+        tuning_grid("mnist")
+    assert main(["mnist", "--dry-run"]) == 2
 
 
 def test_a_new_protocols_grid_runs_beside_the_reported_one(tmp_path):

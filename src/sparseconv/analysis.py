@@ -61,10 +61,10 @@ RUN_COLUMNS = [
 
 
 def study_names(dataset: str) -> set[str]:
-    """The run names of ``dataset``'s study grid under the current protocol."""
+    """The run names of ``dataset``'s study grid under the reported protocol."""
     from .runs import grid
 
-    return {run.name for run in grid(dataset)}
+    return {run.name for run in grid(dataset, protocol=REPORTED_PROTOCOL[dataset])}
 
 
 def load_runs(
@@ -220,9 +220,12 @@ def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results")
     from .runs import budget_grid, grid, grid_folder, pending
     from .study import BUDGET_CHECK, PROTOCOL
 
-    expected = grid(dataset, results_dir=str(results_dir))
-    left = len(pending(expected))
     name = DATASET_NAMES[dataset]
+    try:
+        expected = grid(dataset, results_dir=str(results_dir))
+    except ValueError:  # a new protocol's grid whose budget is not chosen yet
+        expected = []
+    left = len(pending(expected))
     if not grid_folder(dataset):
         if left == 0:
             return f"All {len(expected)} runs of the {name} grid have finished."
@@ -240,8 +243,10 @@ def grid_progress(dataset: str, results_dir: str | os.PathLike[str] = "results")
         budget = budget_grid(dataset, results_dir=str(results_dir))
         done = len(budget) - len(pending(budget))
         text += f"{done} of the {len(budget)} runs of its budget check have finished"
-    if expected and left < len(expected):
-        text += f", {len(expected) - left} of its grid's runs"
+    if not expected:
+        text += "; its grid waits for the budget the check chooses"
+    elif left < len(expected):
+        text += f", {len(expected) - left} of the {len(expected)} runs of its grid"
     return text + "."
 
 

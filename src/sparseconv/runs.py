@@ -17,8 +17,10 @@ from .study import (
     GRIDS,
     PROTOCOL,
     REPORTED_PROTOCOL,
+    SEARCH,
     TUNING,
     default_lr,
+    grid_epochs,
     tuned_models,
 )
 
@@ -29,6 +31,7 @@ __all__ = [
     "budget_grid",
     "grid_folder",
     "search_folder",
+    "separate_search",
     "pending",
     "from_search",
     "reuse_from_search",
@@ -57,20 +60,27 @@ class Run:
         return self.record.with_suffix(".ipynb")
 
 
-def grid_folder(dataset: str) -> str:
-    """The subfolder of ``results/<dataset>/`` that the grid's records go to: none while
-    the grid is the reported protocol's, ``protocol<N>`` while a new protocol's grid runs
-    beside the reported one (it replaces it once complete: move its files up and set
-    ``study.REPORTED_PROTOCOL``)."""
-    current = PROTOCOL[dataset]
-    return "" if current == REPORTED_PROTOCOL[dataset] else f"protocol{current}"
+def grid_folder(dataset: str, protocol: int | None = None) -> str:
+    """The subfolder of ``results/<dataset>/`` that ``protocol``'s grid (default: the
+    current one) goes to: none for the reported protocol, ``protocol<N>`` for a new
+    protocol's grid, which runs beside the reported one and replaces it once complete
+    (move its files up and set ``study.REPORTED_PROTOCOL``)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    return "" if protocol == REPORTED_PROTOCOL[dataset] else f"protocol{protocol}"
 
 
-def search_folder(dataset: str) -> str:
+def search_folder(dataset: str, protocol: int | None = None) -> str:
     """The subfolder of the learning-rate search's records: ``tuning``, under the grid's
     folder (:func:`grid_folder`)."""
-    folder = grid_folder(dataset)
+    folder = grid_folder(dataset, protocol)
     return f"{folder}/tuning" if folder else "tuning"
+
+
+def separate_search(dataset: str, protocol: int | None = None) -> bool:
+    """Whether ``protocol``'s search (``study.SEARCH``) is its own set of runs, never
+    reused as grid cells (protocol 3 of the classification data sets)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    return dataset in SEARCH and protocol != REPORTED_PROTOCOL[dataset]
 
 
 def grid(
@@ -87,8 +97,11 @@ def grid(
     data_dir: str | None = None,
     pattern: str | None = None,
     extra: dict[str, Any] | None = None,
+    protocol: int | None = None,
 ) -> list[Run]:
-    """The runs of ``dataset``'s grid, seed-major (every cell once before any twice).
+    """The runs of ``dataset``'s grid under ``protocol`` (default: the current one,
+    ``study.PROTOCOL``), seed-major (every cell once before any twice). Its epochs are
+    ``study.grid_epochs`` (ValueError while a new protocol's budget is not chosen).
 
     ``models``/``sparsities`` replace the grid's lists. ``seeds`` with ``models`` gives
     every one of those models those seeds; without ``models`` it selects the grid's cells
@@ -104,6 +117,10 @@ def grid(
     selected = bool(models or sparsities or seeds or pattern)
     grid_sparsities, grid_seeds = GRIDS[dataset]
     defaults = DEFAULTS[dataset]
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    if epochs is None:
+        epochs = grid_epochs(dataset, protocol)
+    folder = grid_folder(dataset, protocol)
     explicit = bool(models)
     models = list(models) if models else list(grid_seeds)
     levels = [check_sparsity(s) for s in (sparsities if sparsities else grid_sparsities)]
@@ -126,8 +143,8 @@ def grid(
                 params = {
                     "sparsity": level,
                     "model": model,
-                    "epochs": epochs if epochs is not None else defaults["epochs"],
-                    "lr": lr if lr is not None else default_lr(dataset, model),
+                    "epochs": epochs,
+                    "lr": lr if lr is not None else default_lr(dataset, model, protocol),
                     "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
                     "seed": seed,
                     "limit": limit,
@@ -137,7 +154,7 @@ def grid(
                 }
                 if dataset == "depth":
                     params["pattern"] = pattern or "uniform"
-                runs.append(Run(dataset, params, subfolder=grid_folder(dataset)))
+                runs.append(Run(dataset, params, subfolder=folder))
     if dataset == "depth" and not selected:
         lines = [
             Run(
@@ -148,9 +165,9 @@ def grid(
                     "sparsity": sp,
                     "seed": sd,
                     "pattern": "lines",
-                    "lr": lr if lr is not None else default_lr(dataset, m),
+                    "lr": lr if lr is not None else default_lr(dataset, m, protocol),
                 },
-                subfolder=grid_folder(dataset),
+                subfolder=folder,
             )
             for m, sp, sd in DEPTH_LINES_RUNS
         ]
@@ -167,32 +184,44 @@ def tuning_grid(
     limit: int | None = None,
     results_dir: str = "results",
     data_dir: str | None = None,
+    protocol: int | None = None,
 ) -> list[Run]:
-    """The learning-rate search of ``dataset``: every tuned model at every rate of
-    ``study.TUNING`` (or ``lrs``), at its sparsity and seed; records go to
-    ``<results_dir>/<dataset>/tuning/``."""
+    """The learning-rate search of ``dataset`` under ``protocol`` (default: the current
+    one): every tuned model at every rate (or ``lrs``); for the reported protocol at the
+    sparsity and seed of ``study.TUNING`` (records in ``<results_dir>/<dataset>/tuning/``),
+    for a new protocol at every level and seed of ``study.SEARCH`` and the grid's budget
+    (records in its folder's ``tuning/``; rate-major)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
     if dataset not in TUNING:
         raise ValueError(f"no learning-rate search for {dataset!r}; one of {tuple(TUNING)}")
-    setting = TUNING[dataset]
     defaults = DEFAULTS[dataset]
+    if separate_search(dataset, protocol):
+        setting = SEARCH[dataset]
+        cells = [(level, seed) for seed in setting["seeds"] for level in setting["sparsities"]]
+        epochs = grid_epochs(dataset, protocol) if epochs is None else epochs
+    else:
+        setting = TUNING[dataset]
+        cells = [(setting["sparsity"], setting["seed"])]
+        epochs = defaults["epochs"] if epochs is None else epochs
     return [
         Run(
             dataset,
             {
-                "sparsity": setting["sparsity"],
+                "sparsity": level,
                 "model": model,
-                "epochs": epochs if epochs is not None else defaults["epochs"],
+                "epochs": epochs,
                 "lr": float(rate),
                 "batch_size": defaults["batch_size"],
-                "seed": setting["seed"],
+                "seed": seed,
                 "limit": limit,
                 "data_dir": data_dir,
                 "results_dir": results_dir,
                 **({"pattern": "uniform"} if dataset == "depth" else {}),
             },
-            subfolder=search_folder(dataset),
+            subfolder=search_folder(dataset, protocol),
         )
         for rate in (lrs or setting["lrs"])
+        for level, seed in cells
         for model in (models or tuned_models(dataset))
     ]
 
@@ -256,7 +285,7 @@ def from_search(run: Run) -> Run | None:
     model, sparsity, seed, rate and settings, current protocol, with its notebook), or
     None. The search trains at the grid's settings, so its run at the chosen rate is a
     grid cell already; the grid need not train it again."""
-    if run.subfolder != grid_folder(run.dataset):
+    if run.subfolder != grid_folder(run.dataset) or separate_search(run.dataset):
         return None
     same = Run(run.dataset, run.params, subfolder=search_folder(run.dataset))
     if not (same.record.is_file() and same.notebook.is_file()):

@@ -39,6 +39,10 @@ __all__ = [
     "N_VAL",
     "N_TRAIN_EVAL",
     "default_lr",
+    "NEW_LEARNING_RATES",
+    "SEARCH",
+    "GRID_EPOCHS",
+    "grid_epochs",
     "VERDICT_METRIC",
     "GRIDS",
     "CLASSIFICATION_SEEDS",
@@ -192,10 +196,53 @@ N_VAL = {"mnist": 10_000}
 N_TRAIN_EVAL = 5_000
 
 
-def default_lr(dataset: str, model: str) -> float:
-    """The study's learning rate for ``model`` on ``dataset``: the tuned one, the
-    ConvNet's for ``sparse_naive``, else the data set's default."""
+# The chosen rates of a protocol whose grid runs beside the reported one, from its own
+# search (``SEARCH``); empty until that search is complete. It replaces LEARNING_RATES
+# when the new grid becomes the reported one.
+NEW_LEARNING_RATES: dict[str, dict[str, float]] = {}
+
+# The protocol-3 learning-rate search: every tuned model at each rate, at both budget
+# levels and with two seeds, at the grid's budget (GRID_EPOCHS), chosen by the mean
+# validation score over levels and seeds; its runs stay out of the grid.
+SEARCH: dict[str, dict[str, Any]] = {
+    "mnist": {"sparsities": (0.1, 0.9), "seeds": (0, 1),
+              "lrs": (0.0125, 0.025, 0.05, 0.1, 0.2)},
+    "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1),
+                   "lrs": (0.01, 0.02, 0.04, 0.08, 0.16)},
+}  # fmt: skip
+
+# Epochs of each data set's grid per protocol. Protocol 3: the smallest sufficient budget
+# of the budget check (``sparseconv.budget``), None until it has been read off.
+GRID_EPOCHS: dict[str, dict[int, int | None]] = {
+    "mnist": {2: 15, 3: None},
+    "caltech101": {2: 15, 3: None},
+    "depth": {2: 30},
+}
+
+
+def grid_epochs(dataset: str, protocol: int | None = None) -> int:
+    """The epochs of ``dataset``'s grid under ``protocol`` (default: the current one);
+    ValueError while the budget check has not chosen them."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    epochs = GRID_EPOCHS[dataset].get(protocol)
+    if epochs is None:
+        raise ValueError(
+            f"the protocol-{protocol} grid of {dataset} has no budget yet: run "
+            f"python -m sparseconv.sweep {dataset} --budget, read the smallest sufficient "
+            "budget off the book's method page and set it in study.GRID_EPOCHS"
+        )
+    return int(epochs)
+
+
+def default_lr(dataset: str, model: str, protocol: int | None = None) -> float:
+    """The study's learning rate for ``model`` on ``dataset`` under ``protocol`` (default:
+    the current one): the tuned one (a new protocol's own search once it is complete, else
+    the reported protocol's), the ConvNet's for ``sparse_naive``, else the data set's
+    default."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
     chosen = LEARNING_RATES.get(dataset, {})
+    if protocol != REPORTED_PROTOCOL[dataset] and NEW_LEARNING_RATES.get(dataset):
+        chosen = NEW_LEARNING_RATES[dataset]
     key = "dense" if model == "sparse_naive" else model
     return float(chosen.get(key, DEFAULTS[dataset]["lr"]))
 

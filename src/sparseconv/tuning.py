@@ -15,15 +15,19 @@ import os
 import pandas as pd
 
 from .records import read_record, resolve_results_dir
-from .study import REPORTED_PROTOCOL, SELECTION, TUNING, tuned_models
+from .study import REPORTED_PROTOCOL, SEARCH, SELECTION, TUNING, tuned_models
 
 __all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge", "choice_under"]
 
-COLUMNS = ["model", "lr", "val", "train_eval", "final_loss", "best_epoch", "diverged"]
+COLUMNS = ["model", "lr", "sparsity", "seed", "val", "train_eval", "final_loss", "best_epoch",
+           "diverged"]  # fmt: skip
 
 
 def load_tuning(
-    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+    results_dir: str | os.PathLike[str],
+    dataset: str,
+    key: str | None = None,
+    protocol: int | None = None,
 ) -> pd.DataFrame:
     """One row per tuning record of the current protocol (columns ``COLUMNS``): the
     validation score of the kept epoch (``study.SELECTION``, or the record field ``key``
@@ -45,6 +49,8 @@ def load_tuning(
             {
                 "model": record["model"],
                 "lr": record["lr"],
+                "sparsity": record.get("sparsity"),
+                "seed": record.get("seed"),
                 "val": record[val_key],
                 "train_eval": record[train_key],
                 "final_loss": record["history"][-1]["loss"] if record["history"] else None,
@@ -57,23 +63,36 @@ def load_tuning(
 
 
 def best_learning_rates(
-    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+    results_dir: str | os.PathLike[str],
+    dataset: str,
+    key: str | None = None,
+    protocol: int | None = None,
 ) -> dict[str, float]:
-    """Per tuned model with a complete search (every rate of ``study.TUNING``): the rate
-    with the best validation score (``study.SELECTION``, or the higher-is-better record
-    field ``key``; mean over seeds where several; ties: the smaller rate; a diverged run
-    counts as worst)."""
-    frame = load_tuning(results_dir, dataset, key)
+    """Per tuned model with a complete search (every rate of ``study.TUNING``, or for a
+    new protocol every rate, level and seed of ``study.SEARCH``): the rate with the best
+    validation score (``study.SELECTION``, or the higher-is-better record field ``key``;
+    the mean over the levels and seeds; ties: the smaller rate; a diverged run counts as
+    worst)."""
+    from .runs import separate_search
+
+    frame = load_tuning(results_dir, dataset, key, protocol)
+    rates = TUNING[dataset]["lrs"]
+    cells = 1
+    if separate_search(dataset, REPORTED_PROTOCOL[dataset] if protocol is None else protocol):
+        rates = SEARCH[dataset]["lrs"]
+        cells = len(SEARCH[dataset]["sparsities"]) * len(SEARCH[dataset]["seeds"])
     chosen: dict[str, float] = {}
     if frame.empty:
         return chosen
     higher_better = SELECTION[dataset][2]
     worst = -float("inf") if higher_better else float("inf")
     frame = frame.assign(val=frame["val"].where(~frame["diverged"], worst).fillna(worst))
-    means = frame.groupby(["model", "lr"])["val"].mean().reset_index()
+    grouped = frame.groupby(["model", "lr"])["val"]
+    means = grouped.mean().reset_index().assign(n=grouped.count().to_numpy())
     for model in tuned_models(dataset):
         mine = means[means["model"] == model]
-        if not set(TUNING[dataset]["lrs"]) <= set(mine["lr"]):
+        done = set(mine.loc[mine["n"] >= cells, "lr"])
+        if not set(rates) <= done:
             continue
         best = mine.sort_values(["val", "lr"], ascending=[not higher_better, True]).iloc[0]
         chosen[model] = float(best["lr"])
