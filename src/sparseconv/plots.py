@@ -34,33 +34,38 @@ def sparsity_examples(
     seed: int = 0,
     indices: Sequence[int] | None = None,
     scale: float = 1.2,
+    columns: int | None = None,
 ) -> Figure:
-    """A grid: one row per image, one column per sparsity, missing pixels black.
+    """A grid of each image at each sparsity (each level once, in increasing order),
+    missing pixels black; with ``columns``, the levels wrap into rows of that many.
 
     images: (N, C, H, W) or a list of (C, H, W), uint8 or float in [0, 1]; rows may
     differ in size and channels. The masks are the fixed test masks of image
     ``indices[i]`` (default 0..N-1), as the models see them.
     """
     rows = list(images)
+    levels = sorted({round(float(s), 6) for s in sparsities})
+    per_row = columns or len(levels)
+    chunks = [levels[k : k + per_row] for k in range(0, len(levels), per_row)]
     indices = list(range(len(rows))) if indices is None else list(indices)
-    fig, axes = plt.subplots(
-        len(rows),
-        len(sparsities),
-        figsize=(scale * len(sparsities), scale * len(rows) + 0.4),
-        squeeze=False,
-    )
+    n_rows = len(rows) * len(chunks)
+    fig, axes = plt.subplots(n_rows, per_row, figsize=(scale * per_row, scale * n_rows + 0.5),
+                             squeeze=False)  # fmt: skip
+    for ax in axes.ravel():
+        ax.set_axis_off()
     for i, image in enumerate(rows):
         _, h, w = image.shape
         img = image.float() / (255.0 if image.dtype == torch.uint8 else 1.0)
-        for j, s in enumerate(sparsities):
-            mask = fixed_mask([indices[i]], h, w, s, seed)[0]
-            ax = axes[i, j]
-            ax.imshow(to_display(img * mask), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
+        for c, chunk in enumerate(chunks):
+            for j, s in enumerate(chunk):
+                mask = fixed_mask([indices[i]], h, w, s, seed)[0]
+                ax = axes[i * len(chunks) + c, j]
+                ax.set_axis_on()
+                ax.imshow(to_display(img * mask), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
                 ax.set_title(f"{100 * s:g} %", fontsize=FONT)
-    fig.supxlabel("sparsity (fraction of pixels removed)", fontsize=FONT)
+    fig.supxlabel("sparsity (% of pixels removed)", fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -377,7 +382,9 @@ def legend_below(fig: Figure, axes: Sequence[Any], ncol: int = 3) -> None:
         if ax.get_legend():
             ax.get_legend().remove()
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=FONT, frameon=False)
-    fig.tight_layout(rect=(0, 0.05 + 0.06 * ((len(labels) + ncol - 1) // ncol), 1, 1))
+    # room for the legend's rows, in inches (about 0.3 in a row at FONT), as a share
+    rows = (len(labels) + ncol - 1) // ncol
+    fig.tight_layout(rect=(0, (0.3 + 0.3 * rows) / fig.get_figheight(), 1, 1))
 
 
 def depth_panels(

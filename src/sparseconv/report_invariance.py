@@ -20,7 +20,7 @@ from .claims import (
     metric_key,
 )
 from .claims_report import verdict_basis
-from .plots import cross_curves, cross_heatmaps
+from .plots import cross_curves, cross_heatmaps, legend_below
 from .stats import one_sample
 from .study import DATASET_NAMES, GRIDS, MODEL_LABELS, VERDICT_METRIC
 from .tables import intervals, note_table, styled
@@ -104,7 +104,7 @@ def _figures(runs: pd.DataFrame, dataset: str) -> tuple[Any, Any]:
         label = "mean per-class accuracy (%)" if key.startswith("test_mean") else None
         heat = cross_heatmaps(matrices, train_levels=GRIDS[dataset][0], label=label)
     long = cross_matrix(runs, key)
-    curves, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    curves, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     ylabel = "mean per-class accuracy (%)" if key.startswith("test_mean") else "test accuracy (%)"
     for ax, level in zip(axes, (0.5, 0.9), strict=True):
         if long.empty or not ((long["train_sparsity"] - level).abs() < 1e-9).any():
@@ -113,7 +113,7 @@ def _figures(runs: pd.DataFrame, dataset: str) -> tuple[Any, Any]:
             ax.set_axis_off()
         else:
             cross_curves(long, level, ax=ax, ylabel=ylabel)
-    curves.tight_layout()
+    legend_below(curves, list(axes))  # one legend, clear of the curves
     return heat, curves
 
 

@@ -79,30 +79,29 @@ def _moments_figure(stats: dict[str, list[tuple[float, float, float]]]) -> Figur
 
 
 def _valid_fraction_figure() -> Figure:
+    """Valid positions after each block against the input sparsity, one panel per data
+    set side by side, on the range where they part from 100 % (70 % sparsity and up)."""
     from .models import build_model, valid_fraction_per_layer
+    from .study import DATASET_NAMES
 
-    levels = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
-    fig, axes = plt.subplots(3, 1, figsize=(8.5, 12))
+    levels = [0.7, 0.8, 0.85, 0.9, 0.95, 0.98]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 4.0), sharey=True)
     for ax, (dataset, size) in zip(axes, [("mnist", 28), ("caltech101", 64), ("depth", 48)],
                                    strict=True):  # fmt: skip
         net = build_model(dataset, "sparse")
         fractions = [valid_fraction_per_layer(net, fixed_mask(range(256), size, size, s))
                      for s in levels]  # fmt: skip
-        ax.plot([100 * s for s in levels], [100 * (1 - s) for s in levels], "k--", lw=1,
-                label="input")  # fmt: skip
+        x = [100 * s for s in levels]
+        ax.plot(x, [100 * (1 - s) for s in levels], "k--", lw=1, label="input")
         for layer in range(len(net.blocks)):
-            ax.plot(
-                [100 * s for s in levels],
-                [100 * f[layer] for f in fractions],
-                marker="o",
-                ms=3,
-                label=f"after block {layer + 1} (conv{net.spec.kernels[layer]})",
-            )
-        ax.set_xlabel("input sparsity (% of pixels removed)")
-        ax.set_ylabel("valid positions (%)")
-        ax.set_title(f"{dataset} ({size} × {size})", fontsize=FONT + 1)
+            ax.plot(x, [100 * f[layer] for f in fractions], marker="o", ms=3,
+                    label=f"block {layer + 1} (conv{net.spec.kernels[layer]})")  # fmt: skip
+        ax.set_xlabel("input sparsity (%)")
+        ax.set_title(f"{DATASET_NAMES[dataset]} ({size} × {size})", fontsize=FONT)
+        ax.set_ylim(0, 104)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=FONT)
+        ax.legend(fontsize=FONT - 2, loc="center left", bbox_to_anchor=(0.0, 0.6), frameon=False)
+    axes[0].set_ylabel("valid positions (%)")
     fig.tight_layout()
     return fig
 
@@ -186,7 +185,7 @@ def method_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, An
         "fig_moments": _moments_figure(stats),
         "moments_sd_5": sd[5.0],
         "moments_sd_50": sd[50.0],
-        "fig_levels": sparsity_examples([digit, image], TEST_SPARSITIES, scale=0.8),
+        "fig_levels": sparsity_examples([digit, image], TEST_SPARSITIES, scale=1.55, columns=6),
         "tab_models": styled(
             pd.DataFrame(rows),
             "The networks of the study and their "

@@ -54,11 +54,16 @@ def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figur
     return fig
 
 
+# line styles that keep the two blue normalised variants apart in the depth curves
+_LINESTYLE = {"sparse_partial": "--", "sparse_naive": ":"}
+
+
 def depth_validation_curves(runs: pd.DataFrame, levels: tuple[float, ...] = (0.95, 0.5)) -> Figure:
-    """One panel per training sparsity in ``levels`` (uniform pattern): the validation MAE
-    on the missing pixels (m) per epoch of every run, one line per seed, coloured by model;
-    the kept (best validation) epoch is circled. Where a line ends, the plateau rule or the
-    epoch limit stopped training."""
+    """One panel per training sparsity in ``levels`` (uniform pattern): per model, the
+    mean over seeds of the validation MAE on the missing pixels (m) per epoch, with the
+    range over the seeds shaded; dots mark each seed's kept (best validation) epoch on
+    the mean. Where a line ends, the plateau rule or the epoch limit stopped the last
+    seed (the mean covers the seeds still training)."""
     from .depth_analysis import pattern_of
     from .plots import legend_below
 
@@ -68,19 +73,19 @@ def depth_validation_curves(runs: pd.DataFrame, levels: tuple[float, ...] = (0.9
     fig, axes = plt.subplots(1, len(levels), figsize=(10, 4.6), squeeze=False)
     for ax, level in zip(axes[0], levels, strict=True):
         chosen = uniform[(uniform["sparsity"] - level).abs() < 1e-9]
-        seen: set[str] = set()
-        for _, run in chosen.sort_values(["model", "seed"]).iterrows():
-            style = dict(MODEL_STYLE.get(run["model"], {"label": run["model"]}))
+        for model, group in chosen.groupby("model", sort=False):
+            style = dict(MODEL_STYLE.get(model, {"label": model}))
             style.pop("marker", None)
-            if run["model"] in seen:
-                style.pop("label", None)
-            seen.add(run["model"])
-            history = run["record"]["history"]
-            val = [h["val_mae_missing"] for h in history]
-            ax.plot([h["epoch"] for h in history], val, lw=1.2, alpha=0.85, **style)
-            best = run["record"]["best_epoch"]
-            if 1 <= best <= len(val):
-                ax.plot([best], [val[best - 1]], "o", ms=6, mfc="none", color=style["color"])
+            curves = pd.DataFrame({
+                seed: pd.Series({h["epoch"]: h["val_mae_missing"] for h in r["history"]})
+                for seed, r in zip(group["seed"], group["record"], strict=True)
+            })  # fmt: skip
+            mean = curves.mean(axis=1)
+            ax.plot(mean.index, mean.to_numpy(), lw=1.8, ls=_LINESTYLE.get(model, "-"), **style)
+            ax.fill_between(curves.index, curves.min(axis=1), curves.max(axis=1),
+                            color=style["color"], alpha=0.15, lw=0)  # fmt: skip
+            kept = [r["best_epoch"] for r in group["record"] if r["best_epoch"] in mean.index]
+            ax.plot(kept, mean.loc[kept].to_numpy(), "o", ms=4, color=style["color"])
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -104,7 +109,7 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
     if frame.empty:
         return empty_figure("the learning-rate search has not run yet")
     depth = dataset == "depth"
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     for model, rows in frame.groupby("model"):
         rows = rows.sort_values("lr")
         style = MODEL_STYLE.get(model, {"label": model})
@@ -117,19 +122,38 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
     rates = sorted(frame["lr"].unique())
     ax.set_xscale("log")
     ax.set_xticks(rates, [f"{r:g}" for r in rates])
+    # log axis (a collapsed run and differences of a tenth of a point both show), ranged
+    # to the data so that close curves stay apart
+    values = frame["val"] if depth else 100 * (1 - frame["val"])
+    low, high = float(values.min()), float(values.max())
+    ax.set_yscale("log")
+    ax.set_ylim(low / 1.08, high * 1.08)
+    ticks = _log_ticks(low / 1.08, high * 1.08)
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
     if depth:
-        # log axis: a collapsed run (about 11 m) and differences of centimetres both show
-        ax.set_yscale("log")
-        ax.set_yticks([0.5, 1, 2, 5, 10, 20], ["0.5", "1", "2", "5", "10", "20"])
         ax.set_xlabel("learning rate (Adam)")
         ax.set_ylabel("validation missing MAE (m, log)")
     else:
-        ax.set_yscale("log")
-        ax.set_yticks([1, 2, 5, 10, 20, 50, 100], ["1", "2", "5", "10", "20", "50", "100"])
         ax.set_xlabel("learning rate (SGD)")
         ax.set_ylabel("validation error (%, log scale)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=FONT, loc="upper left")
+    ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Round tick values for a log axis from ``low`` to ``high``: 1-2-5 steps, finer
+    (every unit of the leading digit) where the range is narrow."""
+    import math
+
+    steps = ((1, 2, 5), tuple(range(1, 10)), tuple(d / 2 for d in range(2, 20)))
+    exponents = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
+    ticks: list[float] = []
+    for digits in steps:
+        ticks = [round(d * 10.0**e, 10) for e in exponents for d in digits
+                 if low <= d * 10.0**e <= high]  # fmt: skip
+        if len(ticks) >= 3:
+            break
+    return ticks
