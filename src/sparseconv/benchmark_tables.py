@@ -80,31 +80,29 @@ def longer_training(
     return pd.DataFrame(rows)
 
 
+def _verb(value: float) -> str:
+    return "leads" if value >= 0 else "trails"
+
+
 def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
-    """One sentence from :func:`longer_training`: per cell, the change of ``column``
-    (points; "test" or "test, mean per class") from the grid's epochs to the longer run,
-    and the paper's layer's lead over the ConvNet at each length where both were trained
-    longer; with several seeds, means over them."""
+    """One reading of :func:`longer_training` (the numbers are in its table): how much
+    the models gain from the longer run (points of ``column``: "test" or "test, mean per
+    class"; means over seeds), and how the paper's layer's gap to the ConvNet changes at
+    each level where both were trained longer."""
     if table.empty:
-        return "benchmarks/epochs.py has not been run for this data set"
+        return "benchmarks/epochs.py has not been run for this data set."
     test = table.pivot_table(index=["sparsity", "model"], columns="epochs", values=column)
     if test.shape[1] < 2:
-        return "the grid's records of the cells trained longer are missing"
+        return "The grid's records of the cells trained longer are missing."
     short, long = test.columns.min(), test.columns.max()
     seeds = sorted({int(x) for x in table["seed"]})
     change = (test[long] - test[short]).dropna()
-    longer_seeds = table[table["epochs"] == long].groupby("model")["seed"].apply(set)
-    parts = [f"{model} {value:+.2f}" + ("" if longer_seeds[model] == set(seeds)
-             else f" (seed {', '.join(str(x) for x in sorted(longer_seeds[model]))} only)")
-             for (level, model), value in change.items()]  # fmt: skip
-    what = "test accuracy" if column == "test" else "mean per-class test accuracy"
-    which = (
-        f"seed {seeds[0]}"
-        if len(seeds) == 1
-        else f"mean over seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
-    )
-    text = (f"Trained for {long} instead of {short} epochs ({which}), {what} changes by "
-            f"{'; '.join(parts)} points")  # fmt: skip
+    listed = f"{', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"means over seeds {listed}"
+    low, high = change.idxmin()[1], change.idxmax()[1]
+    verb = "gains" if (change > 0).all() else "changes"
+    text = (f"Trained for {long} instead of {short} epochs ({which}), every model {verb}: "
+            f"from {change.min():+.2f} points ({low}) to {change.max():+.2f} ({high})")  # fmt: skip
     sparse, dense = MODEL_LABELS["sparse"], MODEL_LABELS["dense"]
     for level in test.index.get_level_values(0).unique():
         cell = test.loc[level]
@@ -112,9 +110,11 @@ def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
             lead = (cell.loc[sparse] - cell.loc[dense]).dropna()
             if len(lead) < 2:
                 continue
-            text += (f"; at {level} the paper's layer leads the ConvNet by "
-                     f"{lead[short]:+.2f} points after {short} epochs and "
-                     f"{lead[long]:+.2f} after {long}")  # fmt: skip
+            same = _verb(lead[short]) == _verb(lead[long])
+            then = "by" if same else f"{_verb(lead[long])} it by"
+            text += (f"; at {level} the paper's layer {_verb(lead[short])} the ConvNet by "
+                     f"{abs(lead[short]):.2f} points after {short} epochs and {then} "
+                     f"{abs(lead[long]):.2f} after {long}")  # fmt: skip
     return text + "."
 
 
@@ -158,19 +158,20 @@ def depth_capacity(results_dir: str | os.PathLike[str] = "results") -> pd.DataFr
 
 
 def depth_capacity_text(table: pd.DataFrame) -> str:
-    """One sentence from :func:`depth_capacity`: per model, the test MAE of the grid's
-    run and of each wider or longer run, and where the paper's layers end against
-    nearest neighbour."""
+    """One reading of :func:`depth_capacity` (the numbers are in its table): the largest
+    gain any model takes from more width or epochs, and which models stay above raw
+    nearest neighbour's test error even at their best setting."""
     if table.empty:
         return "benchmarks/depth_fit.py has not been run."
-    parts = []
-    for model, group in table.groupby("model", sort=False):
-        cells = [f"{r['test']:.2f} m ({r['channels']} channels, {r['epochs run']} of "
-                 f"{r['epoch limit']} epochs)" for _, r in group.iterrows()]  # fmt: skip
-        parts.append(f"{model} {', '.join(cells)}")
-    nearest = table["nearest neighbour"].iloc[0]
-    return (
-        "Test MAE on the missing pixels at 5 % density, seed 0: "
-        + "; ".join(parts)
-        + f". Raw nearest neighbour on the same masks: {nearest:.2f} m."
-    )
+    nearest = float(table["nearest neighbour"].iloc[0])
+    best = table.groupby("model", sort=False)["test"].min()
+    first = table.groupby("model", sort=False)["test"].first()
+    gain = (first - best).sort_values(ascending=False)
+    above = [m for m, v in best.items() if v > nearest]
+    text = (f"More width or epochs lower a model's test MAE by at most {gain.iloc[0]:.2f} m "
+            f"({gain.index[0]})")  # fmt: skip
+    if above:
+        names = " and ".join(above) if len(above) <= 2 else ", ".join(above)
+        return text + (f"; even at its best setting, {names} stays above raw nearest "
+                       f"neighbour's {nearest:.2f} m.")  # fmt: skip
+    return text + f"; at their best, every model is below raw nearest neighbour ({nearest:.2f} m)."

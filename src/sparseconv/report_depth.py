@@ -267,7 +267,7 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
                             + " lies at the edge of the grid") if edge
         else "no model's best rate lies at the edge of the grid",
         "depth_rates": "; ".join(f"{MODEL_LABELS[m]}: {rates[m]:g}" for m in DEPTH_TUNED_MODELS
-                                 if m in rates) + ("; sparse conv, one lr: the ConvNet's "
+                                 if m in rates) + ("; sparse conv (one lr): the ConvNet's "
                                                    f"{rates['dense']:g}" if "dense" in rates
                                                    else "")
         or "not chosen yet: every model uses " f"{DEFAULTS['depth']['lr']:g}",

@@ -72,8 +72,8 @@ MODELS = ("sparse", "sparse_naive", "sparse_partial", "dense", "dense_mask")
 DEPTH_MODELS = (*MODELS, "nn_convnet")
 MODEL_LABELS = {
     "sparse": "sparse conv",
-    "sparse_naive": "sparse conv, one lr",
-    "sparse_partial": "sparse conv, partial norm.",
+    "sparse_naive": "sparse conv (one lr)",
+    "sparse_partial": "sparse conv (partial norm.)",
     "dense": "ConvNet",
     "dense_mask": "ConvNet + mask",
     "nn_convnet": "NN fill + ConvNet",
