@@ -101,3 +101,13 @@ def test_choice_under_another_validation_field(tmp_path, monkeypatch):
     table = tuning_table(tmp_path, "caltech101", "val_mean_class_accuracy")
     assert table.loc["dense", "0.01"] == "45.00" and table.loc["dense", "0.1"] == "30.00 *"
     assert table.loc["sparse", "0.1"] == "50.00 *"
+
+
+@pytest.mark.parametrize("dataset", sorted(study.SEARCH))
+def test_a_new_protocols_rates_are_the_best_of_its_committed_search(dataset):
+    # empty until the new protocol's search is complete; then the table must follow it
+    protocol = study.PROTOCOL[dataset]
+    if protocol == study.REPORTED_PROTOCOL[dataset]:
+        pytest.skip(f"{dataset} runs no new protocol")
+    found = best_learning_rates("results", dataset, protocol=protocol)
+    assert study.NEW_LEARNING_RATES.get(dataset, {}) == found

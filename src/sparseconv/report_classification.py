@@ -43,6 +43,7 @@ from .study import (
     GRIDS,
     LEARNING_RATES,
     MODEL_LABELS,
+    REPORTED_PROTOCOL,
     TUNING,
     VERDICT_METRIC,
     default_lr,
@@ -67,7 +68,8 @@ METRIC_WORDS = {"accuracy": "accuracy", "mean_class_accuracy": "mean per-class a
 
 
 def setup_table(dataset: str) -> pd.DataFrame:
-    """Per model: architecture, parameters, learning rate and how its steps are sized."""
+    """Per model: parameters, the reported grid's learning rate and how its steps are
+    sized (every model has the architecture of :func:`architecture_of`)."""
     from .models import build_model, count_parameters
 
     rows = []
@@ -78,15 +80,22 @@ def setup_table(dataset: str) -> pd.DataFrame:
         )
         rows.append({
             "model": MODEL_LABELS[model],
-            "architecture": net.spec.describe(),
             "parameters": count_parameters(net),
-            "learning rate": default_lr(dataset, model),
+            "learning rate": default_lr(dataset, model, REPORTED_PROTOCOL[dataset]),
             "rate from": ("the ConvNet's" if model == "sparse_naive" else "validation")
             if tuned else "default (not tuned yet)",
             "paper-layer steps": "matched (lr × k⁴, decay / k⁴)" if model == "sparse"
             else "one rate for all weights" if model == "sparse_naive" else "–",
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def architecture_of(dataset: str) -> str:
+    """The architecture every model of ``dataset`` shares (the ConvNet + mask takes one
+    more input channel), e.g. 'conv5-pool-conv3-pool-conv3 (16 ch) -> fc128 -> fc'."""
+    from .models import build_model
+
+    return build_model(dataset, "dense").spec.describe()
 
 
 def fit_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -339,9 +348,10 @@ def dataset_page(dataset: str, results_dir: str | os.PathLike[str] = "results") 
                                    if not per_class.empty
                                    else note_table("the search has not run"))  # fmt: skip
     setup = setup_table(dataset)
-    out["setup"] = styled(setup, f"The {DATASET_NAMES[dataset]} networks and their learning "
-                          "rates (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine "
-                          "decay).")  # fmt: skip
+    out["setup"] = styled(setup, f"The {DATASET_NAMES[dataset]} networks, all "
+                          f"{architecture_of(dataset)} (the ConvNet + mask with one more input "
+                          "channel), and their learning rates (SGD with Nesterov momentum 0.9, "
+                          "weight decay 5e-4, cosine decay).")  # fmt: skip
     table = tuning_table(results_dir, dataset)
     out["tuning"] = (
         styled(

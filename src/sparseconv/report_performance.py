@@ -12,11 +12,18 @@ import pandas as pd
 
 from .analysis import load_runs, run_times, with_device
 from .records import resolve_results_dir
-from .study import DATASET_NAMES, PERFORMANCE_GOALS, RUN_BUDGET_MIN
+from .study import DATASET_NAMES, MODEL_LABELS, PERFORMANCE_GOALS, RUN_BUDGET_MIN
 from .tables import note_table, styled
 
 __all__ = ["read_benchmark", "goals_table", "ray_overhead_text", "performance_page",
            "cost_table", "provenance_table", "devices_per_seed", "reproduce_page"]  # fmt: skip
+
+
+def model_name(name: str) -> str:
+    """A benchmark row's model in the book's words: 'sparse (channels-first)' ->
+    'sparse conv (channels-first)', 'sparse 11-7-5-3' -> 'sparse conv 11-7-5-3'."""
+    base, _, rest = name.partition(" ")
+    return f"{MODEL_LABELS.get(base, base)} {rest}".strip()
 
 
 def read_benchmark(name: str, results_dir: str | os.PathLike[str] = "results") -> dict | None:
@@ -59,7 +66,8 @@ def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> 
             limit = PERFORMANCE_GOALS["sparse_train_vs_dense"]
             goals.append(
                 {
-                    "goal": f"sparse training ≤ {limit:.2f} × dense ({r['dataset']})",
+                    "goal": f"sparse training ≤ {limit:.2f} × dense "
+                    f"({DATASET_NAMES[r['dataset']]})",
                     "measured": f"{r['time_vs_dense']:.2f} ×",
                     "holds": r["time_vs_dense"] <= limit,
                 }
@@ -79,7 +87,8 @@ def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> 
                     & (times["device"] == "cpu")]  # fmt: skip
         if not sub.empty:
             worst = float((sub["median_min"] / 2).max())
-            goals.append({"goal": f"{dataset}: ≤ {budget:g} min per run of the grid (two at once)",
+            goals.append({"goal": f"{DATASET_NAMES[dataset]}: ≤ {budget:g} min per run of the "
+                          "grid (two at once)",
                           "measured": f"{worst:.1f} min (slowest model's median)",
                           "holds": worst <= budget})  # fmt: skip
     table = pd.DataFrame(goals, columns=["goal", "measured", "holds"])
@@ -188,7 +197,7 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
     times = run_times(load_runs(results_dir))
     out: dict[str, Any] = {
         "tab_layer": styled(layer_table(layer), "Forward + backward time of one layer "
-                            "(median); input density 30 %.") if layer
+                            "(median of interleaved timings); input density 30 %.") if layer
         else note_table("benchmarks/layer.py has not been run"),
         "layer_threads": layer["threads"] if layer else "?",
         "layer_torch": layer["torch_version"] if layer else "?",
@@ -196,14 +205,15 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
     }  # fmt: skip
     if train:
         frame = pd.DataFrame(train["rows"])
-        shown = pd.DataFrame({"data set": frame["dataset"], "model": frame["model"],
+        shown = pd.DataFrame({"data set": frame["dataset"].map(DATASET_NAMES),
+                              "model": frame["model"].map(model_name),
                               "batch size": frame["batch_size"],
-                              "images / s": frame["images_per_second"].round(0),
+                              "images / s": frame["images_per_second"].round(0).astype(int),
                               "time vs dense": frame["time_vs_dense"],
                               "data share (%)": 100 * frame["data_share"]})  # fmt: skip
         out["tab_train"] = styled(shown, "Training throughput (one CPU thread, sparsity 50 %).")
         speed = {(r["dataset"], r["model"]): r["images_per_second"] for r in train["rows"]}
-        layout = [f"{d} {m.removesuffix(' (channels-first)')} "
+        layout = [f"{DATASET_NAMES[d]} {model_name(m.removesuffix(' (channels-first)'))} "
                   f"{speed[(d, m.removesuffix(' (channels-first)'))] / v:.1f} ×"
                   for (d, m), v in speed.items() if m.endswith(" (channels-first)")]  # fmt: skip
         out["layout_speedup"] = "; ".join(layout) if layout else "not measured"
@@ -212,9 +222,13 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         out["layout_speedup"] = "not measured"
     # two one-thread processes at once on the 2-core machine; a GPU was shared by more
     per_run = times["median_min"].where(times["device"] == "cpu") / 2
-    shown_times = times.assign(per_run=per_run).rename(columns={
-        "median_min": "median per process (min)", "max_min": "max per process (min)",
-        "per_run": "per run of the grid (min)"})  # fmt: skip
+    shown_times = times.assign(
+        per_run=per_run, dataset=times["dataset"].map(DATASET_NAMES),
+        model=times["model"].map(model_name),
+        layout=times["layout"].str.replace("_", "-"),
+    ).rename(columns={
+        "dataset": "data set", "median_min": "median (min)", "max_min": "max (min)",
+        "per_run": "per grid run (min)"})  # fmt: skip
     out["tab_run_times"] = (
         styled(
             shown_times,
@@ -236,21 +250,50 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
     if compiled:
         frame = pd.DataFrame(compiled["rows"])
         out["tab_compile"] = styled(pd.DataFrame({
-            "data set": frame["dataset"], "model": frame["model"],
-            "compilation (s)": frame["compile_seconds"].round(0),
-            "eager (images / s)": frame["eager_images_per_second"].round(0),
-            "compiled (images / s)": frame["compiled_images_per_second"].round(0),
+            "data set": frame["dataset"].map(DATASET_NAMES),
+            "model": frame["model"].map(model_name),
+            "compilation (s)": frame["compile_seconds"].round(0).astype(int),
+            "eager (images / s)": frame["eager_images_per_second"].round(0).astype(int),
+            "compiled (images / s)": frame["compiled_images_per_second"].round(0).astype(int),
             "speed-up": frame["speedup"]}), "torch.compile of the training step, one CPU "
             "thread.")  # fmt: skip
-        out["compile_summary"] = "; ".join(
-            f"{r.dataset} {r.model} {r.speedup:.2f} × after {r.compile_seconds:.0f} s"
-            for r in frame.itertuples())  # fmt: skip
+        best = frame.loc[frame["speedup"].idxmax()]
+        slower = frame[frame["speedup"] < 1]
+        out["compile_summary"] = (
+            f"the compiled step is faster only for {DATASET_NAMES[best['dataset']]} "
+            f"{model_name(best['model'])} ({best['speedup']:.2f} ×)"
+            + (f", and slower for {len(slower)} of the {len(frame)} steps measured"
+               if len(slower) else "")
+            + f", after {frame['compile_seconds'].min():.0f} to "
+            f"{frame['compile_seconds'].max():.0f} s of compilation"
+        )  # fmt: skip
         out["compile_best"] = f"{frame['speedup'].max():.2f}"
     else:
         out["tab_compile"] = note_table("benchmarks/compile.py has not been run")
         out["compile_summary"] = "not measured"
         out["compile_best"] = "?"
     return out
+
+
+PINNED = {"torch": "2.14.1", "python": "3.11"}  # pyproject.toml's pins
+
+
+def versions_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per data set, device, torch and Python version: the number of the study's records,
+    and whether those versions are the project's pins (torch 2.14.1, Python 3.11)."""
+    if runs.empty:
+        return pd.DataFrame()
+    frame = with_device(runs).assign(
+        torch=runs["record"].map(lambda r: str(r.get("torch_version", "?")).split("+")[0]),
+        python=runs["record"].map(lambda r: str(r.get("python_version", "?"))),
+    )
+    table = frame.groupby(["dataset", "device", "torch", "python"]).size().reset_index(name="runs")
+    pinned = (table["torch"] == PINNED["torch"]) & table["python"].str.startswith(PINNED["python"])
+    return pd.DataFrame({
+        "data set": table["dataset"].map(DATASET_NAMES), "device": table["device"],
+        "torch": table["torch"], "Python": table["python"], "runs": table["runs"],
+        "the project's pins": pinned.map({True: "yes", False: "no"}),
+    })  # fmt: skip
 
 
 def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
@@ -262,6 +305,9 @@ def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str,
                                  "the code version each record names.", 0)
         if not runs.empty else note_table("no finished runs yet"),
         "devices_per_seed": devices_per_seed(runs),
+        "tab_versions": styled(versions_table(runs), "The software each of the study's records "
+                               "ran with.", 0) if not runs.empty
+        else note_table("no finished runs yet"),
         "tab_cost": styled(cost, "Measured cost of the study's finished runs, from their "
                            "records (training time only).", 1)
         if not cost.empty else note_table("no finished runs yet")
