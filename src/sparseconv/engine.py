@@ -169,9 +169,16 @@ def fit(
     for epoch in range(1, epochs + 1):
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            # a text bar, not a widget: it updates live in JupyterLab and in a terminal,
+            # and, cleared at the end of the epoch, leaves the epoch's one-line summary
+            # (``on_epoch``) as what an executed notebook keeps (a widget would be saved
+            # at 0 %, and papermill shows none)
+            import sys
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=1.0)
+            from tqdm.std import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=1.0,
+                       file=sys.stdout, dynamic_ncols=False, ncols=80)  # fmt: skip
         epoch_lr = optimizer.param_groups[0]["lr"]
         t0 = time.perf_counter()
         train_metrics = train_epoch(bar.update if bar is not None else None)
