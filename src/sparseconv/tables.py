@@ -11,10 +11,10 @@ if TYPE_CHECKING:
 
 __all__ = ["styled", "note_table", "markdown_table", "intervals"]
 
-_CELL = [("border", "1px solid #c8c8c8"), ("padding", "3px 8px")]
+_CELL = [("border", "1px solid #c8c8c8"), ("padding", "3px 6px")]
 TABLE_STYLES = [
     {"selector": "", "props": [("border-collapse", "collapse"), ("margin", "0.5em 0 1em 0"),
-                               ("font-size", "0.9em")]},
+                               ("font-size", "0.84em")]},
     {"selector": "th", "props": [*_CELL, ("background", "#f2f2f2"), ("text-align", "left")]},
     {"selector": "td", "props": [*_CELL, ("text-align", "left")]},
     {"selector": "caption", "props": [("caption-side", "bottom"), ("text-align", "left"),
