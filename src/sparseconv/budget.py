@@ -138,31 +138,41 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
-    """Validation score against the budget, one panel per training level, one line per
-    model (mean over seeds, each seed a dot)."""
-    from .plots import MODEL_STYLE
+    """Against the budget, one column per training level: the validation score of each
+    model (top; mean over seeds, each seed a dot) and each model's paired difference to
+    the ConvNet (bottom, points), the comparison the budget must no longer move."""
+    from .plots import MODEL_STYLE, legend_below
     from .training_plots import empty_figure
 
     if frame.empty:
         return empty_figure("no budget runs yet", (7.0, 3.5))
     levels = BUDGET_CHECK[dataset]["sparsities"]
-    fig, axes = plt.subplots(1, len(levels), figsize=(10, 4.0))
-    for ax, level in zip(axes, levels, strict=True):
+    budgets = BUDGET_CHECK[dataset]["epochs"]
+    means = budget_means(frame)
+    fig, axes = plt.subplots(2, len(levels), figsize=(10, 6.6), sharex=True, squeeze=False)
+    for col, level in enumerate(levels):
         mine = frame[(frame["sparsity"] - level).abs() < 1e-9]
+        cell = means[(means["sparsity"] - level).abs() < 1e-9]
         for model, group in mine.groupby("model"):
             style: dict[str, Any] = MODEL_STYLE[model]
             mean = group.groupby("epochs")["val"].mean()
-            ax.plot(mean.index, mean.to_numpy(), color=style["color"], marker=style["marker"],
-                    label=style["label"])  # fmt: skip
-            ax.scatter(group["epochs"], group["val"], color=style["color"], s=12, alpha=0.5)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(BUDGET_CHECK[dataset]["epochs"])
-        ax.set_xticklabels([str(e) for e in BUDGET_CHECK[dataset]["epochs"]])
-        ax.set_xlabel("training budget (epochs)")
-        ax.set_title(f"trained at {100 * level:g} % sparsity")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("validation score (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+            axes[0, col].plot(mean.index, mean.to_numpy(), color=style["color"],
+                              marker=style["marker"], label=style["label"])  # fmt: skip
+            axes[0, col].scatter(group["epochs"], group["val"], color=style["color"], s=12,
+                                 alpha=0.5)  # fmt: skip
+            if model != BASELINE:
+                diff = cell[cell["model"] == model].sort_values("epochs")
+                axes[1, col].plot(diff["epochs"], diff["diff"], color=style["color"],
+                                  marker=style["marker"])  # fmt: skip
+        axes[0, col].set_title(f"trained at {100 * level:g} % sparsity", fontsize=12)
+        axes[1, col].axhline(0.0, color="grey", lw=1)
+        for ax in axes[:, col]:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(budgets, [str(e) for e in budgets])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3)
+        axes[1, col].set_xlabel("training budget (epochs)")
+    axes[0, 0].set_ylabel("validation score (%)")
+    axes[1, 0].set_ylabel("minus the ConvNet (points)")
+    legend_below(fig, list(axes[0]), ncol=4)
     return fig
