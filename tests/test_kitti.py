@@ -70,3 +70,75 @@ def test_block_split_keeps_gaps_between_contiguous_blocks():
     assert abs(len(train) - 0.7 * 423) <= 1 and abs(len(val) - 0.15 * 423) <= 1
     with pytest.raises(ValueError, match="too few"):
         block_split(20, gap=10)
+
+
+def test_kept_returns_are_a_fixed_share_and_streams_differ(data_dir):
+    from sparseconv.kitti_task import keep_returns
+
+    frame = list_frames(data_dir)[5]
+    depth = read_depth(frame.path)
+    n = int((depth > 0).sum())
+    kept = keep_returns(depth, 0.1, seed=0, stream=0, index=frame.index)
+    assert int(kept.sum()) == round(0.1 * n)
+    assert bool((depth[kept] > 0).all())  # only returns are kept
+    again = keep_returns(depth, 0.1, seed=0, stream=0, index=frame.index)
+    assert torch.equal(kept, again)
+    other = keep_returns(depth, 0.1, seed=0, stream=1, index=frame.index)
+    assert not torch.equal(kept, other)
+    with pytest.raises(ValueError, match="share"):
+        keep_returns(depth, 1.0, 0, 0, 0)
+
+
+def test_scan_lines_follow_the_elevation_and_lines_are_kept_whole(data_dir):
+    from sparseconv.kitti_task import LASERS, elevation_bins, keep_lines
+
+    frame = ground_truth_frames(data_dir)[0]
+    depth, k = frame.velodyne_raw, frame.intrinsics
+    bins = elevation_bins(depth, k)
+    valid = depth > 0
+    assert bool((bins[valid] >= 0).all()) and bool((bins[~valid] == -1).all())
+    assert int(bins.max()) == LASERS - 1
+    # lower in the image, lower elevation: the mean row grows with the line number
+    rows = torch.arange(depth.shape[1]).view(1, -1, 1).expand_as(depth)
+    means = [rows[bins == b].float().mean().item() for b in range(0, LASERS, 8)
+             if (bins == b).any()]  # fmt: skip
+    assert means == sorted(means)
+    kept = keep_lines(depth, k, 0.25, seed=0, stream=0, index=0)
+    lines = set(bins[kept].tolist())
+    assert len(lines) == 16
+    for line in lines:  # every return of a kept line is kept
+        assert bool(kept[bins == line].all())
+
+
+def test_kitti_errors_by_hand():
+    from sparseconv.kitti_task import kitti_errors
+
+    truth = torch.tensor([[[10.0, 20.0, 0.0]]])
+    pred = torch.tensor([[[11.0, 18.0, 5.0]]])
+    where = truth > 0
+    e = kitti_errors(pred, truth, where)
+    assert e["mae"] == pytest.approx(1.5)
+    assert e["rmse"] == pytest.approx((2.5) ** 0.5)
+    inv = [1000 / 11 - 100, 1000 / 18 - 50]  # 1/km
+    assert e["imae"] == pytest.approx((abs(inv[0]) + abs(inv[1])) / 2)
+    assert e["irmse"] == pytest.approx(((inv[0] ** 2 + inv[1] ** 2) / 2) ** 0.5)
+    with pytest.raises(ValueError, match="measured depth"):
+        kitti_errors(pred, truth, torch.ones_like(where))
+
+
+@pytest.mark.parametrize("share,mae,rmse", [(0.05, 2.02, 5.60), (0.5, 1.13, 4.94)])
+def test_nearest_neighbour_on_held_out_returns_matches_the_data_readme(data_dir, share, mae, rmse):
+    # kitti/README.md measured raw nearest-neighbour fill on the last 60 frames (every
+    # 6th), keeping a random share of each scan's returns: our loader, masks and errors
+    # must land there (another random draw of the same share: within a few per cent)
+    from sparseconv.depth import nearest_fill
+    from sparseconv.kitti_task import keep_returns, kitti_errors
+
+    errors = []
+    for frame in list_frames(data_dir)[-60::6]:
+        depth = read_depth(frame.path)
+        kept = keep_returns(depth, share, seed=0, stream=0, index=frame.index)
+        pred = nearest_fill(depth.unsqueeze(0), kept.unsqueeze(0).float())[0]
+        errors.append(kitti_errors(pred, depth, (depth > 0) & ~kept))
+    assert sum(e["mae"] for e in errors) / len(errors) == pytest.approx(mae, rel=0.05)
+    assert sum(e["rmse"] for e in errors) / len(errors) == pytest.approx(rmse, rel=0.05)
