@@ -297,8 +297,9 @@ def depth_mae_curves(
 ) -> Figure:
     """Depth models trained at ``train_sparsity`` (uniform sampling) tested at every density:
     the error ``metric`` (m, mean +- sd over seeds; default the MAE on the missing pixels)
-    against the test density on a log axis, with raw nearest-neighbour interpolation as a
-    dashed line and the training density dotted.
+    against the test density on a log axis running from dense (left) to sparse (right),
+    with raw nearest-neighbour interpolation as a dashed line and the training density
+    dotted.
 
     ``runs``: the frame of :func:`sparseconv.analysis.load_runs` for "depth".
     """
@@ -334,7 +335,10 @@ def depth_mae_curves(
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xticks([2, 5, 10, 20, 30, 50, 70], ["2", "5", "10", "20", "30", "50", "70"])
     ax.minorticks_off()
-    ax.set_xlabel("test density (% of pixels kept, log scale)")
+    # density falls to the right, as sparsity rises to the right in the classification
+    # figures: in every figure of the book the input gets sparser to the right
+    ax.invert_xaxis()
+    ax.set_xlabel("test density (% kept, log; sparser to the right)")
     ax.set_ylabel(f"{METRIC_SHORT[metric]} (m, log scale)")
     ax.set_title(f"depth, trained at {density:g} % density", fontsize=FONT)
     ax.grid(alpha=0.3)

@@ -66,10 +66,6 @@ def _glance_figure(results_dir: str | os.PathLike[str]) -> Figure:
     depth = load_runs(results_dir, "depth")
     for ax, level in zip(axes[1], (0.95, 0.5), strict=True):
         depth_mae_curves(depth, level, ax=ax)
-        # density falls to the right, so that every panel runs from complete input on
-        # the left to sparse input on the right
-        ax.invert_xaxis()
-        ax.set_xlabel("test density (% kept; sparser to the right)")
     legend_below(fig, list(axes.ravel()))
     return fig
 
@@ -80,7 +76,7 @@ def intro_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     run."""
     judgements = judge_all(results_dir)
     main = [j for j in judgements if j.variant == "sparse"]
-    table = claims_table(main).drop(columns=["variant"])
+    table = claims_table(main)
     refs = load_references(results_dir)
     out: dict[str, Any] = {
         "intro_answer": Markdown(short_answer(judgements)),

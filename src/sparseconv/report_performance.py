@@ -16,6 +16,7 @@ from .study import DATASET_NAMES, MODEL_LABELS, PERFORMANCE_GOALS, RUN_BUDGET_MI
 from .tables import note_table, styled
 
 __all__ = ["read_benchmark", "goals_table", "ray_overhead_text", "performance_page",
+           "performance_answer", "versions_table", "model_name",
            "cost_table", "provenance_table", "devices_per_seed", "reproduce_page"]  # fmt: skip
 
 
@@ -189,6 +190,27 @@ def devices_per_seed(runs: pd.DataFrame) -> str:
     return " ".join(out + mixed)
 
 
+def performance_answer(layer: dict | None, train: dict | None) -> str:
+    """One or two sentences for the top of the page: what one layer and one training step
+    cost against their plain twins, from the committed benchmarks."""
+    parts = []
+    if layer:
+        ratios = [r["ratio_sparse"] for r in layer["rows"]]
+        parts.append(f"one SparseConv2d layer costs {min(ratios):.2f} to {max(ratios):.2f} × "
+                     "nn.Conv2d forward and backward")  # fmt: skip
+    if train:
+        sparse = [r for r in train["rows"] if r["model"] == "sparse"]
+        if sparse:
+            ratios = [r["time_vs_dense"] for r in sparse]
+            names = " and ".join(DATASET_NAMES[r["dataset"]] for r in sparse)
+            parts.append(f"a training step of the sparse network {min(ratios):.2f} to "
+                         f"{max(ratios):.2f} × its ConvNet twin's ({names}, one CPU "
+                         "thread)")  # fmt: skip
+    if not parts:
+        return "The benchmarks have not been run."
+    return "Measured here, " + "; ".join(parts) + "."
+
+
 def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the performance page glues."""
     layer = read_benchmark("layer.json", results_dir)
@@ -241,6 +263,7 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         if not times.empty
         else note_table("no finished runs yet")
     )
+    out["perf_answer"] = performance_answer(layer, train)
     goals = goals_table(layer, train, times)
     out["tab_goals"] = styled(
         goals, "The performance goals and what the committed benchmarks and run records show."
