@@ -178,6 +178,8 @@ def test_sparse_max_pool_takes_max_pool2d_arguments_and_checks_them():
         name = list(bad)[-1]
         with pytest.raises(ValueError, match=name):
             SparseMaxPool2d(**bad)
+    with pytest.raises(ValueError, match="return_indices"):
+        SparseMaxPool2d(2, return_indices=True)
     # a multi-channel mask pools per channel
     mask = torch.zeros(1, 2, 2, 2)
     mask[0, 0, 0, 0] = 1.0

@@ -26,6 +26,7 @@ class SparseMaxPool2d(nn.Module):
         padding (int or tuple): implicit padding, at most half the (dilated) window.
             Default: 0.
         dilation (int or tuple): spacing of the window's taps. Default: 1.
+        return_indices (bool): must be False (kept for ``nn.MaxPool2d``'s signature).
         ceil_mode (bool): round the output size up, as in ``nn.MaxPool2d``.
             Default: False.
 
@@ -55,9 +56,13 @@ class SparseMaxPool2d(nn.Module):
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
         dilation: int | tuple[int, int] = 1,
+        return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
+        if return_indices:
+            raise ValueError("return_indices=True is not supported: the pooled mask says "
+                             "which windows held a valid pixel")  # fmt: skip
         self.kernel_size = self._pair_of("kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else self._pair_of("stride", stride, 1)
         self.padding = self._pair_of("padding", padding, 0)
