@@ -260,3 +260,15 @@ def test_reproduction_check_flags_a_tampered_record():
     # a different thread count is named as the likely cause
     verdict = reproduction_check({**record, "threads": 2}, {**tampered, "threads": 1})[1]
     assert "2 thread(s)" in verdict and "another path" in verdict
+
+
+def test_the_lab_launcher_serves_the_project_root_and_allows_root():
+    from sparseconv.data import project_root
+    from sparseconv.lab import lab_arguments
+
+    args = lab_arguments(["notebooks/mnist.ipynb", "--no-browser"], is_root=True)
+    assert args[:2] == ["notebooks/mnist.ipynb", "--no-browser"]
+    assert f"--ServerApp.root_dir={project_root()}" in args and "--allow-root" in args
+    assert "--allow-root" not in lab_arguments([], is_root=False)
+    mine = lab_arguments(["--ServerApp.root_dir=/x"], is_root=False)
+    assert mine == ["--ServerApp.root_dir=/x"]

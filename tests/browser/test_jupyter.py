@@ -46,7 +46,7 @@ def _api(base: str, token: str, path: str, method: str = "GET", body: dict | Non
 
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory):
-    if shutil.which("jupyter-lab", path=os.path.dirname(sys.executable)) is None:
+    if shutil.which("sparseconv-lab", path=os.path.dirname(sys.executable)) is None:
         missing("JupyterLab is not installed (pip install -e .)")
     port, token = _free_port(), secrets.token_hex(16)
     home = tmp_path_factory.mktemp("jupyter")
@@ -64,10 +64,9 @@ def jupyter(tmp_path_factory):
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(settings)}  # fmt: skip
     # the README's command, as a user (often root in a container) types it: no
-    # --allow-root and no root folder on the command line; the project's
-    # jupyter_server_config.json allows root and keeps the project root as the server root
+    # --allow-root and no root folder on the command line (sparseconv-lab adds them)
     server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "jupyter-lab"), "notebooks/mnist.ipynb",
+        [os.path.join(os.path.dirname(sys.executable), "sparseconv-lab"), "notebooks/mnist.ipynb",
          "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
