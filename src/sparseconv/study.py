@@ -249,12 +249,15 @@ def default_lr(dataset: str, model: str, protocol: int | None = None) -> float:
 
 # The budget check of protocol 3 (results/<dataset>/budget/): the tuned models at one low
 # and one high training sparsity, two seeds, at B, 2B and 4B epochs (the cosine schedule
-# scaled with them). A budget is sufficient when doubling it moves every paired
-# difference against the ConvNet by less than half the claim's margin and every model's
-# metric by less than the margin, both on the validation split (the test set is kept for
-# the grid's one evaluation at the end); the smallest sufficient budget is the grid's.
+# scaled with them), doubled again while no budget is sufficient. A budget is sufficient
+# when doubling it moves every paired difference against the ConvNet by less than half
+# the claim's margin and every model's metric by less than the margin, both on the
+# validation split (the test set is kept for the grid's one evaluation at the end); the
+# smallest sufficient budget is the grid's.
 BUDGET_CHECK: dict[str, dict[str, Any]] = {
-    "mnist": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
+    # MNIST: neither 15 nor 30 epochs was sufficient (30 -> 60 still moved a paired
+    # difference by 0.14 points and a model by 0.84), so the check goes on to 8B
+    "mnist": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60, 120)},
     "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
 }
 
