@@ -63,8 +63,9 @@ def verdict_basis(j: Judgement) -> str:
     if t.n == 0:
         return f"Verdict {against}: no runs yet."
     if j.verdict == DESCRIPTIVE:
-        return (f"Verdict {against}: descriptive ({t.n} seed{'s' if t.n != 1 else ''}, a "
-                f"verdict needs {_min_seeds()}); effect {format_effect(t, unit)}.")  # fmt: skip
+        plural = "s" if t.n != 1 else ""
+        return (f"Verdict {against}: descriptive ({t.n} seed{plural}, a verdict needs "
+                f"{VERDICT_MIN_SEEDS}); effect {format_effect(t, unit)}.")  # fmt: skip
     d = _digits(unit)
     base = (f"Verdict {against}: {j.verdict}; effect {format_effect(t, unit)} over {t.n} "
             f"seeds, margin ±{t.margin:.{d}f} {unit}")  # fmt: skip
@@ -76,10 +77,6 @@ def verdict_basis(j: Judgement) -> str:
                 f"inside it (TOST, Holm p {j.p_equivalence_holm:.3g}).")  # fmt: skip
     return (f"{base}: neither different from 0 (Holm p {j.p_superiority_holm:.2g}) nor shown "
             f"inside the margin (TOST Holm p {j.p_equivalence_holm:.2g}).")  # fmt: skip
-
-
-def _min_seeds() -> int:
-    return VERDICT_MIN_SEEDS
 
 
 CLAIMS_CSV_COLUMNS = ["claim", "dataset", "metric", "variant", "baseline", "verdict",
@@ -198,7 +195,7 @@ def short_answer(judgements: Sequence[Judgement]) -> str:
         most = max(j.n_seeds for j in main)
         sentences.append(
             f"Not decided yet: the finished grids have {most} seeds per cell, and the rule "
-            f"needs {_min_seeds()} for a verdict.")  # fmt: skip
+            f"needs {VERDICT_MIN_SEEDS} for a verdict.")  # fmt: skip
     tasks = (("depth", "In depth completion", "density"),
              ("invariance", "In classification", "sparsity"))  # fmt: skip
     for kind, task, level in tasks:
