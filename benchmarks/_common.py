@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from sparseconv.records import atomic_write_text
+from sparseconv.registry.records import atomic_write_text
 
 
 def write_result(out: str | Path, benchmark: str, rows: list[dict], **settings: Any) -> None:

@@ -26,13 +26,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv.classify import train_classification  # noqa: E402
-from sparseconv.engine import pick_device, tune_cpu_allocator  # noqa: E402
-from sparseconv.models import CALTECH_SPEC  # noqa: E402
-from sparseconv.params import validate_params  # noqa: E402
-from sparseconv.study import DEFAULTS  # noqa: E402
+from sparseconv.nn.networks import CALTECH_SPEC
+from sparseconv.registry.study import DEFAULTS
+from sparseconv.train.classify import train_classification
+from sparseconv.train.engine import pick_device, tune_cpu_allocator
+from sparseconv.train.params import validate_params
 
 # name -> (the architecture's fields, epochs); c32-e15-d25 is the study's (CALTECH_SPEC)
 BASE = {"channels": 16, "dropout": 0.5}  # the architecture before the measurement

@@ -24,17 +24,18 @@ os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="sparseconv-indu
 os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
 os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv.models import build_model  # noqa: E402
-from sparseconv.sparsify import sparsify  # noqa: E402
-from sparseconv.train import DEFAULTS, tune_cpu_allocator  # noqa: E402
+from sparseconv.data.sparsify import sparsify
+from sparseconv.nn.networks import build_model
+from sparseconv.registry.study import DEFAULTS
+from sparseconv.train.engine import tune_cpu_allocator
 
 # data set -> (channels, side, classes)
 SHAPES = {"mnist": (1, 28, 10), "caltech101": (3, 64, 101)}

@@ -26,12 +26,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv.depth_run import train_depth  # noqa: E402
-from sparseconv.engine import pick_device, tune_cpu_allocator  # noqa: E402
-from sparseconv.params import validate_params  # noqa: E402
-from sparseconv.study import DEFAULTS, default_lr  # noqa: E402
+from sparseconv.registry.study import DEFAULTS, default_lr
+from sparseconv.train.depth import train_depth
+from sparseconv.train.engine import pick_device, tune_cpu_allocator
+from sparseconv.train.params import validate_params
 
 # name -> (model, channels, epoch limit); the study's networks have 16 channels
 CANDIDATES: dict[str, tuple[str, int, int]] = {

@@ -27,12 +27,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv.classify import train_classification  # noqa: E402
-from sparseconv.engine import pick_device, tune_cpu_allocator  # noqa: E402
-from sparseconv.params import validate_params  # noqa: E402
-from sparseconv.study import DEFAULTS, TUNED_MODELS, default_lr  # noqa: E402
+from sparseconv.registry.models import TUNED_MODELS
+from sparseconv.registry.study import DEFAULTS, default_lr
+from sparseconv.train.classify import train_classification
+from sparseconv.train.engine import pick_device, tune_cpu_allocator
+from sparseconv.train.params import validate_params
 
 # data set -> (sparsity, epochs) of the longer runs
 LONGER = {"mnist": (0.9, 45), "caltech101": (0.1, 30)}

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv import SparseConv2d  # noqa: E402
-from sparseconv.train import tune_cpu_allocator  # noqa: E402
+from sparseconv import SparseConv2d
+from sparseconv.train.engine import tune_cpu_allocator
 
 # (name, batch, c_in, c_out, size, kernel)
 SHAPES = [

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv import SparseConv2d  # noqa: E402
+from sparseconv import SparseConv2d
 
 BATCH, CHANNELS, SIZE, DENSITY = 16, 32, 64, 0.3
 # (row name, SparseConv2d keyword arguments beyond (32, 32))

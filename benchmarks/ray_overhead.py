@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on loopback
 
-import ray  # noqa: E402
+import ray
 
-from sparseconv.records import atomic_write_text  # noqa: E402
-from sparseconv.sweep import grid, run_sweep  # noqa: E402
+from sparseconv.registry.records import atomic_write_text
+from sparseconv.sweep.cli import run_sweep
+from sparseconv.sweep.runs import grid
 
 
 def timed_sweep(executor: str, limit: int, data_dir: str | None) -> float:

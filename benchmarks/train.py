@@ -26,12 +26,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from sparseconv.classify import augment  # noqa: E402
-from sparseconv.models import MODELS, ConvSpec, build_model  # noqa: E402
-from sparseconv.sparsify import sparsify  # noqa: E402
-from sparseconv.train import DEFAULTS, tune_cpu_allocator  # noqa: E402
+from sparseconv.data.sparsify import sparsify
+from sparseconv.nn.networks import ConvSpec, build_model
+from sparseconv.registry.models import MODELS
+from sparseconv.registry.study import DEFAULTS
+from sparseconv.train.classify import augment
+from sparseconv.train.engine import tune_cpu_allocator
 
 SHAPES = {"mnist": (1, 28, 10), "caltech101": (3, 64, 101)}
 

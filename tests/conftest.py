@@ -31,7 +31,7 @@ def data_dir() -> Path:
 def budget_chosen(monkeypatch):
     """As if the budget check had chosen 15 epochs for every new protocol's grid (tests
     of the grids' structure; the study's own choice is in study.GRID_EPOCHS)."""
-    from sparseconv import study
+    from sparseconv.registry import study
 
     for dataset, by_protocol in study.GRID_EPOCHS.items():
         for protocol, epochs in by_protocol.items():
@@ -43,7 +43,7 @@ def budget_chosen(monkeypatch):
 def depth_record() -> dict:
     """A real depth record of the current protocol from a tiny run (64 maps, 2 epochs):
     every field a depth record has, with real values."""
-    from sparseconv.train import train_run
+    from sparseconv.train.run import train_run
 
     record, _ = train_run("depth", sparsity=0.95, model="sparse", epochs=2, lr=1e-3,
                           batch_size=32, seed=0, limit=64, results_dir=None, progress=False,
@@ -59,8 +59,8 @@ def write_depth_study(root: Path, base: dict, cells) -> None:
     import copy
     import json
 
-    from sparseconv.records import record_path
-    from sparseconv.study import DEFAULTS, default_lr
+    from sparseconv.registry.records import record_path
+    from sparseconv.registry.study import DEFAULTS, default_lr
 
     for model, sparsity, seed, pattern, scale in cells:
         record = copy.deepcopy(base)

@@ -8,15 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from sparseconv.analysis import (
-    depth_curve,
-    depth_table,
-    grid_progress,
-    reference_gap,
-    run_times,
-    seed_summary,
-)
-from sparseconv.study import PROTOCOL
+from sparseconv.registry.study import PROTOCOL
+from sparseconv.report.analysis import grid_progress, reference_gap, run_times, seed_summary
+from sparseconv.report.depth_tables import depth_curve, depth_table
 
 
 def frame(rows):
@@ -63,7 +57,7 @@ def test_run_times_in_minutes_by_hand():
 
 
 def test_run_times_and_time_sentence_keep_devices_apart():
-    from sparseconv.analysis import time_by_device
+    from sparseconv.report.analysis import time_by_device
 
     runs = pd.DataFrame(
         {
@@ -119,7 +113,7 @@ def test_depth_curve_is_the_mean_over_seeds():
 
 
 def test_versus_nearest_pairs_each_seed_with_its_own_masks():
-    from sparseconv.depth_analysis import versus_nearest
+    from sparseconv.report.depth_tables import versus_nearest
 
     rows = [_depth_run("dense", s, 0.95, {"0.95": mine}, {"0.95": nn})
             for s, (mine, nn) in enumerate([(1.0, 1.5), (1.2, 1.4), (1.1, 1.6)])]  # fmt: skip
@@ -132,7 +126,7 @@ def test_versus_nearest_pairs_each_seed_with_its_own_masks():
 
 
 def test_depth_fit_table_counts_plateau_stops(depth_record):
-    from sparseconv.depth_analysis import depth_fit_table
+    from sparseconv.report.depth_tables import depth_fit_table
 
     runs = pd.DataFrame([
         {"model": "sparse", "seed": s, "sparsity": 0.95, "train_seconds": 60.0,
@@ -147,7 +141,7 @@ def test_depth_fit_table_counts_plateau_stops(depth_record):
 def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path, depth_record):
     from conftest import write_depth_study
 
-    from sparseconv.analysis import write_summaries
+    from sparseconv.report.summary import write_summaries
 
     text = write_summaries(tmp_path)
     assert (tmp_path / "summary.md").read_text() == text
@@ -174,7 +168,7 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path, depth_
 
 
 def test_kernel_flatness_by_hand():
-    from sparseconv.analysis import kernel_flatness
+    from sparseconv.report.depth_tables import kernel_flatness
 
     flat = [[[2.0] * 3] * 3, [[-1.0] * 3] * 3]
     assert math.isclose(kernel_flatness(flat), 1.0)
@@ -189,7 +183,7 @@ def test_kernel_flatness_by_hand():
 
 
 def test_grid_progress_counts_runs_with_record_and_notebook(tmp_path):
-    from sparseconv.sweep import grid
+    from sparseconv.sweep.runs import grid
 
     runs = grid("depth", results_dir=str(tmp_path))
     assert grid_progress("depth", tmp_path).startswith(f"0 of the {len(runs)} runs")
@@ -233,8 +227,8 @@ def test_flatness_table_by_hand(tmp_path, depth_record):
 
     from conftest import write_depth_study
 
-    from sparseconv.analysis import load_runs
-    from sparseconv.depth_analysis import flatness_table
+    from sparseconv.report.analysis import load_runs
+    from sparseconv.report.depth_tables import flatness_table
 
     flat, ridge = copy.deepcopy(depth_record), copy.deepcopy(depth_record)
     flat["first_layer_kernels"] = [[[2.0] * 3] * 3]  # a box filter: flat share 1

@@ -65,11 +65,11 @@ def run_page(name: str, workdir: Path, monkeypatch) -> dict[str, object]:
     def fake_glue(key: str, value: object, display: bool = True) -> None:
         glued[key] = value
 
-    from sparseconv import data
+    from sparseconv.registry import paths
 
     monkeypatch.setattr(myst_nb, "glue", fake_glue)
     # "results" in the pages is taken from the project root: make it the work folder's
-    monkeypatch.setattr(data, "project_root", lambda: workdir)
+    monkeypatch.setattr(paths, "project_root", lambda: workdir)
     monkeypatch.setenv("SPARSECONV_CACHE", str(ROOT / "cache"))
     monkeypatch.chdir(workdir)
     namespace: dict[str, object] = {"__name__": f"page_{name.replace('/', '_')}"}
@@ -129,7 +129,7 @@ def test_depth_page_with_a_finished_depth_grid(tmp_path, monkeypatch, depth_reco
     # three seeds, the tables and the figures all run, and every glue exists
     from conftest import write_depth_study
 
-    from sparseconv.runs import grid
+    from sparseconv.sweep.runs import grid
 
     workdir = results_with(tmp_path, {})
     scale = {"sparse": 0.8, "sparse_naive": 1.3, "sparse_partial": 0.9, "dense": 1.0,

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from sparseconv.claims import (
+from sparseconv.report.claims import (
     CLAIMS,
     accuracy_family,
     depth_family,
@@ -17,14 +17,14 @@ from sparseconv.claims import (
     level_tests,
     metric_key,
 )
-from sparseconv.claims_report import (
+from sparseconv.report.claims_report import (
     CLAIMS_CSV_COLUMNS,
     claims_frame,
     claims_table,
     short_answer,
     verdict_basis,
 )
-from sparseconv.stats import holm, one_sample, pooled_levels, seed_level_effect
+from sparseconv.report.stats import holm, one_sample, pooled_levels, seed_level_effect
 
 
 def test_one_sample_by_hand():
@@ -242,7 +242,7 @@ def test_short_answer_says_when_nothing_is_decided_yet():
 
 
 def test_pairs_across_devices_or_torch_builds_are_refused_with_their_names():
-    from sparseconv.claims import check_pairing, family_of
+    from sparseconv.report.claims import check_pairing, family_of
 
     def run(model, seed, device, torch_version, protocol=3):
         record = {"protocol": protocol, "model": model, "sparsity": 0.5, "device": device,

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from sparseconv.classify import (
+from sparseconv.nn.networks import build_model
+from sparseconv.train.classify import (
     ClassificationData,
     evaluate,
     evaluate_all_levels,
     recalibrate_batch_norm,
 )
-from sparseconv.models import build_model
 
 
 class AlwaysClass(nn.Module):

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sparseconv import data as data_mod
-from sparseconv.data import (
+from sparseconv.data import splits
+from sparseconv.data.images import (
     MNIST_MD5,
     DataIntegrityError,
     DataNotFoundError,
@@ -22,6 +22,7 @@ from sparseconv.data import (
     load_mnist,
     resolve_data_dir,
 )
+from sparseconv.registry import paths
 
 
 def test_mnist_loads_from_the_shared_folder(data_dir):
@@ -85,7 +86,7 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert resolve_data_dir(tmp_path / "arg") == (tmp_path / "arg").resolve()
     assert resolve_data_dir(None) == (tmp_path / "env").resolve()
     monkeypatch.delenv("SPARSECONV_DATA")
-    assert resolve_data_dir(None) == data_mod.project_root() / "data"
+    assert resolve_data_dir(None) == paths.project_root() / "data"
 
 
 def make_fake_caltech(root: Path) -> Path:
@@ -143,7 +144,7 @@ def test_caltech_cache_of_wrong_size_is_not_reused(tmp_path):
 def _linked_classes() -> Counter:
     """Per class, the images that a twin or listed near duplicate ties to another image
     (these may move between splits to join their group)."""
-    from sparseconv.twins import TWIN_CLASSES, read_duplicates
+    from sparseconv.data.twins import TWIN_CLASSES, read_duplicates
 
     tied = {rel for a, b, _ in read_duplicates() for rel in (a, b)}
     counts = Counter(rel.split("/")[0] for rel in tied)
@@ -175,10 +176,10 @@ def test_committed_split_is_stratified_disjoint_and_complete(data_dir):
 def test_validation_was_carved_from_training_images_only():
     # the test lines are those of the original 80/20 split (seed 0), but for images that
     # joined their twin's or near duplicate's split
-    from sparseconv.data import make_stratified_split
-    from sparseconv.twins import TWIN_CLASSES, read_duplicates
+    from sparseconv.data.splits import make_stratified_split
+    from sparseconv.data.twins import TWIN_CLASSES, read_duplicates
 
-    lines = [ln.split("\t") for ln in data_mod.SPLIT_FILE.read_text().splitlines() if "\t" in ln]
+    lines = [ln.split("\t") for ln in splits.SPLIT_FILE.read_text().splitlines() if "\t" in ln]
     classes = sorted({rel.split("/")[0] for _, rel in lines})
     labels = [classes.index(rel.split("/")[0]) for _, rel in lines]
     _, test = make_stratified_split(labels, 0.2, 0)
@@ -190,7 +191,7 @@ def test_validation_was_carved_from_training_images_only():
 
 
 def test_no_twin_or_near_duplicate_crosses_the_committed_split(data_dir):
-    from sparseconv.twins import TWIN_CLASSES, read_duplicates, twin_key
+    from sparseconv.data.twins import TWIN_CLASSES, read_duplicates, twin_key
 
     files, _ = caltech101_files(data_dir)
     train, val, test = caltech101_split(files)
@@ -211,7 +212,7 @@ def test_no_twin_or_near_duplicate_crosses_the_committed_split(data_dir):
 
 @pytest.mark.slow
 def test_a_fresh_scan_of_the_images_finds_exactly_the_listed_near_duplicates(data_dir, tmp_path):
-    from sparseconv.twins import near_duplicate_pairs, read_duplicates
+    from sparseconv.data.twins import near_duplicate_pairs, read_duplicates
 
     data = load_caltech101(data_dir, size=64, download=False)
     found = {(data.files[i], data.files[j]) for i, j, _ in near_duplicate_pairs(data.images)}
@@ -219,17 +220,17 @@ def test_a_fresh_scan_of_the_images_finds_exactly_the_listed_near_duplicates(dat
 
 
 def test_mnist_validation_split_is_fixed_and_disjoint():
-    train, val = data_mod.mnist_validation_split()
+    train, val = splits.mnist_validation_split()
     assert len(train) == 50_000 and len(val) == 10_000
     assert not set(train.tolist()) & set(val.tolist())
-    again = data_mod.mnist_validation_split()
+    again = splits.mnist_validation_split()
     assert torch.equal(train, again[0]) and torch.equal(val, again[1])
 
 
 def test_split_file_must_match_the_images(tmp_path, data_dir):
     files, _ = caltech101_files(data_dir)
     partial = tmp_path / "split.txt"
-    lines = data_mod.SPLIT_FILE.read_text().splitlines()
+    lines = splits.SPLIT_FILE.read_text().splitlines()
     partial.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match="does not match"):
         caltech101_split(files, partial)

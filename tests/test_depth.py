@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparseconv.depth import (
+from sparseconv.data.scenes import (
     MAX_DEPTH,
     MIN_DEPTH,
     depth_maps,
@@ -14,7 +14,7 @@ from sparseconv.depth import (
     nearest_fill,
     render_depth,
 )
-from sparseconv.sparsify import sparsify
+from sparseconv.data.sparsify import sparsify
 
 
 def test_render_is_deterministic_per_seed_and_index_and_in_range():
@@ -93,7 +93,7 @@ def test_lines_masks_are_drawn_on_the_generators_gpu():
 
 
 def test_example_predictions_round_trip_to_the_centimetre():
-    from sparseconv.train import decode_depth_examples, encode_depth_examples
+    from sparseconv.train.depth import decode_depth_examples, encode_depth_examples
 
     maps = depth_maps("test", size=16, count=2)
     stored = encode_depth_examples([0, 1], maps)
@@ -103,7 +103,7 @@ def test_example_predictions_round_trip_to_the_centimetre():
 
 
 def test_depth_errors_on_missing_and_passed_through_pixels_by_hand():
-    from sparseconv.depth_run import depth_errors
+    from sparseconv.train.depth import depth_errors
 
     truth = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     pred = torch.tensor([[[[2.0, 2.0], [3.0, 8.0]]]])  # errors 1, 0, 0, 4
@@ -119,7 +119,7 @@ def test_depth_errors_on_missing_and_passed_through_pixels_by_hand():
 
 
 def test_nearest_errors_are_zero_on_observed_pixels_and_match_the_fill():
-    from sparseconv.depth_run import depth_errors, nearest_errors
+    from sparseconv.train.depth import depth_errors, nearest_errors
 
     maps = depth_maps("val", size=24, count=4)
     _, mask = sparsify(maps, 0.8, torch.Generator().manual_seed(1))
@@ -134,7 +134,7 @@ def test_nearest_errors_are_zero_on_observed_pixels_and_match_the_fill():
 
 
 def test_window_counts_by_hand():
-    from sparseconv.depth import window_counts
+    from sparseconv.data.scenes import window_counts
 
     mask = torch.zeros(1, 1, 5, 5)
     mask[0, 0, 2, 2] = 1
@@ -150,7 +150,7 @@ def test_window_counts_by_hand():
 
 
 def test_mae_by_window_count_by_hand():
-    from sparseconv.depth import mae_by_window_count
+    from sparseconv.data.scenes import mae_by_window_count
 
     mask = torch.ones(1, 1, 5, 5)
     mask[0, 0, 2, 2] = mask[0, 0, 0, 0] = 0
@@ -165,7 +165,7 @@ def test_mae_by_window_count_by_hand():
 
 
 def test_validation_and_test_masks_differ():
-    from sparseconv.depth_run import depth_masks, split_indices
+    from sparseconv.train.depth import depth_masks, split_indices
 
     assert split_indices("val", 3) == range(8000, 8003)
     val = depth_masks(split_indices("val", 5), 0.9, "uniform")
@@ -188,8 +188,8 @@ def test_record_errors_by_window_count_add_up(depth_record):
 
 
 def test_a_depth_run_that_stops_on_a_plateau_writes_its_record(tmp_path, monkeypatch):
-    import sparseconv.depth_run as depth_run
-    from sparseconv.train import train_run
+    import sparseconv.train.depth as depth_run
+    from sparseconv.train.run import train_run
 
     # a gain of 1000 % is never reached: the rate drops after 1 stale epoch, stop after 2
     rule = {"min_gain": 10.0, "lr_patience": 1, "factor": 0.3, "patience": 2}

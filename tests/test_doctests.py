@@ -6,11 +6,11 @@ import doctest
 
 import pytest
 
-import sparseconv.layers
-import sparseconv.pooling
+import sparseconv.nn.layers
+import sparseconv.nn.pooling
 
 
-@pytest.mark.parametrize("module", [sparseconv.layers, sparseconv.pooling])
+@pytest.mark.parametrize("module", [sparseconv.nn.layers, sparseconv.nn.pooling])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

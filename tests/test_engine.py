@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sparseconv.engine import fit
+from sparseconv.train.engine import fit
 
 
 def _fit(scores, patience=None, min_gain=0.0, scheduler=None):
@@ -58,7 +58,7 @@ def test_plateau_scheduler_is_stepped_with_the_score():
 def test_git_state_takes_the_shipped_commit_when_named(tmp_path, monkeypatch):
     """A copy without .git (a GPU machine's) has no commit unless $SPARSECONV_COMMIT names
     it; then dirty is unknown (None), never False."""
-    from sparseconv.engine import git_state
+    from sparseconv.train.engine import git_state
 
     monkeypatch.delenv("SPARSECONV_COMMIT", raising=False)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))

@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-from sparseconv.data import DataNotFoundError
-from sparseconv.kitti import (
+from sparseconv.data.images import DataNotFoundError
+from sparseconv.data.kitti import (
     block_split,
     check_md5,
     ground_truth_frames,
@@ -73,7 +73,7 @@ def test_block_split_keeps_gaps_between_contiguous_blocks():
 
 
 def test_kept_returns_are_a_fixed_share_and_streams_differ(data_dir):
-    from sparseconv.kitti_task import keep_returns
+    from sparseconv.train.kitti_task import keep_returns
 
     frame = list_frames(data_dir)[5]
     depth = read_depth(frame.path)
@@ -90,7 +90,7 @@ def test_kept_returns_are_a_fixed_share_and_streams_differ(data_dir):
 
 
 def test_scan_lines_follow_the_elevation_and_lines_are_kept_whole(data_dir):
-    from sparseconv.kitti_task import LASERS, elevation_bins, keep_lines
+    from sparseconv.train.kitti_task import LASERS, elevation_bins, keep_lines
 
     frame = ground_truth_frames(data_dir)[0]
     depth, k = frame.velodyne_raw, frame.intrinsics
@@ -111,7 +111,7 @@ def test_scan_lines_follow_the_elevation_and_lines_are_kept_whole(data_dir):
 
 
 def test_kitti_errors_by_hand():
-    from sparseconv.kitti_task import kitti_errors
+    from sparseconv.train.kitti_task import kitti_errors
 
     truth = torch.tensor([[[10.0, 20.0, 0.0]]])
     pred = torch.tensor([[[11.0, 18.0, 5.0]]])
@@ -131,8 +131,8 @@ def test_nearest_neighbour_on_held_out_returns_matches_the_data_readme(data_dir,
     # kitti/README.md measured raw nearest-neighbour fill on the last 60 frames (every
     # 6th), keeping a random share of each scan's returns: our loader, masks and errors
     # must land there (another random draw of the same share: within a few per cent)
-    from sparseconv.depth import nearest_fill
-    from sparseconv.kitti_task import keep_returns, kitti_errors
+    from sparseconv.data.scenes import nearest_fill
+    from sparseconv.train.kitti_task import keep_returns, kitti_errors
 
     errors = []
     for frame in list_frames(data_dir)[-60::6]:

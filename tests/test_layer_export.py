@@ -34,7 +34,7 @@ def _inputs(seed: int = 0, density: float = 0.3):
 
 
 def _study_digest(dataset: str, shape: tuple[int, ...]) -> str:
-    from sparseconv.models import build_model
+    from sparseconv.nn.networks import build_model
 
     torch.manual_seed(0)
     net = build_model(dataset, "sparse").eval()

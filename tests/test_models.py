@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sparseconv.models import (
-    MODELS,
+from sparseconv.nn.networks import (
     SparseBatchNorm2d,
     build_model,
     count_parameters,
     valid_fraction_per_layer,
 )
-from sparseconv.study import DEPTH_MODELS
+from sparseconv.registry.models import DEPTH_MODELS, MODELS
 
 
 def conv_params(c_in, c_out, k):
@@ -150,7 +149,7 @@ def test_depth_network_is_the_papers(model):
 
 
 def test_nn_convnet_is_the_convnet_on_the_nearest_neighbour_fill():
-    from sparseconv.depth import nearest_fill
+    from sparseconv.data.scenes import nearest_fill
 
     torch.manual_seed(0)
     net = build_model("depth", "nn_convnet").eval()
@@ -171,7 +170,7 @@ def test_nn_convnet_is_the_convnet_on_the_nearest_neighbour_fill():
 def test_block_pools_before_relu_with_the_same_values_and_gradients(sparse, batch_norm):
     # ConvBlock applies the ReLU after the pool (cheaper); the result must be that of
     # the textbook order conv -> [bn] -> ReLU -> pool, values and gradients alike
-    from sparseconv.models import ConvBlock
+    from sparseconv.nn.networks import ConvBlock
 
     torch.manual_seed(0)
     block = ConvBlock(3, 4, 3, sparse=sparse, batch_norm=batch_norm, pool=True).double()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sparseconv.nconv import NConv2d, NConvNet, confidence_downsample
+from sparseconv.nn.nconv import NConv2d, NConvNet, confidence_downsample
 
 
 def _with_kernel(layer: NConv2d, kernel: torch.Tensor) -> NConv2d:

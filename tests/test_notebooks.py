@@ -8,7 +8,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from sparseconv.records import validate_record
+from sparseconv.registry.records import validate_record
 
 pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
 
@@ -205,7 +205,7 @@ def test_misspelt_parameter_is_refused_naming_it_and_the_known_ones(tmp_path):
 
 
 def test_notebook_defaults_are_the_studys():
-    from sparseconv.study import DEFAULTS
+    from sparseconv.registry.study import DEFAULTS
 
     for dataset in ("mnist", "caltech101", "depth"):
         nb = json.loads((ROOT / "notebooks" / f"{dataset}.ipynb").read_text())
@@ -240,7 +240,7 @@ def test_hand_run_writes_to_runs_and_leaves_results_untouched(tmp_path, data_dir
 
 
 def test_reproduction_check_flags_a_tampered_record():
-    from sparseconv.notebook import reproduction_check
+    from sparseconv.report.notebook import reproduction_check
 
     levels = {"0.3": 0.95, "0.5": 0.93}
     record = {"dataset": "mnist", "model": "sparse", "sparsity": 0.5, "seed": 0,
@@ -263,8 +263,8 @@ def test_reproduction_check_flags_a_tampered_record():
 
 
 def test_the_lab_launcher_serves_the_project_root_and_allows_root():
-    from sparseconv.data import project_root
     from sparseconv.lab import lab_arguments
+    from sparseconv.registry.paths import project_root
 
     args = lab_arguments(["notebooks/mnist.ipynb", "--no-browser"], is_root=True)
     assert args[:2] == ["notebooks/mnist.ipynb", "--no-browser"]

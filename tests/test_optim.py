@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sparseconv.layers import SparseConv2d, valid_count
-from sparseconv.models import build_model
-from sparseconv.optim import make_optimizer, param_groups
+from sparseconv.nn.layers import SparseConv2d, valid_count
+from sparseconv.nn.networks import build_model
+from sparseconv.nn.optim import make_optimizer, param_groups
 
 
 def _twins(dataset: str) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -16,8 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sparseconv.ray_executor import check_address
-from sparseconv.sweep import grid, run_sweep
+from sparseconv.sweep.cli import run_sweep
+from sparseconv.sweep.ray_executor import check_address
+from sparseconv.sweep.runs import grid
 
 # Ray reads this when it is imported: keep the head and this driver on loopback
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sparseconv.records import (
+from sparseconv.registry.records import (
     atomic_write_text,
     record_path,
     resolve_results_dir,
@@ -64,7 +64,7 @@ def test_run_name_identifies_the_run():
 
 def test_relative_results_dir_is_taken_from_the_project_root(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    from sparseconv.data import project_root
+    from sparseconv.registry.paths import project_root
 
     assert resolve_results_dir("results") == project_root() / "results"
     assert resolve_results_dir(tmp_path) == tmp_path

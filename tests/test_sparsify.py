@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sparseconv import apply_fixed_mask, fixed_mask, sparsify
-from sparseconv.sparsify import check_sparsity, n_removed
+from sparseconv.data.sparsify import check_sparsity, n_removed
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.05, 0.3, 0.5, 0.9, 0.95, 0.999])

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from sparseconv.records import validate_record
-from sparseconv.study import DEFAULTS, TRAIN_SPARSITIES, TUNED_MODELS, TUNING, default_lr
-from sparseconv.sweep import GRIDS, Run, grid, main, pending, run_sweep, tuning_grid
+from sparseconv.registry.datasets import TRAIN_SPARSITIES
+from sparseconv.registry.models import TUNED_MODELS
+from sparseconv.registry.records import validate_record
+from sparseconv.registry.study import DEFAULTS, GRIDS, TUNING, default_lr
+from sparseconv.sweep.cli import main, run_sweep
+from sparseconv.sweep.runs import Run, grid, pending, tuning_grid
 
 # the grids' structure, as if the budget check had chosen 15 epochs
 pytestmark = pytest.mark.usefixtures("budget_chosen")
@@ -16,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("budget_chosen")
 
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
 def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tmp_path):
-    from sparseconv.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
+    from sparseconv.registry.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
 
     runs = grid(dataset, results_dir=str(tmp_path))
     n = CLASSIFICATION_SEEDS[dataset]
@@ -31,7 +34,7 @@ def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tm
     assert {r.params["sparsity"] for r in runs} == set(TRAIN_SPARSITIES)
     assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0, 1, 2}
     # each model at the study's rate; sparse_naive at the ConvNet's; the chosen budget
-    from sparseconv.study import grid_epochs
+    from sparseconv.registry.study import grid_epochs
 
     for r in runs:
         assert r.params["lr"] == default_lr(dataset, r.params["model"])
@@ -47,7 +50,7 @@ def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tm
 @pytest.mark.parametrize("dataset", ["mnist", "caltech101"])
 def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
     # the reported protocol's search: one sparsity and seed
-    from sparseconv.study import REPORTED_PROTOCOL
+    from sparseconv.registry.study import REPORTED_PROTOCOL
 
     runs = tuning_grid(dataset, results_dir=str(tmp_path), protocol=REPORTED_PROTOCOL[dataset])
     rates = TUNING[dataset]["lrs"]
@@ -58,7 +61,7 @@ def test_tuning_grid_tries_every_rate_for_every_tuned_model(dataset, tmp_path):
     assert all(r.params["sparsity"] == TUNING[dataset]["sparsity"] for r in runs)
     assert all(r.params["seed"] == TUNING[dataset]["seed"] for r in runs)
     # a new protocol's search sits in its grid's folder until it is the reported one
-    from sparseconv.runs import search_folder
+    from sparseconv.sweep.runs import search_folder
 
     assert all(r.record.parent == tmp_path / dataset / "tuning" for r in runs)
     assert search_folder(dataset) == "protocol3/tuning"  # the new protocol's search
@@ -126,7 +129,7 @@ def test_seeds_without_models_select_the_grids_cells(tmp_path):
             for m in sorted({r.params["model"] for r in runs})
         }
 
-    from sparseconv.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
+    from sparseconv.registry.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
 
     # seeds the single-rate layer does not have: the tuned models only
     tuned_only = [NAIVE_SEEDS, CLASSIFICATION_SEEDS["caltech101"] - 1]
@@ -140,12 +143,13 @@ def test_seeds_without_models_select_the_grids_cells(tmp_path):
 
 
 def test_a_run_finished_elsewhere_is_neither_rerun_nor_overwritten(tmp_path):
-    from sparseconv.sweep import run_local, save_result
+    from sparseconv.sweep.execute import save_result
+    from sparseconv.sweep.local import run_local
 
     (run,) = grid("mnist", models=["dense"], sparsities=[0.5], seeds=[0],
                   results_dir=str(tmp_path))  # fmt: skip
     # another machine finishes the run after this sweep listed it as pending
-    from sparseconv.study import PROTOCOL
+    from sparseconv.registry.study import PROTOCOL
 
     run.record.parent.mkdir(parents=True)
     run.record.write_text(json.dumps({"theirs": 1, "protocol": PROTOCOL["mnist"]}))
@@ -220,8 +224,8 @@ def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):
 def test_grid_reuses_the_searchs_identical_runs(tmp_path):
     # depth: its search trains at the grid's settings, so its run at the chosen rate is a
     # grid cell already
-    from sparseconv.runs import from_search, reuse_from_search
-    from sparseconv.study import PROTOCOL
+    from sparseconv.registry.study import PROTOCOL
+    from sparseconv.sweep.runs import from_search, reuse_from_search
 
     runs = grid("depth", results_dir=str(tmp_path))
     setting = TUNING["depth"]
@@ -245,8 +249,8 @@ def test_grid_reuses_the_searchs_identical_runs(tmp_path):
 
 
 def test_a_new_protocols_search_is_its_own_runs_at_both_levels_and_seeds(tmp_path):
-    from sparseconv.runs import from_search, separate_search
-    from sparseconv.study import SEARCH, grid_epochs
+    from sparseconv.registry.study import SEARCH, grid_epochs
+    from sparseconv.sweep.runs import from_search, separate_search
 
     assert separate_search("mnist") and not separate_search("depth")
     runs = tuning_grid("mnist", results_dir=str(tmp_path))
@@ -267,7 +271,7 @@ def test_a_new_protocols_search_is_its_own_runs_at_both_levels_and_seeds(tmp_pat
 
 
 def test_a_new_protocols_grid_needs_its_budget_first(monkeypatch):
-    from sparseconv import study
+    from sparseconv.registry import study
 
     monkeypatch.setitem(study.GRID_EPOCHS["mnist"], 3, None)
     with pytest.raises(ValueError, match="--budget"):
@@ -278,8 +282,8 @@ def test_a_new_protocols_grid_needs_its_budget_first(monkeypatch):
 
 
 def test_a_new_protocols_grid_runs_beside_the_reported_one(tmp_path):
-    from sparseconv.runs import grid_folder
-    from sparseconv.study import PROTOCOL, REPORTED_PROTOCOL
+    from sparseconv.registry.study import PROTOCOL, REPORTED_PROTOCOL
+    from sparseconv.sweep.runs import grid_folder
 
     for dataset in ("mnist", "caltech101", "depth"):
         folder = grid_folder(dataset)
@@ -300,8 +304,8 @@ def test_a_new_protocols_grid_runs_beside_the_reported_one(tmp_path):
 
 
 def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
-    from sparseconv.runs import budget_grid
-    from sparseconv.study import BUDGET_CHECK
+    from sparseconv.registry.study import BUDGET_CHECK
+    from sparseconv.sweep.runs import budget_grid
 
     runs = budget_grid("mnist", results_dir=str(tmp_path))
     setting = BUDGET_CHECK["mnist"]
@@ -318,7 +322,7 @@ def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
 
 
 def test_the_plan_estimates_hours_from_measured_minutes_per_epoch(tmp_path):
-    from sparseconv.plan import estimate_hours, minutes_per_epoch, plan_line
+    from sparseconv.sweep.plan import estimate_hours, minutes_per_epoch, plan_line
 
     folder = tmp_path / "mnist" / "budget"
     folder.mkdir(parents=True)

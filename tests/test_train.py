@@ -7,10 +7,11 @@ import math
 
 import pytest
 
-from sparseconv import classify
-from sparseconv.analysis import load_runs
-from sparseconv.records import record_path, run_name
-from sparseconv.train import train_run, validate_params
+from sparseconv.registry.records import record_path, run_name
+from sparseconv.report.analysis import load_runs
+from sparseconv.train import classify, depth
+from sparseconv.train.params import validate_params
+from sparseconv.train.run import train_run
 
 QUICK = {"sparsity": 0.5, "model": "sparse", "epochs": 2, "lr": 0.05, "batch_size": 64,
          "seed": 0, "limit": 256, "progress": False}  # fmt: skip
@@ -60,7 +61,7 @@ def test_record_has_validation_fields_and_tests_once_at_the_end(tmp_path, data_d
     tests = [i for i, s in enumerate(splits) if s == "test"]
     assert tests and min(tests) > 1
     assert len(tests) == len(record["test_accuracy_by_sparsity"])
-    from sparseconv.study import PROTOCOL
+    from sparseconv.registry.study import PROTOCOL
 
     assert record["protocol"] == PROTOCOL["mnist"] and record["schema_version"] == 2
     assert record["n_val"] == 256 and record["n_train"] == 256
@@ -85,7 +86,7 @@ def test_sparse_naive_uses_one_learning_rate(tmp_path, data_dir):
 
 
 def test_lr_none_takes_the_studys_rate(data_dir):
-    from sparseconv.study import default_lr
+    from sparseconv.registry.study import default_lr
 
     params = validate_params("mnist", sparsity=0.5, model="dense_mask", epochs=1, lr=None,
                              batch_size=8, seed=0, data_dir=str(data_dir))  # fmt: skip
@@ -93,7 +94,7 @@ def test_lr_none_takes_the_studys_rate(data_dir):
 
 
 def test_hand_runs_go_to_runs_and_never_replace_a_study_record(tmp_path, data_dir, monkeypatch):
-    from sparseconv import records
+    from sparseconv.registry import records
 
     monkeypatch.setattr(records, "STUDY_DIR", str(tmp_path / "results"))
     params = dict(sparsity=0.5, model="sparse", epochs=1, lr=0.05, batch_size=8, seed=0,
@@ -111,25 +112,24 @@ def test_hand_runs_go_to_runs_and_never_replace_a_study_record(tmp_path, data_di
 
 
 def test_depth_run_validates_each_epoch_and_tests_once_at_the_end(tmp_path, monkeypatch):
-    from sparseconv import depth_run
 
     seen: list[str] = []
-    original = depth_run.evaluate_depth
+    original = depth.evaluate_depth
 
     def spy(model, maps, masks, batch_size=100):
         seen.append("test" if maps.data_ptr() == test_ptr[0] else "other")
         return original(model, maps, masks, batch_size)
 
     test_ptr = [None]
-    load = depth_run.load_depth
+    load = depth.load_depth
 
     def load_and_note(limit=None, device="cpu"):
         data = load(limit, device)
         test_ptr[0] = data.test.data_ptr()
         return data
 
-    monkeypatch.setattr(depth_run, "evaluate_depth", spy)
-    monkeypatch.setattr(depth_run, "load_depth", load_and_note)
+    monkeypatch.setattr(depth, "evaluate_depth", spy)
+    monkeypatch.setattr(depth, "load_depth", load_and_note)
     record, _ = train_run("depth", sparsity=0.95, model="sparse", epochs=3, lr=1e-3,
                           batch_size=32, seed=0, limit=48, results_dir=tmp_path,
                           progress=False)  # fmt: skip

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sparseconv import study
-from sparseconv.tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
+from sparseconv.registry import models, study
+from sparseconv.sweep.tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
 
 def _write(folder, model, lr, val, seed=0, diverged=False):
@@ -54,7 +54,7 @@ def test_depth_rate_is_the_lowest_validation_error(tmp_path, monkeypatch):
                                                 "lrs": (1e-4, 1e-3, 1e-2)})  # fmt: skip
     folder = tmp_path / "depth" / "tuning"
     folder.mkdir(parents=True)
-    for model in study.DEPTH_TUNED_MODELS:
+    for model in models.DEPTH_TUNED_MODELS:
         for lr, err in ((1e-4, 2.0), (1e-3, 1.5), (1e-2, 1.7)):
             record = {"protocol": study.REPORTED_PROTOCOL["depth"], "dataset": "depth",
                       "model": model,
@@ -65,13 +65,13 @@ def test_depth_rate_is_the_lowest_validation_error(tmp_path, monkeypatch):
                 record["diverged_at_epoch"] = 4  # a diverged rate is never chosen
             (folder / f"{model}_lr{lr:g}.json").write_text(json.dumps(record))
     chosen = best_learning_rates(tmp_path, "depth")
-    assert chosen == {**{m: 1e-3 for m in study.DEPTH_TUNED_MODELS}, "dense": 1e-2}
+    assert chosen == {**{m: 1e-3 for m in models.DEPTH_TUNED_MODELS}, "dense": 1e-2}
     assert at_grid_edge(tmp_path, "depth") == ["dense"]
     assert tuning_table(tmp_path, "depth").loc["nn_convnet", "0.001"] == "1.500 *"
 
 
 def test_choice_under_another_validation_field(tmp_path, monkeypatch):
-    from sparseconv.tuning import choice_under
+    from sparseconv.sweep.tuning import choice_under
 
     monkeypatch.setitem(study.TUNING, "caltech101", {"sparsity": 0.5, "seed": 0,
                                                      "lrs": (0.01, 0.1)})  # fmt: skip
@@ -81,7 +81,7 @@ def test_choice_under_another_validation_field(tmp_path, monkeypatch):
         "Not every search is complete"
     )
     # plain accuracy prefers 0.1 for every model; per class, the ConvNet prefers 0.01
-    for model in study.tuned_models("caltech101"):
+    for model in models.tuned_models("caltech101"):
         for lr, plain, per_class in ((0.01, 0.5, 0.4), (0.1, 0.6, 0.5)):
             if model == "dense":
                 per_class = 0.45 if lr == 0.01 else 0.3
@@ -96,7 +96,7 @@ def test_choice_under_another_validation_field(tmp_path, monkeypatch):
                     "ConvNet (0.01 instead of 0.1).")  # fmt: skip
     assert "would be the same" in choice_under(tmp_path, "caltech101", "val_accuracy", "y")
     # the per-class table shows the per-class values, the star stays on the chosen rate
-    from sparseconv.tuning import tuning_table
+    from sparseconv.sweep.tuning import tuning_table
 
     table = tuning_table(tmp_path, "caltech101", "val_mean_class_accuracy")
     assert table.loc["dense", "0.01"] == "45.00" and table.loc["dense", "0.1"] == "30.00 *"

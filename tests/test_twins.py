@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sparseconv.twins import (
+from sparseconv.data.twins import (
     crossing_pairs,
     linked_assignment,
     linked_groups,

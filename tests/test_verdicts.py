@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sparseconv.verdicts import holm_words, power_analysis, primary_test, word
+from sparseconv.report.verdicts import holm_words, power_analysis, primary_test, word
 
 
 def _t_interval(values, level):

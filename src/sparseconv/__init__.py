@@ -5,9 +5,9 @@ The layer and sparsification are importable from the top level::
     from sparseconv import SparseConv2d, SparseMaxPool2d, SparseSequential, sparsify
 """
 
-from .layers import SparseConv2d, valid_count
-from .pooling import SparseMaxPool2d, SparseSequential
-from .sparsify import apply_fixed_mask, fixed_mask, sparsify
+from sparseconv.data.sparsify import apply_fixed_mask, fixed_mask, sparsify
+from sparseconv.nn.layers import SparseConv2d, valid_count
+from sparseconv.nn.pooling import SparseMaxPool2d, SparseSequential
 
 __version__ = "0.1.0"
 

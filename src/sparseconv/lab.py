@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .data import project_root
+from sparseconv.registry.paths import project_root
 
 __all__ = ["lab_arguments", "main"]
 

@@ -1,0 +1,357 @@
+"""Sparsity invariant convolution (Uhrig et al., 3DV 2017).
+
+The layer takes a pair ``(x, mask)``: features ``x`` of shape (N, C, H, W) and a validity
+mask of 0/1 values, one channel shared by all features (N, 1, H, W) or, with
+``multi_channel=True``, one per input channel (N, C, H, W). It returns a pair
+``(y, mask_out)`` of the same kind. :mod:`sparseconv.nn.pooling` holds the pooling layer
+and :class:`~sparseconv.nn.pooling.SparseSequential`, which chains such layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+__all__ = ["SparseConv2d", "valid_count", "NORMALIZATIONS", "check_mask"]
+
+NORMALIZATIONS = ("paper", "partial")
+
+
+def _compiling() -> bool:
+    """True while torch.compile or torch.export traces (no data-dependent branches)."""
+    return torch.compiler.is_compiling()
+
+
+def valid_count(
+    mask: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | None = None,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """Number of valid pixels under each window of a convolution, without autograd.
+
+    mask: (N, C, H, W), 0/1, channels counted separately. Returns (N, C, H', W') with
+    integer values in [0, kh * kw], the same as ``conv2d(mask, ones(C, 1, kh, kw),
+    stride, padding, dilation, groups=C)``; zero padding counts as missing. ``padding``
+    defaults to ``kernel_size // 2`` (same size for odd kernels at stride 1). Undilated
+    windows are box sums (``avg_pool2d`` with divisor 1), except in an ONNX export.
+    """
+    kh, kw = _pair(kernel_size)
+    pad = (kh // 2, kw // 2) if padding is None else _pair(padding)
+    stride, dilation = _pair(stride), _pair(dilation)
+    with torch.no_grad():
+        # ONNX's AveragePool has no divisor override: the exporter takes the conv below
+        box = not torch.onnx.is_in_onnx_export()
+        if box and dilation == (1, 1) and pad[0] <= kh // 2 and pad[1] <= kw // 2:
+            return F.avg_pool2d(mask, (kh, kw), stride, pad, count_include_pad=True,
+                                divisor_override=1)  # fmt: skip
+        channels = mask.shape[1]
+        ones = torch.ones(channels, 1, kh, kw, dtype=mask.dtype, device=mask.device)
+        return F.conv2d(mask, ones, None, stride, pad, dilation, channels)
+
+
+def _all_valid(mask: Tensor) -> bool:
+    """True if every entry of the 0/1 mask is 1: a host sync, so only on the CPU and
+    never while compiling or exporting (the general path is taken there)."""
+    return not _compiling() and mask.device.type == "cpu" and bool(mask.min() > 0)
+
+
+def check_mask(x: Tensor, mask: Tensor, channels: int | None = None) -> None:
+    """Raise ValueError unless ``x`` is (N, C, H, W) and ``mask`` is (N, channels, H, W)
+    (``channels`` None: 1 or C); on the CPU also unless the mask holds only 0 and 1."""
+    if x.dim() != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
+    allowed = (1, x.shape[1]) if channels is None else (channels,)
+    if mask.dim() != 4 or mask.shape[1] not in allowed:
+        want = " or ".join(f"(N, {c}, H, W)" for c in dict.fromkeys(allowed))
+        raise ValueError(f"mask must have shape {want}, got {tuple(mask.shape)}")
+    if x.shape[0] != mask.shape[0] or x.shape[2:] != mask.shape[2:]:
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} does not match mask of shape {tuple(mask.shape)}"
+        )
+    if not _compiling() and mask.device.type == "cpu" and mask.numel():
+        bad = (mask != 0) & (mask != 1)
+        if bool(bad.any()):
+            raise ValueError(f"mask must hold only 0 and 1, found {mask[bad][0].item()!r}")
+
+
+def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
+    """F.pad's (left, right, top, bottom) for "same" at stride 1, as ``nn.Conv2d`` pads:
+    the extra pixel of an even window on the right and bottom."""
+    out: list[int] = []
+    for k, d in ((kernel[1], dilation[1]), (kernel[0], dilation[0])):
+        total = d * (k - 1)
+        out += [total // 2, total - total // 2]
+    return tuple(out)
+
+
+class SparseConv2d(nn.Module):
+    r"""Sparsity invariant convolution: a convolution that averages valid inputs only.
+
+    With input mask :math:`o`, the count of valid inputs under the (strided, dilated)
+    window :math:`\mathcal{W}_{u,v}` of output pixel :math:`(u, v)` is
+    :math:`n_{u,v} = \sum_{(i,j) \in \mathcal{W}_{u,v}} o_{i,j}` and
+
+    .. math::
+
+        y_{u,v} = \frac{\sum_{(i,j) \in \mathcal{W}_{u,v}} w_{i,j}\, o_{i,j}\, x_{i,j}}
+                       {n_{u,v} + \epsilon} + b \qquad \text{(normalization="paper")}
+
+    .. math::
+
+        y_{u,v} = \frac{|\mathcal{W}|}{n_{u,v}}
+                  \sum_{(i,j) \in \mathcal{W}_{u,v}} w_{i,j}\, o_{i,j}\, x_{i,j} + b
+                  \ \text{ where } n_{u,v} > 0, \quad 0 \text{ elsewhere}
+                  \qquad \text{(normalization="partial")}
+
+    ``"paper"`` is the layer of Uhrig et al. (2017): a window with no valid input gives
+    the bias alone. ``"partial"`` is partial convolution (Liu et al., 2018): on a fully
+    valid input it equals ``nn.Conv2d`` away from the zero-padded border. The two compute
+    one family of functions, with a weight scale of :math:`|\mathcal{W}|` between them.
+    ``mask_out`` is 1 where :math:`n_{u,v} > 0`, at the output's size: the max-pool of
+    the mask over the window. The count and ``mask_out`` do not depend on the weights
+    and are computed without autograd; the output is finite for every mask, all zeros
+    included.
+
+    With ``multi_channel=False`` the mask is shared by all input channels and
+    :math:`|\mathcal{W}| = k_h k_w`. With ``multi_channel=True`` the mask has one
+    channel per input channel, the count runs over the window *and* over the input
+    channels of the output channel's group, :math:`|\mathcal{W}| = (C_{in} / g)\, k_h
+    k_w`, and ``mask_out`` has one channel per output channel.
+
+    Initialisation: He (Kaiming) normal for the layer as it computes at full density.
+    ``"partial"`` then equals a convolution, so ``std = sqrt(2 / fan_in)`` with
+    ``fan_in = (C_in / g) k_h k_w``; ``"paper"`` equals a convolution with weights
+    ``weight / |W|``, so ``std = |W| sqrt(2 / fan_in)``. Biases start at zero.
+
+    Args:
+        in_channels (int): channels of ``x``.
+        out_channels (int): channels of ``y``.
+        kernel_size (int or tuple): window size; even and rectangular windows work.
+        stride (int or tuple): step of the window. Default: 1.
+        padding (int, tuple or str): zero padding (counted as missing) on both sides,
+            or ``"same"`` (output as large as the input; stride 1 only; an even window's
+            extra pixel on the right and bottom, as in ``nn.Conv2d``) or ``"valid"`` (no
+            padding). Default: ``"same"``.
+        dilation (int or tuple): spacing of the window's taps. Default: 1.
+        groups (int): blocked connections from input to output channels, as in
+            ``nn.Conv2d``. Default: 1.
+        bias (bool): learn an additive bias. Default: True.
+        normalization (str): ``"paper"`` or ``"partial"``. Default: ``"paper"``.
+        multi_channel (bool): one mask channel per input channel. Default: False.
+        eps (float): added to the count by ``"paper"``; at float16 it underflows to 0,
+            where ``n > 0`` keeps the division finite. Default: 1e-8.
+
+    Shape:
+        - Input: ``x`` :math:`(N, C_{in}, H, W)`, ``mask`` :math:`(N, 1, H, W)` or, with
+          ``multi_channel``, :math:`(N, C_{in}, H, W)`, of 0/1 values.
+        - Output: ``y`` :math:`(N, C_{out}, H', W')` and ``mask_out``
+          :math:`(N, 1, H', W')` or :math:`(N, C_{out}, H', W')`, with
+          :math:`H' = \lfloor (H + p_t + p_b - d_h (k_h - 1) - 1) / s_h \rfloor + 1` as
+          in ``nn.Conv2d``.
+
+    Attributes:
+        weight (Tensor): :math:`(C_{out}, C_{in} / g, k_h, k_w)`.
+        bias (Tensor or None): :math:`(C_{out})`.
+
+    Examples::
+
+        >>> import torch
+        >>> from sparseconv import SparseConv2d
+        >>> conv = SparseConv2d(3, 8, kernel_size=3)
+        >>> x = torch.randn(2, 3, 16, 16)
+        >>> mask = (torch.rand(2, 1, 16, 16) > 0.9).float()
+        >>> y, mask_out = conv(x * mask, mask)
+        >>> y.shape, mask_out.shape
+        (torch.Size([2, 8, 16, 16]), torch.Size([2, 1, 16, 16]))
+        >>> down = SparseConv2d(3, 8, (4, 2), stride=2, padding=1, multi_channel=True)
+        >>> y, mask_out = down(x, torch.ones(2, 3, 16, 16))
+        >>> y.shape, mask_out.shape
+        (torch.Size([2, 8, 8, 9]), torch.Size([2, 8, 8, 9]))
+    """
+
+    takes_mask = True  # SparseSequential passes (x, mask) to this module
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int | tuple[int, int] = "same",
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        normalization: str = "paper",
+        multi_channel: bool = False,
+        eps: float = 1e-8,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):  # fmt: skip
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must both "
+                f"be divisible by groups ({groups})"
+            )
+        self.kernel_size = self._positive_pair("kernel_size", kernel_size)
+        self.stride = self._positive_pair("stride", stride)
+        self.dilation = self._positive_pair("dilation", dilation)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid', an int or a pair, "
+                                 f"got {padding!r}")  # fmt: skip
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
+        else:
+            pair = _pair(padding)
+            if not all(isinstance(p, int) and p >= 0 for p in pair):
+                raise ValueError(f"padding must be non-negative, got {padding!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
+        if not eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {eps!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.groups = groups
+        self.normalization = normalization
+        self.multi_channel = bool(multi_channel)
+        self.eps = float(eps)
+        # the padding as conv2d takes it, or F.pad's 4 sides for an uneven "same"
+        self._pad: tuple[int, int] = (0, 0)
+        self._pad4: tuple[int, ...] | None = None
+        if padding == "same":
+            sides = _same_padding(self.kernel_size, self.dilation)
+            if sides[0] == sides[1] and sides[2] == sides[3]:
+                self._pad = (sides[2], sides[0])
+            else:
+                self._pad4 = sides
+        elif not isinstance(padding, str):
+            self._pad = _pair(padding)
+        kh, kw = self.kernel_size
+        self.window = kh * kw * (in_channels // groups if self.multi_channel else 1)
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups, kh, kw, **factory)
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    @staticmethod
+    def _positive_pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
+        pair = _pair(value)
+        if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+            raise ValueError(f"{name} must be a positive integer or a pair of them, "
+                             f"got {value!r}")  # fmt: skip
+        return (int(pair[0]), int(pair[1]))
+
+    def reset_parameters(self) -> None:
+        """He-normal weights for the layer as it computes (see the class docstring),
+        zero bias."""
+        fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+        std = math.sqrt(2.0 / fan_in)
+        if self.normalization == "paper":
+            std *= self.window
+        nn.init.normal_(self.weight, 0.0, std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _count(self, mask: Tensor) -> Tensor:
+        """Valid inputs per output pixel: (N, 1, H', W'), or with ``multi_channel`` one
+        channel per group, (N, groups, H', W')."""
+        with torch.no_grad():
+            if not self.multi_channel:
+                return valid_count(mask, self.kernel_size, self.stride, self._pad, self.dilation)
+            g = self.groups
+            ones = torch.ones(g, self.in_channels // g, *self.kernel_size, dtype=mask.dtype,
+                              device=mask.device)  # fmt: skip
+            return F.conv2d(mask, ones, None, self.stride, self._pad, self.dilation, g)
+
+    def normalizer(self, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-pixel scale and ``mask_out`` at the output's size, without autograd, from
+        the (already padded) 0/1 mask: the scale is 1 / (n + eps) (``"paper"``) or
+        |W| / n (``"partial"``) where n > 0, and 0 elsewhere; (N, 1, H', W'), or
+        (N, groups, H', W') with ``multi_channel`` (each group's output channels share
+        it). ``mask_out``: (N, 1, H', W'), or (N, C_out, H', W') with ``multi_channel``."""
+        with torch.no_grad():
+            count = self._count(mask)
+            valid = count > 0
+            if self.normalization == "paper":
+                scale = torch.where(valid, 1.0 / (count + self.eps), 0.0)
+            else:
+                scale = torch.where(valid, float(self.window) / count.clamp_min(1.0), 0.0)
+            mask_out = valid.to(mask.dtype)
+            if self.multi_channel:
+                mask_out = mask_out.repeat_interleave(self.out_channels // self.groups, dim=1)
+        return scale, mask_out
+
+    def _scaled(self, y: Tensor, scale: Tensor) -> Tensor:
+        """``y * scale`` with a per-group scale broadcast over each group's channels."""
+        if scale.shape[1] in (1, y.shape[1]):
+            return y * scale
+        n, c, h, w = y.shape
+        g = scale.shape[1]
+        return (y.view(n, g, c // g, h, w) * scale.unsqueeze(2)).view(n, c, h, w)
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (N, C_in, H, W), mask: (N, 1 or C_in, H, W) -> (y, mask_out); see Shape."""
+        check_mask(x, mask, self.in_channels if self.multi_channel else 1)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x has {x.shape[1]} channels, the layer takes {self.in_channels}")
+        mask = mask.to(x.dtype)
+        if self._pad4 is not None:
+            x, mask = F.pad(x, self._pad4), F.pad(mask, self._pad4)
+        scale, mask_out = self.normalizer(mask)
+        # where every pixel is valid (common after the first layer) x * mask is x
+        x_valid = x if _all_valid(mask) else x * mask
+        y = F.conv2d(x_valid, self.weight, None, self.stride, self._pad, self.dilation,
+                     self.groups)  # fmt: skip
+        scale = scale.to(y.dtype)
+        if self.bias is None:
+            return self._scaled(y, scale), mask_out
+        bias = self.bias.view(1, -1, 1, 1).to(y.dtype)
+        if self.normalization == "partial":
+            # no bias where nothing was valid: conv * scale is already 0 there
+            return torch.addcmul(self._scaled(y, scale), bias, mask_out.to(y.dtype)), mask_out
+        if scale.shape[1] == 1:
+            return torch.addcmul(bias, y, scale), mask_out
+        return self._scaled(y, scale) + bias, mask_out
+
+    def extra_repr(self) -> str:
+        def size(value: tuple[int, int]) -> str:
+            return str(value[0]) if value[0] == value[1] else str(value)
+
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={size(self.kernel_size)}"
+        if self.stride != (1, 1):
+            s += f", stride={size(self.stride)}"
+        if self.padding != "same":
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else (
+                f", padding={size(self.padding)}")  # fmt: skip
+        if self.dilation != (1, 1):
+            s += f", dilation={size(self.dilation)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        s += f", normalization={self.normalization!r}"
+        if self.multi_channel:
+            s += ", multi_channel=True"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.eps != 1e-8:
+            s += f", eps={self.eps}"
+        return s

@@ -1,0 +1,200 @@
+"""The budget check of protocol 3: is the training long enough for the comparison?
+
+The runs of ``study.BUDGET_CHECK`` (``python -m sparseconv.sweep <dataset> --budget``,
+records in ``results/<dataset>/budget/``) train every tuned model at one low and one high
+training sparsity with two seeds at B, 2B and 4B epochs. A budget is *sufficient* when
+doubling it moves every paired difference against the ConvNet by less than half the
+claim's margin, and every model's own metric by less than the margin; both on the
+validation split, in the data set's verdict metric (the test set stays unseen until the
+grid's one evaluation). The grid's budget is the smallest sufficient one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sparseconv.registry.datasets import VERDICT_METRIC
+from sparseconv.registry.models import MODEL_LABELS, tuned_models
+from sparseconv.registry.records import read_record, resolve_results_dir
+from sparseconv.registry.study import BUDGET_CHECK, MARGINS, PROTOCOL
+from sparseconv.report.figures import legend_below, model_style
+from sparseconv.report.training_figures import empty_figure
+
+__all__ = [
+    "BASELINE",
+    "load_budget",
+    "budget_means",
+    "budget_check",
+    "sufficient_budget",
+    "budget_table",
+    "budget_figure",
+]
+
+BASELINE = "dense"  # the paired differences are against the ConvNet
+COLUMNS = ["model", "sparsity", "seed", "epochs", "val", "train_loss", "train_eval", "minutes"]
+
+
+def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
+    """One row per budget record of ``dataset`` under the current protocol (columns
+    COLUMNS): the validation score in the verdict metric of the kept epoch (points), the
+    last epoch's training loss, the eval-mode training accuracy (points) and the run's
+    minutes."""
+    if dataset not in BUDGET_CHECK:
+        raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
+    folder = resolve_results_dir(results_dir) / dataset / "budget"
+    key = f"val_{VERDICT_METRIC[dataset]}"
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        r = read_record(path)
+        if r.get("protocol") != PROTOCOL[dataset] or r.get("limit") is not None:
+            continue
+        history = r.get("history") or [{}]
+        rows.append(
+            [
+                r["model"],
+                float(r["sparsity"]),
+                int(r["seed"]),
+                int(r["epochs"]),
+                100 * r[key],
+                history[-1].get("loss", math.nan),
+                100 * r["train_eval_accuracy"],
+                r["train_seconds"] / 60,
+            ]
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def budget_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (sparsity, epochs, model): the mean validation score over seeds (``val``) and
+    the mean paired difference to the ConvNet of the same seed (``diff``, points; NaN
+    for the ConvNet itself), and the seeds (``n``)."""
+    if frame.empty:
+        return pd.DataFrame(columns=["sparsity", "epochs", "model", "val", "diff", "n"])
+    base = frame[frame["model"] == BASELINE].set_index(["sparsity", "epochs", "seed"])["val"]
+    keyed = frame.set_index(["sparsity", "epochs", "seed"])
+    diff = keyed["val"] - base.reindex(keyed.index)
+    frame = frame.assign(diff=diff.to_numpy())
+    frame.loc[frame["model"] == BASELINE, "diff"] = math.nan
+    grouped = frame.groupby(["sparsity", "epochs", "model"])
+    out = grouped.agg(val=("val", "mean"), diff=("diff", "mean"), n=("seed", "nunique"))
+    return out.reset_index()
+
+
+def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Per budget B whose double 2B has run: the largest change, over models and levels,
+    of a model's validation score and of a paired difference to the ConvNet when B is
+    doubled (points), the limits (margin, half the margin) and whether B is sufficient.
+    A budget with a missing cell (model, level, seeds) is not judged (NaN)."""
+    margin = MARGINS[dataset][0]
+    setting = BUDGET_CHECK[dataset]
+    means = budget_means(frame)
+    cells = len(setting["sparsities"]) * len(tuned_models(dataset))
+    rows = []
+    for budget, double in zip(setting["epochs"], setting["epochs"][1:], strict=False):
+        a = means[means["epochs"] == budget].set_index(["sparsity", "model"])
+        b = means[means["epochs"] == double].set_index(["sparsity", "model"])
+        complete = all(len(t) == cells and (t["n"] == len(setting["seeds"])).all() for t in (a, b))
+        model_move = (b["val"] - a["val"]).abs().max() if complete else math.nan
+        diff_move = (b["diff"] - a["diff"]).abs().max() if complete else math.nan
+        ok = (model_move < margin and diff_move < margin / 2) if complete else None
+        rows.append(
+            {
+                "budget (epochs)": budget,
+                "doubled to": double,
+                "largest change of a model": model_move,
+                "largest change of a difference": diff_move,
+                "noise of a change": _noise(frame, budget, double) if complete else math.nan,
+                "limit, model": margin,
+                "limit, difference": margin / 2,
+                "sufficient": {True: "yes", False: "no", None: "–"}[ok],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _noise(frame: pd.DataFrame, budget: int, double: int) -> float:
+    """The standard error of a mean change of one model's score on doubling, from the
+    spread of the per-seed changes (pooled over models and levels; points): a change
+    well below it cannot be told from the seed-to-seed noise."""
+    keys = ["model", "sparsity", "seed"]
+    a = frame[frame["epochs"] == budget].set_index(keys)["val"]
+    b = frame[frame["epochs"] == double].set_index(keys)["val"]
+    change = (b - a.reindex(b.index)).dropna().reset_index()
+    spread = change.groupby(["model", "sparsity"])["val"].var().mean()
+    seeds = change["seed"].nunique()
+    return math.sqrt(spread / seeds) if seeds >= 2 else math.nan
+
+
+def sufficient_budget(frame: pd.DataFrame, dataset: str) -> int | None:
+    """The smallest sufficient budget of :func:`budget_check`, or None (none yet)."""
+    check = budget_check(frame, dataset)
+    chosen = check[check["sufficient"] == "yes"]
+    return int(chosen["budget (epochs)"].iloc[0]) if not chosen.empty else None
+
+
+def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validation score (points, mean over seeds) per level and budget (rows) and model
+    (columns), then each model's difference to the ConvNet."""
+    means = budget_means(frame)
+    if means.empty:
+        return pd.DataFrame()
+    val = means.pivot_table(index=["sparsity", "epochs"], columns="model", values="val")
+    diff = means.pivot_table(index=["sparsity", "epochs"], columns="model", values="diff")
+    models = [m for m in MODEL_LABELS if m in val.columns]
+    table = val[models].rename(columns=MODEL_LABELS)
+    for m in [m for m in models if m in diff.columns and m != BASELINE]:
+        table[f"{MODEL_LABELS[m]} − ConvNet"] = diff[m]
+    table.index = [f"{100 * s:g} %, {e} epochs" for s, e in table.index]
+    table.index.name = "trained at, budget"
+    return table
+
+
+def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
+    """Against the budget, one column per training level: the validation score of each
+    model (top; mean over seeds, each seed a dot) and each model's paired difference to
+    the ConvNet (bottom, points), the comparison the budget must no longer move."""
+    if frame.empty:
+        return empty_figure("no budget runs yet", (7.0, 3.5))
+    levels = BUDGET_CHECK[dataset]["sparsities"]
+    budgets = BUDGET_CHECK[dataset]["epochs"]
+    means = budget_means(frame)
+    fig, axes = plt.subplots(2, len(levels), figsize=(10, 6.6), sharex=True, squeeze=False)
+    for col, level in enumerate(levels):
+        mine = frame[(frame["sparsity"] - level).abs() < 1e-9]
+        cell = means[(means["sparsity"] - level).abs() < 1e-9]
+        for model, group in mine.groupby("model"):
+            style: dict[str, Any] = model_style(model)
+            mean = group.groupby("epochs")["val"].mean()
+            axes[0, col].plot(
+                mean.index,
+                mean.to_numpy(),
+                color=style["color"],
+                marker=style["marker"],
+                label=style["label"],
+            )
+            axes[0, col].scatter(
+                group["epochs"], group["val"], color=style["color"], s=12, alpha=0.5
+            )
+            if model != BASELINE:
+                diff = cell[cell["model"] == model].sort_values("epochs")
+                axes[1, col].plot(
+                    diff["epochs"], diff["diff"], color=style["color"], marker=style["marker"]
+                )
+        axes[0, col].set_title(f"trained at {100 * level:g} % sparsity", fontsize=12)
+        axes[1, col].axhline(0.0, color="grey", lw=1)
+        for ax in axes[:, col]:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(budgets, [str(e) for e in budgets])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3)
+        axes[1, col].set_xlabel("training budget (epochs)")
+    axes[0, 0].set_ylabel("validation score (%)")
+    axes[1, 0].set_ylabel("minus the ConvNet (points)")
+    legend_below(fig, list(axes[0]), ncol=4)
+    return fig

@@ -1,0 +1,406 @@
+"""The study's claims, each judged from the run records by the rule of
+:mod:`sparseconv.report.verdicts`.
+
+Every claim compares a sparse variant with each of its baselines over the claim's levels
+(training levels, (training, test) pairs, directions). Per seed, the paired differences
+(signed in the claim's favour) are averaged over those levels: the claim's primary
+estimand (``study.PRIMARY_ESTIMANDS``). One verdict per claim, variant and baseline,
+Holm-corrected over every primary test of the study (:func:`judge_claims`). The
+level-wise differences are findings, with the variance pooled across levels
+(:func:`level_tests`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sparseconv.registry.datasets import TRAIN_SPARSITIES, VERDICT_METRIC
+from sparseconv.registry.study import DEPTH_MARGIN_SHARE, MARGINS
+from sparseconv.report.analysis import load_study
+from sparseconv.report.stats import holm, pooled_levels
+from sparseconv.report.verdicts import Power, PrimaryTest, holm_words, power_analysis, primary_test
+
+__all__ = [
+    "Claim",
+    "CLAIMS",
+    "metric_key",
+    "metric_name",
+    "accuracy_family",
+    "invariance_losses",
+    "invariance_family",
+    "depth_family",
+    "family_of",
+    "check_pairing",
+    "margin_of",
+    "level_tests",
+    "Judgement",
+    "judge_claims",
+    "judge_all",
+    "find",
+]
+DEPTH_DIRECTIONS = {"5 % → 50 %": (0.95, 0.5), "50 % → 5 %": (0.5, 0.95)}
+FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: what it says, where it is tested, against which baselines, in what unit."""
+
+    number: str
+    short: str
+    text: str
+    dataset: str
+    kind: str  # "accuracy", "invariance" or "depth"
+    baselines: tuple[str, ...]
+    unit: str
+    variants: tuple[str, ...]
+
+
+_CLASSIFICATION_VARIANTS = ("sparse", "sparse_partial", "sparse_naive")
+_BETTER = "the sparse network is more accurate than the ConvNet at the sparsity it was trained at"
+_INVARIANT = (
+    "trained at one sparsity, the sparse network loses less accuracy at the other "
+    "sparsities than the ConvNets do"
+)
+CLAIMS = (
+    Claim(
+        "1",
+        "more accurate than the ConvNet (group 66)",
+        _BETTER,
+        "mnist",
+        "accuracy",
+        ("dense",),
+        "points",
+        _CLASSIFICATION_VARIANTS,
+    ),
+    Claim(
+        "2",
+        "more accurate than the ConvNet (group 66)",
+        _BETTER,
+        "caltech101",
+        "accuracy",
+        ("dense",),
+        "points",
+        _CLASSIFICATION_VARIANTS,
+    ),
+    Claim(
+        "3",
+        "sparsity invariant (the paper)",
+        _INVARIANT,
+        "mnist",
+        "invariance",
+        ("dense", "dense_mask"),
+        "points",
+        _CLASSIFICATION_VARIANTS,
+    ),
+    Claim(
+        "3",
+        "sparsity invariant (the paper)",
+        _INVARIANT,
+        "caltech101",
+        "invariance",
+        ("dense", "dense_mask"),
+        "points",
+        _CLASSIFICATION_VARIANTS,
+    ),
+    Claim(
+        "4",
+        "sparsity invariant in depth completion (the paper)",
+        "trained at one density, the sparse network fills in the missing depth at the "
+        "other density with a smaller error than the ConvNets and interpolation + ConvNet "
+        "trained at the same density do",
+        "depth",
+        "depth",
+        ("dense", "dense_mask", "nn_convnet"),
+        "m",
+        ("sparse", "sparse_partial"),
+    ),
+)
+
+
+def metric_key(dataset: str, by_sparsity: bool = True) -> str:
+    """The record field a data set's verdicts use: accuracy (MNIST) or mean per-class
+    accuracy (Caltech-101, where a few classes hold most images), by test sparsity."""
+    name = f"test_{VERDICT_METRIC[dataset]}"
+    return f"{name}_by_sparsity" if by_sparsity else name
+
+
+def _values(runs: pd.DataFrame, key: str) -> dict[tuple[str, int, float], dict[str, float]]:
+    """(model, seed, training sparsity) -> the record's ``key`` dict."""
+    return {
+        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][key]
+        for _, run in runs.iterrows()
+        if key in run["record"]
+    }
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"
+
+
+def accuracy_family(
+    runs: pd.DataFrame, dataset: str, model: str, baselines: Sequence[str]
+) -> pd.DataFrame:
+    """Per baseline, training level and seed: the model's accuracy minus the baseline's
+    (points) at the training level, same seed. Columns FAMILY_COLUMNS."""
+    values = _values(runs, metric_key(dataset))
+    rows = []
+    for (name, seed, level), by in values.items():
+        if name != model:
+            continue
+        for baseline in baselines:
+            other = values.get((baseline, seed, level))
+            if other is None:
+                continue
+            effect = 100 * (by[_level(level)] - other[_level(level)])
+            rows.append([baseline, f"trained at {100 * level:g} %", seed, effect])
+    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+
+
+def invariance_losses(
+    runs: pd.DataFrame, dataset: str, direction: str = "all", key: str | None = None
+) -> pd.DataFrame:
+    """Signed accuracy loss (points) of each run at each other training level b: the
+    accuracy at b of the same model type and seed *trained at b*, minus this run's
+    accuracy at b. Positive: the unseen sparsity costs accuracy; 0: invariant; negative:
+    better than the in-distribution model. ``direction``: "all" test levels, "denser"
+    (fewer pixels missing than in training: the paper's direction) or "sparser".
+    ``key``: the record field (default: the data set's verdict metric). Columns: model,
+    seed, trained, tested, loss."""
+    if direction not in ("all", "denser", "sparser"):
+        raise ValueError(f"direction must be 'all', 'denser' or 'sparser', got {direction!r}")
+    values = _values(runs, key or metric_key(dataset))
+    rows = []
+    for (model, seed, a), by in values.items():
+        for b in TRAIN_SPARSITIES:
+            if (
+                abs(a - b) < 1e-9
+                or (direction == "denser" and b > a)
+                or (direction == "sparser" and b < a)
+            ):
+                continue
+            own = values.get((model, seed, round(b, 6)))
+            if own is None or _level(b) not in own or _level(b) not in by:
+                continue
+            rows.append([model, seed, a, b, 100 * (own[_level(b)] - by[_level(b)])])
+    return pd.DataFrame(rows, columns=["model", "seed", "trained", "tested", "loss"])
+
+
+def invariance_family(
+    runs: pd.DataFrame,
+    dataset: str,
+    model: str,
+    baselines: Sequence[str],
+    direction: str = "all",
+) -> pd.DataFrame:
+    """Per baseline, training level and seed: the baseline's mean signed loss over the
+    test levels minus the model's (points; positive: the model is more invariant)."""
+    losses = invariance_losses(runs, dataset, direction)
+    if losses.empty:
+        return pd.DataFrame(columns=FAMILY_COLUMNS)
+    mean = losses.groupby(["model", "seed", "trained"])["loss"].mean()
+    rows = []
+    for (name, seed, trained), value in mean.items():
+        if name != model:
+            continue
+        for baseline in baselines:
+            if (baseline, seed, trained) in mean.index:
+                effect = mean[(baseline, seed, trained)] - value
+                rows.append([baseline, f"trained at {100 * trained:g} %", seed, effect])
+    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+
+
+def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd.DataFrame:
+    """Per baseline, direction "a → b" (densities) and seed: the baseline's MAE on the
+    missing pixels at b minus the model's (metres; positive: the model's error is
+    smaller), both trained at a, on the uniform pattern. Absolute errors: the
+    in-distribution model is not a divisor."""
+    if runs.empty:
+        return pd.DataFrame(columns=FAMILY_COLUMNS)
+    uniform = runs[runs["record"].map(lambda r: r.get("pattern", "uniform")) == "uniform"]
+    errors = {
+        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][
+            "test_mae_missing_by_sparsity"
+        ]
+        for _, run in uniform.iterrows()
+    }
+    rows = []
+    for (name, seed, a), by in errors.items():
+        if name != model:
+            continue
+        for label, (source, target) in DEPTH_DIRECTIONS.items():
+            if abs(a - source) > 1e-9:
+                continue
+            for baseline in baselines:
+                other = errors.get((baseline, seed, a))
+                if other is not None:
+                    effect = other[_level(target)] - by[_level(target)]
+                    rows.append([baseline, label, seed, effect])
+    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+
+
+# the first protocol whose pairs must share one device and one torch build
+STRICT_PAIRING_PROTOCOL = 3
+
+
+def check_pairing(runs: pd.DataFrame) -> None:
+    """Refuse to pair runs across devices or torch builds: every run of one seed (the
+    pairing unit of every claim) must share ``device`` and ``torch_version``. Raises
+    ValueError naming the runs of each seed that mixes them. Records of protocols before
+    ``STRICT_PAIRING_PROTOCOL`` are exempt (their mixing is reported on the reproduce
+    page)."""
+    if runs.empty:
+        return
+    problems = []
+    for seed, group in runs.groupby("seed"):
+        strict = [r for r in group["record"] if r.get("protocol", 1) >= STRICT_PAIRING_PROTOCOL]
+        builds = {(r.get("device"), r.get("torch_version")) for r in strict}
+        if len(builds) > 1:
+            names = sorted(
+                f"{r['model']} at {r['sparsity']:g} ({r.get('device')}, torch "
+                f"{r.get('torch_version')})"
+                for r in strict
+            )
+            problems.append(f"seed {seed}: " + "; ".join(names))
+    if problems:
+        raise ValueError(
+            "paired runs must share one device and one torch build, but " + " | ".join(problems)
+        )
+
+
+def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The per-seed paired differences of ``claim`` for ``variant`` against every baseline
+    at every level (columns FAMILY_COLUMNS). Raises ValueError if the paired runs cross
+    devices or torch builds (:func:`check_pairing`)."""
+    if runs.empty:
+        return pd.DataFrame(columns=FAMILY_COLUMNS)
+    check_pairing(runs)
+    if claim.kind == "accuracy":
+        return accuracy_family(runs, claim.dataset, variant, claim.baselines)
+    if claim.kind == "invariance":
+        return invariance_family(runs, claim.dataset, variant, claim.baselines)
+    return depth_family(runs, variant, claim.baselines)
+
+
+def metric_name(claim: Claim) -> str:
+    """The claim's metric as ``claims.csv`` names it."""
+    if claim.kind == "depth":
+        return "mae_missing"
+    base = VERDICT_METRIC[claim.dataset]
+    return f"invariance_loss_{base}" if claim.kind == "invariance" else base
+
+
+def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
+    """The equivalence margin of ``claim`` in its unit (``study.MARGINS``); for depth,
+    ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's missing-pixel MAE at claim 4's
+    target densities (mean over the records and directions; NaN without records)."""
+    fixed = MARGINS[claim.dataset][0]
+    if fixed is not None:
+        return float(fixed)
+    values = [
+        run["record"]["nn_mae_missing_by_sparsity"][_level(target)]
+        for _, run in runs.iterrows()
+        for source, target in DEPTH_DIRECTIONS.values()
+        if "nn_mae_missing_by_sparsity" in run["record"]
+        and abs(float(run["sparsity"]) - source) < 1e-9
+    ]
+    return DEPTH_MARGIN_SHARE * sum(values) / len(values) if values else math.nan
+
+
+def level_tests(family: pd.DataFrame) -> pd.DataFrame:
+    """Level-wise findings per baseline: the mixed model of
+    :func:`sparseconv.report.stats.pooled_levels` (variance pooled across levels, seed as random
+    effect), Holm-corrected over the levels of each baseline. Columns: baseline,
+    comparison, n, mean, low, high, p, p_holm."""
+    columns = ["baseline", "comparison", "n", "mean", "low", "high", "p", "p_holm"]
+    frames = []
+    for baseline, group in family.groupby("baseline", sort=False):
+        table = pooled_levels(group)
+        table.insert(0, "baseline", baseline)
+        table["p_holm"] = holm(table["p"].tolist())
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One claim judged for one variant against one baseline: the per-seed differences
+    at every level (``family``), the primary test of their per-seed mean, the power, and
+    the verdict with its Holm-adjusted p-values (over the study's family)."""
+
+    claim: Claim
+    variant: str
+    baseline: str
+    family: pd.DataFrame
+    test: PrimaryTest
+    power: Power
+    verdict: str
+    p_superiority_holm: float
+    p_equivalence_holm: float
+
+    @property
+    def n_seeds(self) -> int:
+        return self.test.n
+
+    @property
+    def per_seed(self) -> pd.Series:
+        """The primary estimand per seed (mean over the claim's levels)."""
+        return self.family.groupby("seed")["effect"].mean()
+
+
+def _primary(claim: Claim, family: pd.DataFrame, margin: float) -> tuple[PrimaryTest, pd.DataFrame]:
+    """The primary test over the seeds that have every level of the family."""
+    if family.empty:
+        return primary_test([], margin if margin == margin else 0.0), family
+    levels = family["comparison"].nunique()
+    complete = family.groupby("seed")["comparison"].nunique()
+    keep = complete[complete == levels].index
+    family = family[family["seed"].isin(keep)]
+    per_seed = family.groupby("seed")["effect"].mean()
+    return primary_test(per_seed.tolist(), margin if margin == margin else 0.0), family
+
+
+def judge_claims(runs_by_dataset: dict[str, pd.DataFrame]) -> list[Judgement]:
+    """Every claim, variant and baseline on the study's records (``runs_by_dataset``: a
+    data set's name -> :func:`sparseconv.report.analysis.load_runs`), in CLAIMS order; the
+    verdicts are Holm-corrected over all primary tests with enough seeds."""
+    staged = []
+    for claim in CLAIMS:
+        runs = runs_by_dataset.get(claim.dataset, pd.DataFrame())
+        margin = margin_of(claim, runs) if not runs.empty else math.nan
+        for variant in claim.variants:
+            family = family_of(claim, runs, variant)
+            for baseline in claim.baselines:
+                mine = family[family["baseline"] == baseline] if not family.empty else family
+                test, used = _primary(claim, mine, margin)
+                power = power_analysis(test.sd, test.n, test.margin)
+                staged.append((claim, variant, baseline, used, test, power))
+    words, sup, eq = holm_words([t for *_, t, _ in staged])
+    return [
+        Judgement(c, v, b, f, t, p, w, s_, e)
+        for (c, v, b, f, t, p), w, s_, e in zip(staged, words, sup, eq, strict=True)
+    ]
+
+
+def judge_all(results_dir: str | os.PathLike[str] = "results") -> list[Judgement]:
+    """:func:`judge_claims` on the study's records in ``results_dir``."""
+    return judge_claims(load_study(results_dir))
+
+
+def find(
+    judgements: Sequence[Judgement], dataset: str, kind: str, variant: str = "sparse"
+) -> list[Judgement]:
+    """The judgements of the claim of ``kind`` on ``dataset`` for ``variant`` (one per
+    baseline)."""
+    return [
+        j
+        for j in judgements
+        if j.claim.dataset == dataset and j.claim.kind == kind and j.variant == variant
+    ]

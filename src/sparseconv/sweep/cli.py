@@ -1,0 +1,202 @@
+"""Run a grid of runs through the data set's notebook, resumably.
+
+    python -m sparseconv.sweep mnist --jobs 2
+    python -m sparseconv.sweep caltech101 --models sparse dense --seeds 0
+    python -m sparseconv.sweep mnist --executor ray --address HEAD:6379
+
+Every run executes ``notebooks/<dataset>.ipynb`` with papermill in a temporary folder;
+the sweep then writes the executed notebook and the run record into
+``<results_dir>/<dataset>/`` atomically (the notebook first, the record last). Runs
+whose record and notebook exist are skipped, so a stopped sweep resumes where it was. A failed
+run is reported by name with its error; the others go on.
+
+Executors: ``local`` (default) runs ``--jobs`` runs at once on this machine, each
+with ``--threads-per-run`` CPU threads; ``ray`` sends each run to a Ray cluster as a
+task (see :mod:`sparseconv.sweep.ray_executor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from sparseconv.registry.study import GRIDS
+from sparseconv.sweep.local import run_local
+from sparseconv.sweep.plan import plan_line
+from sparseconv.sweep.ray_executor import run_ray
+from sparseconv.sweep.runs import (
+    Run,
+    budget_grid,
+    from_search,
+    grid,
+    pending,
+    reuse_from_search,
+    tuning_grid,
+)
+
+__all__ = ["run_sweep", "main"]
+
+
+def run_sweep(
+    runs: Sequence[Run],
+    executor: str = "local",
+    jobs: int = 2,
+    threads: int | None = 1,
+    device: str = "auto",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    out: Callable[[str], None] = print,
+) -> list[tuple[Run, str]]:
+    """Skip finished runs and execute the rest with ``executor``; returns the failures."""
+    todo = pending(runs)
+    out(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run")
+    if executor == "local":
+        return run_local(todo, jobs=jobs, threads=threads, device=device, out=out)
+    if executor == "ray":
+        return run_ray(
+            todo,
+            address=address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            threads=threads,
+            device=device,
+            out=out,
+        )
+    raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sparseconv.sweep",
+        description="Run a data set's grid of runs (resumable: finished runs are skipped).",
+    )
+    p.add_argument("dataset", choices=sorted(GRIDS))
+    p.add_argument("--models", nargs="+", help="models to run (default: the grid's)")
+    p.add_argument("--sparsities", nargs="+", type=float, help="training sparsities")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="seeds: the grid's cells at these seeds, or with --models these seeds for "
+        "every named model",
+    )
+    p.add_argument("--pattern", choices=("uniform", "lines"), help="depth: sampling pattern")
+    p.add_argument("--epochs", type=int, help="epochs per run (default: the notebook's)")
+    p.add_argument("--limit", type=int, help="training images per run (quick runs)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the notebook's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the notebook's)")
+    p.add_argument("--results-dir", default="results", help="default: results/")
+    p.add_argument("--data-dir", help="data folder (default: $SPARSECONV_DATA, else data/)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (local executor)")
+    p.add_argument("--threads-per-run", type=int, default=1, help="CPU threads per run")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--amp", action="store_true", help="bfloat16 autocast (GPU); records end in _bf16"
+    )
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="Ray cluster HOST:PORT (ray executor; none: a local Ray)")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs per run")
+    p.add_argument("--dry-run", action="store_true", help="list the pending runs and stop")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="the learning-rate search (study.TUNING) instead of the grid",
+    )
+    p.add_argument("--lrs", nargs="+", type=float, help="with --tune: the rates to try")
+    p.add_argument(
+        "--budget",
+        action="store_true",
+        help="the budget check (study.BUDGET_CHECK) instead of the grid; with --epochs "
+        "only that budget",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 if any run failed)."""
+    args = _parser().parse_args(argv)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
+    if args.tune and args.budget:
+        raise SystemExit("--tune and --budget are separate runs; pass one of them")
+    try:
+        if args.budget:
+            runs = budget_grid(
+                args.dataset,
+                models=args.models,
+                epochs=[args.epochs] if args.epochs else None,
+                limit=args.limit,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+            )
+        elif args.tune:
+            runs = tuning_grid(
+                args.dataset,
+                models=args.models,
+                lrs=args.lrs,
+                epochs=args.epochs,
+                limit=args.limit,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+            )
+        else:
+            runs = grid(
+                args.dataset,
+                models=args.models,
+                sparsities=args.sparsities,
+                seeds=args.seeds,
+                epochs=args.epochs,
+                limit=args.limit,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+                pattern=args.pattern,
+                extra={"amp": True} if args.amp else None,
+            )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    device_kind = "cuda" if str(args.device).startswith("cuda") else "cpu"
+    to_train = [run for run in pending(runs) if not from_search(run)]
+    print(plan_line(to_train, args.jobs, args.results_dir, device_kind))
+    if args.dry_run:
+        todo = pending(runs)
+        for run in todo:
+            print(run.name + (" (made by the search: copied, not trained)"
+                              if from_search(run) else ""))  # fmt: skip
+        copied = sum(1 for run in todo if from_search(run))
+        print(f"{len(todo)} of {len(runs)} runs pending"
+              + (f" ({copied} copied from the search, {len(todo) - copied} to train)"
+                 if copied else ""))  # fmt: skip
+        return 0
+    for name in reuse_from_search(runs):
+        print(f"{name}: made by the learning-rate search, copied from tuning/")
+    try:
+        failures = run_sweep(
+            runs,
+            executor=args.executor,
+            jobs=args.jobs,
+            threads=args.threads_per_run,
+            device=args.device,
+            address=args.address,
+            cpus_per_run=args.cpus_per_run,
+            gpus_per_run=args.gpus_per_run,
+        )
+    except KeyboardInterrupt:
+        return 130
+    if failures:
+        print(f"{len(failures)} runs failed:")
+        for run, error in failures:
+            print(f"  {run.name}: {error}")
+        return 1
+    print("all runs done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The study's runs: one :class:`Run` per grid cell, the grids and the learning-rate
+search as lists of runs, and which of them are still to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparseconv.data.sparsify import check_sparsity
+from sparseconv.registry.models import tuned_models
+from sparseconv.registry.records import atomic_write_text, read_record, record_path
+from sparseconv.registry.study import (
+    BUDGET_CHECK,
+    DEFAULTS,
+    DEPTH_LINES_RUNS,
+    GRIDS,
+    PROTOCOL,
+    REPORTED_PROTOCOL,
+    SEARCH,
+    TUNING,
+    default_lr,
+    grid_epochs,
+)
+
+__all__ = [
+    "Run",
+    "grid",
+    "tuning_grid",
+    "budget_grid",
+    "grid_folder",
+    "search_folder",
+    "separate_search",
+    "pending",
+    "from_search",
+    "reuse_from_search",
+]
+
+
+@dataclass
+class Run:
+    """One run: the notebook parameters, and its name and record path."""
+
+    dataset: str
+    params: dict[str, Any]
+    subfolder: str = ""  # "tuning" for the learning-rate search
+    name: str = field(init=False)
+    record: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = record_path(
+            self.params["results_dir"], {"dataset": self.dataset, **self.params}, self.subfolder
+        )
+        self.name = self.record.stem
+
+    @property
+    def notebook(self) -> Path:
+        """Where the executed notebook is kept, beside the record."""
+        return self.record.with_suffix(".ipynb")
+
+
+def grid_folder(dataset: str, protocol: int | None = None) -> str:
+    """The subfolder of ``results/<dataset>/`` that ``protocol``'s grid (default: the
+    current one) goes to: none for the reported protocol, ``protocol<N>`` for a new
+    protocol's grid, which runs beside the reported one and replaces it once complete
+    (move its files up and set ``study.REPORTED_PROTOCOL``)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    return "" if protocol == REPORTED_PROTOCOL[dataset] else f"protocol{protocol}"
+
+
+def search_folder(dataset: str, protocol: int | None = None) -> str:
+    """The subfolder of the learning-rate search's records: ``tuning``, under the grid's
+    folder (:func:`grid_folder`)."""
+    folder = grid_folder(dataset, protocol)
+    return f"{folder}/tuning" if folder else "tuning"
+
+
+def separate_search(dataset: str, protocol: int | None = None) -> bool:
+    """Whether ``protocol``'s search (``study.SEARCH``) is its own set of runs, never
+    reused as grid cells (protocol 3 of the classification data sets)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    return dataset in SEARCH and protocol != REPORTED_PROTOCOL[dataset]
+
+
+def grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    sparsities: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+    pattern: str | None = None,
+    extra: dict[str, Any] | None = None,
+    protocol: int | None = None,
+) -> list[Run]:
+    """The runs of ``dataset``'s grid under ``protocol`` (default: the current one,
+    ``study.PROTOCOL``), seed-major (every cell once before any twice). Its epochs are
+    ``study.grid_epochs`` (ValueError while a new protocol's budget is not chosen).
+
+    ``models``/``sparsities`` replace the grid's lists. ``seeds`` with ``models`` gives
+    every one of those models those seeds; without ``models`` it selects the grid's cells
+    at those seeds (``seeds=[1, 2]`` splits a grid between machines), and a seed that no
+    model of the grid has is a new seed for every model. The rest override the notebook
+    defaults for every run; without ``lr`` each model gets the study's rate
+    (:func:`sparseconv.registry.study.default_lr`). For depth,
+    ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
+    depth grid also holds its runs on the lines pattern.
+    """
+    if dataset not in GRIDS:
+        raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
+    selected = bool(models or sparsities or seeds or pattern)
+    grid_sparsities, grid_seeds = GRIDS[dataset]
+    defaults = DEFAULTS[dataset]
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    if epochs is None:
+        epochs = grid_epochs(dataset, protocol)
+    folder = grid_folder(dataset, protocol)
+    explicit = bool(models)
+    models = list(models) if models else list(grid_seeds)
+    levels = [check_sparsity(s) for s in (sparsities if sparsities else grid_sparsities)]
+    known = {s for ss in grid_seeds.values() for s in ss}
+    seeds_of = {
+        m: grid_seeds.get(m, (0,))
+        if not seeds
+        else tuple(seeds)
+        if explicit
+        else tuple(s for s in seeds if s in grid_seeds.get(m, (0,)) or s not in known)
+        for m in models
+    }
+    all_seeds = sorted({s for ss in seeds_of.values() for s in ss})
+    runs: list[Run] = []
+    for seed in all_seeds:
+        for level in levels:
+            for model in models:
+                if seed not in seeds_of[model]:
+                    continue
+                params = {
+                    "sparsity": level,
+                    "model": model,
+                    "epochs": epochs,
+                    "lr": lr if lr is not None else default_lr(dataset, model, protocol),
+                    "batch_size": batch_size if batch_size is not None else defaults["batch_size"],
+                    "seed": seed,
+                    "limit": limit,
+                    "data_dir": data_dir,
+                    "results_dir": results_dir,
+                    **(extra or {}),
+                }
+                if dataset == "depth":
+                    params["pattern"] = pattern or "uniform"
+                runs.append(Run(dataset, params, subfolder=folder))
+    if dataset == "depth" and not selected:
+        lines = [
+            Run(
+                dataset,
+                {
+                    **runs[0].params,
+                    "model": m,
+                    "sparsity": sp,
+                    "seed": sd,
+                    "pattern": "lines",
+                    "lr": lr if lr is not None else default_lr(dataset, m, protocol),
+                },
+                subfolder=folder,
+            )
+            for m, sp, sd in DEPTH_LINES_RUNS
+        ]
+        runs = sorted(runs + lines, key=lambda r: r.params["seed"])  # stable: seed-major
+    return runs
+
+
+def tuning_grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    lrs: Sequence[float] | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+    protocol: int | None = None,
+) -> list[Run]:
+    """The learning-rate search of ``dataset`` under ``protocol`` (default: the current
+    one): every tuned model at every rate (or ``lrs``); for the reported protocol at the
+    sparsity and seed of ``study.TUNING`` (records in ``<results_dir>/<dataset>/tuning/``),
+    for a new protocol at every level and seed of ``study.SEARCH`` and the grid's budget
+    (records in its folder's ``tuning/``; rate-major)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    if dataset not in TUNING:
+        raise ValueError(f"no learning-rate search for {dataset!r}; one of {tuple(TUNING)}")
+    defaults = DEFAULTS[dataset]
+    if separate_search(dataset, protocol):
+        setting = SEARCH[dataset]
+        cells = [(level, seed) for seed in setting["seeds"] for level in setting["sparsities"]]
+        epochs = grid_epochs(dataset, protocol) if epochs is None else epochs
+    else:
+        setting = TUNING[dataset]
+        cells = [(setting["sparsity"], setting["seed"])]
+        epochs = defaults["epochs"] if epochs is None else epochs
+    return [
+        Run(
+            dataset,
+            {
+                "sparsity": level,
+                "model": model,
+                "epochs": epochs,
+                "lr": float(rate),
+                "batch_size": defaults["batch_size"],
+                "seed": seed,
+                "limit": limit,
+                "data_dir": data_dir,
+                "results_dir": results_dir,
+                **({"pattern": "uniform"} if dataset == "depth" else {}),
+            },
+            subfolder=search_folder(dataset, protocol),
+        )
+        for rate in (lrs or setting["lrs"])
+        for level, seed in cells
+        for model in (models or tuned_models(dataset))
+    ]
+
+
+def budget_grid(
+    dataset: str,
+    *,
+    models: Sequence[str] | None = None,
+    epochs: Sequence[int] | None = None,
+    limit: int | None = None,
+    results_dir: str = "results",
+    data_dir: str | None = None,
+) -> list[Run]:
+    """The budget check of ``dataset`` (``study.BUDGET_CHECK``): every tuned model at each
+    of its sparsities, seeds and budgets, at the model's study rate; budget-major (the
+    smaller budgets finish first); records go to ``<results_dir>/<dataset>/budget/``.
+    These runs decide the grid's epochs and are never grid cells."""
+    if dataset not in BUDGET_CHECK:
+        raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
+    setting = BUDGET_CHECK[dataset]
+    defaults = DEFAULTS[dataset]
+    return [
+        Run(
+            dataset,
+            {
+                "sparsity": level,
+                "model": model,
+                "epochs": int(budget),
+                "lr": default_lr(dataset, model),
+                "batch_size": defaults["batch_size"],
+                "seed": seed,
+                "limit": limit,
+                "data_dir": data_dir,
+                "results_dir": results_dir,
+            },
+            subfolder="budget",
+        )
+        for budget in (epochs or setting["epochs"])
+        for seed in setting["seeds"]
+        for level in setting["sparsities"]
+        for model in (models or tuned_models(dataset))
+    ]
+
+
+def pending(runs: Sequence[Run]) -> list[Run]:
+    """The runs still to do: no record yet, a record of another protocol than the current
+    one (``study.PROTOCOL``), or a record without its executed notebook (made outside the
+    sweep, e.g. by calling ``train_run`` directly), which the sweep replaces so that every
+    run of a grid comes with the notebook that made it."""
+    return [r for r in runs if not _done(r)]
+
+
+def _done(run: Run) -> bool:
+    if not (run.record.is_file() and run.notebook.is_file()):
+        return False
+    return read_record(run.record).get("protocol", 1) == PROTOCOL[run.dataset]
+
+
+def from_search(run: Run) -> Run | None:
+    """The learning-rate search's run that is the same run as grid cell ``run`` (same
+    model, sparsity, seed, rate and settings, current protocol, with its notebook), or
+    None. The search trains at the grid's settings, so its run at the chosen rate is a
+    grid cell already; the grid need not train it again."""
+    if run.subfolder != grid_folder(run.dataset) or separate_search(run.dataset):
+        return None
+    same = Run(run.dataset, run.params, subfolder=search_folder(run.dataset))
+    if not (same.record.is_file() and same.notebook.is_file()):
+        return None
+    if read_record(same.record).get("protocol") != PROTOCOL[run.dataset]:
+        return None
+    return same
+
+
+def reuse_from_search(runs: Sequence[Run]) -> list[str]:
+    """Copy into the grid every pending run that the search has made already
+    (:func:`from_search`): its executed notebook, then its record, each written
+    atomically (a copy stopped half-way leaves the run pending). Returns their names."""
+    reused = []
+    for run in pending(runs):
+        same = from_search(run)
+        if same is None:
+            continue
+        atomic_write_text(run.notebook, same.notebook.read_text())
+        atomic_write_text(run.record, same.record.read_text())
+        reused.append(run.name)
+    return reused

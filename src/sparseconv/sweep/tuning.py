@@ -1,0 +1,149 @@
+"""The learning-rate search: its records, the table the book shows, and the choice.
+
+Every tuned model (``registry.models.tuned_models``) is trained at each rate of ``study.TUNING``
+at one sparsity and seed; its record sits in ``results/<dataset>/tuning/``. The rate
+with the best validation score (``study.SELECTION``: accuracy for classification, the
+error on the missing pixels for depth, of the epoch the model kept) is chosen; the test
+set plays no part. ``study.LEARNING_RATES`` holds the chosen rates, and a test checks
+that it agrees with :func:`best_learning_rates` on the committed records.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from sparseconv.registry.models import MODEL_LABELS, tuned_models
+from sparseconv.registry.records import read_record, resolve_results_dir
+from sparseconv.registry.study import REPORTED_PROTOCOL, SEARCH, SELECTION, TUNING
+from sparseconv.sweep.runs import separate_search
+
+__all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge", "choice_under"]
+
+COLUMNS = ["model", "lr", "sparsity", "seed", "val", "train_eval", "final_loss", "best_epoch",
+           "diverged"]  # fmt: skip
+
+
+def load_tuning(
+    results_dir: str | os.PathLike[str],
+    dataset: str,
+    key: str | None = None,
+    protocol: int | None = None,
+) -> pd.DataFrame:
+    """One row per tuning record of the current protocol (columns ``COLUMNS``): the
+    validation score of the kept epoch (``study.SELECTION``, or the record field ``key``
+    measured the same way, e.g. ``val_mean_class_accuracy``), the selection score in eval
+    mode on training images, the last epoch's training loss, and whether the loss became
+    non-finite."""
+    val_key, train_key, _ = SELECTION[dataset]
+    val_key = key or val_key
+    folder = resolve_results_dir(results_dir) / dataset / "tuning"
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = read_record(path)
+        if (
+            record.get("protocol", 1) != REPORTED_PROTOCOL.get(dataset)
+            or record.get("limit") is not None
+        ):
+            continue
+        rows.append(
+            {
+                "model": record["model"],
+                "lr": record["lr"],
+                "sparsity": record.get("sparsity"),
+                "seed": record.get("seed"),
+                "val": record[val_key],
+                "train_eval": record[train_key],
+                "final_loss": record["history"][-1]["loss"] if record["history"] else None,
+                "best_epoch": record["best_epoch"],
+                "diverged": "diverged_at_epoch" in record,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.sort_values(["model", "lr"], ignore_index=True)
+
+
+def best_learning_rates(
+    results_dir: str | os.PathLike[str],
+    dataset: str,
+    key: str | None = None,
+    protocol: int | None = None,
+) -> dict[str, float]:
+    """Per tuned model with a complete search (every rate of ``study.TUNING``, or for a
+    new protocol every rate, level and seed of ``study.SEARCH``): the rate with the best
+    validation score (``study.SELECTION``, or the higher-is-better record field ``key``;
+    the mean over the levels and seeds; ties: the smaller rate; a diverged run counts as
+    worst)."""
+    frame = load_tuning(results_dir, dataset, key, protocol)
+    rates = TUNING[dataset]["lrs"]
+    cells = 1
+    if separate_search(dataset, REPORTED_PROTOCOL[dataset] if protocol is None else protocol):
+        rates = SEARCH[dataset]["lrs"]
+        cells = len(SEARCH[dataset]["sparsities"]) * len(SEARCH[dataset]["seeds"])
+    chosen: dict[str, float] = {}
+    if frame.empty:
+        return chosen
+    higher_better = SELECTION[dataset][2]
+    worst = -float("inf") if higher_better else float("inf")
+    frame = frame.assign(val=frame["val"].where(~frame["diverged"], worst).fillna(worst))
+    grouped = frame.groupby(["model", "lr"])["val"]
+    means = grouped.mean().reset_index().assign(n=grouped.count().to_numpy())
+    for model in tuned_models(dataset):
+        mine = means[means["model"] == model]
+        done = set(mine.loc[mine["n"] >= cells, "lr"])
+        if not set(rates) <= done:
+            continue
+        best = mine.sort_values(["val", "lr"], ascending=[not higher_better, True]).iloc[0]
+        chosen[model] = float(best["lr"])
+    return chosen
+
+
+def at_grid_edge(results_dir: str | os.PathLike[str], dataset: str) -> list[str]:
+    """The models whose chosen rate is the smallest or largest rate tried (the search
+    should then be widened)."""
+    rates = load_tuning(results_dir, dataset)
+    edges = []
+    for model, lr in best_learning_rates(results_dir, dataset).items():
+        tried = rates.loc[rates["model"] == model, "lr"]
+        if lr in (tried.min(), tried.max()):
+            edges.append(model)
+    return edges
+
+
+def tuning_table(
+    results_dir: str | os.PathLike[str], dataset: str, key: str | None = None
+) -> pd.DataFrame:
+    """Validation score per model (rows) and learning rate (columns): accuracy (%) for
+    classification, MAE on the missing pixels (m) for depth; with ``key``, that record
+    field instead (a classification score, in %). The chosen rate of each model (always
+    chosen on ``study.SELECTION``) is marked with an asterisk, a diverged run reads
+    'diverged'."""
+    frame = load_tuning(results_dir, dataset, key)
+    if frame.empty:
+        return pd.DataFrame()
+    chosen = best_learning_rates(results_dir, dataset)
+    cells: dict[str, dict[str, str]] = {}
+    for _, row in frame.iterrows():
+        value = f"{row['val']:.3f}" if dataset == "depth" else f"{100 * row['val']:.2f}"
+        text = "diverged" if row["diverged"] else value
+        if chosen.get(row["model"]) == row["lr"]:
+            text += " *"
+        cells.setdefault(row["model"], {})[f"{row['lr']:g}"] = text
+    table = pd.DataFrame(cells).T
+    table = table[sorted(table.columns, key=float)].fillna("–")
+    return table.loc[[m for m in tuned_models(dataset) if m in table.index]]
+
+
+def choice_under(results_dir: str | os.PathLike[str], dataset: str, key: str, words: str) -> str:
+    """One sentence: whether choosing each model's rate on the validation field ``key``
+    (named ``words`` in the sentence) instead of ``study.SELECTION`` changes the choice."""
+    usual = best_learning_rates(results_dir, dataset)
+    other = best_learning_rates(results_dir, dataset, key)
+    if not usual or set(usual) != set(other):
+        return f"Not every search is complete, so the choice on {words} is not compared yet."
+    changed = [f"{MODEL_LABELS[m]} ({other[m]:g} instead of {usual[m]:g})"
+               for m in usual if other[m] != usual[m]]  # fmt: skip
+    if not changed:
+        return f"Chosen on {words} instead, every model's rate would be the same."
+    return f"Chosen on {words} instead, the rate would change for " + ", ".join(changed) + "."

@@ -1,0 +1,100 @@
+"""One run: check the parameters, train, test, and write the record.
+
+One run = one data set, one model variant, one training sparsity, one seed. The
+loops live in :mod:`sparseconv.train.classify` (MNIST, Caltech-101) and
+:mod:`sparseconv.train.depth` (depth completion); the epoch loop in
+:mod:`sparseconv.train.engine`; the record in :mod:`sparseconv.train.record`. The names below
+are re-exported so notebooks can keep importing them from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from sparseconv.registry.datasets import DATASETS
+from sparseconv.train.classify import train_classification
+from sparseconv.train.depth import train_depth
+from sparseconv.train.engine import autocast, now, pick_device, tune_cpu_allocator
+from sparseconv.train.params import RUNS_DIR, validate_params
+from sparseconv.train.record import build_record, save_run
+
+__all__ = [
+    "train_run",
+]
+
+
+# a data set row's task -> the loop that trains one run of it
+TRAINERS: dict[str, Callable[..., Any]] = {
+    "classification": train_classification,
+    "depth": train_depth,
+}
+
+
+def train_run(
+    dataset: str,
+    *,
+    sparsity: float,
+    model: str,
+    epochs: int,
+    lr: float | None,
+    batch_size: int,
+    seed: int,
+    limit: int | None = None,
+    data_dir: str | None = None,
+    results_dir: str | os.PathLike[str] | None = RUNS_DIR,
+    overwrite: bool = False,
+    device: str = "auto",
+    threads: int | None = None,
+    progress: bool = True,
+    executor: str = "notebook",
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    pattern: str | None = None,
+    amp: bool = False,
+) -> tuple[dict[str, Any], nn.Module]:
+    """Train one model and test it at every sparsity; write and return its record.
+
+    ``results_dir``: where the record goes (``runs/`` by default, git-ignored; the
+    study's ``results/`` only with ``overwrite=True`` if the record exists there;
+    ``None`` writes nothing). ``lr=None``: the study's rate for the model.
+    ``amp=True`` runs under bfloat16 autocast (for GPUs; the study's records are
+    float32): the record says so and its name ends in ``_bf16``.
+
+    Returns ``(record, trained model)``. The record is written atomically at the very
+    end, so a stopped run leaves nothing behind. ``on_epoch`` receives each history
+    entry as it is made (for live curves).
+    """
+    params = validate_params(
+        dataset,
+        sparsity=sparsity,
+        model=model,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        limit=limit,
+        data_dir=data_dir,
+        results_dir=RUNS_DIR if results_dir is None else results_dir,
+        overwrite=overwrite,
+        device=device,
+        threads=threads,
+        pattern=pattern,
+        amp=amp,
+        check_data=False,
+    )
+    started_at = now()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    tune_cpu_allocator()
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    train = TRAINERS[DATASETS[dataset].task]
+    with autocast(dev, params["amp"]):
+        fields, net = train(params, dev, progress, on_epoch)
+    record = build_record(params, fields, net, dev, started_at, executor)
+    save_run(record, results_dir)
+    return record, net
