@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from sparseconv.registry.study import PROTOCOL
-from sparseconv.report.analysis import grid_progress, reference_gap, run_times, seed_summary
+from sparseconv.report.analysis import reference_gap, run_times, seed_summary
 from sparseconv.report.depth_tables import depth_curve, depth_table
+from sparseconv.report.text.runs import grid_progress
 
 
 def frame(rows):
@@ -57,7 +58,7 @@ def test_run_times_in_minutes_by_hand():
 
 
 def test_run_times_and_time_sentence_keep_devices_apart():
-    from sparseconv.report.analysis import time_by_device
+    from sparseconv.report.text.runs import time_by_device
 
     runs = pd.DataFrame(
         {

@@ -17,14 +17,9 @@ from sparseconv.report.claims import (
     level_tests,
     metric_key,
 )
-from sparseconv.report.claims_report import (
-    CLAIMS_CSV_COLUMNS,
-    claims_frame,
-    claims_table,
-    short_answer,
-    verdict_basis,
-)
+from sparseconv.report.claims_report import CLAIMS_CSV_COLUMNS, claims_frame, claims_table
 from sparseconv.report.stats import holm, one_sample, pooled_levels, seed_level_effect
+from sparseconv.report.text.claims import short_answer, verdict_basis
 
 
 def test_one_sample_by_hand():

@@ -8,7 +8,7 @@ matplotlib.use("Agg")  # the headless backend under which figures used to vanish
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sparseconv.report.book import figure_png  # noqa: E402
+from sparseconv.report.publish import figure_png  # noqa: E402
 
 
 def test_a_figure_becomes_a_png_under_the_agg_backend():

@@ -10,7 +10,7 @@ import torch
 from sparseconv.nn import networks
 from sparseconv.nn.optim import param_groups
 from sparseconv.registry import datasets, models, study
-from sparseconv.report.figures import model_style
+from sparseconv.report.figures.style import model_style
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sparseconv.report.pages.classification import accuracy_reading, fit_check, trap_table
-from sparseconv.report.pages.invariance import loss_summary, transfer_table
-from sparseconv.report.pages.performance import goals_table, ray_overhead_text
+from sparseconv.report.classification_tables import trap_table
+from sparseconv.report.invariance_tables import loss_summary, transfer_table
+from sparseconv.report.performance_tables import goals_table
 from sparseconv.report.tables import markdown_table, styled
+from sparseconv.report.text.results import accuracy_reading
+from sparseconv.report.text.runs import fit_check, ray_overhead_text
 
 
 def _run(model, sparsity, seed, by, test=0.5, train_eval=0.6):
@@ -145,7 +147,7 @@ def test_one_table_style():
 
 
 def test_fit_table_means_by_hand():
-    from sparseconv.report.pages.classification import fit_table
+    from sparseconv.report.classification_tables import fit_table
 
     def run(seed, loss, train_eval, val, test, best):
         record = {"history": [{"loss": 9.0}, {"loss": loss}], "train_eval_accuracy": train_eval,
@@ -166,7 +168,7 @@ def test_fit_table_means_by_hand():
 
 def test_short_answer_reads_the_verdicts_once_decided():
     from sparseconv.report.claims import judge_claims
-    from sparseconv.report.claims_report import short_answer
+    from sparseconv.report.text.claims import short_answer
 
     # five seeds; the sparse net keeps 90 % at both levels wherever it was trained, the
     # ConvNets lose 2 points (+ noise) at the level they were not trained at
@@ -194,8 +196,8 @@ def test_short_answer_reads_the_verdicts_once_decided():
 
 
 def test_lines_table_and_cost_table_by_hand(tmp_path):
-    from sparseconv.report.pages.depth import lines_table
-    from sparseconv.report.pages.performance import cost_table
+    from sparseconv.report.depth_tables import lines_table
+    from sparseconv.report.performance_tables import cost_table
 
     record = {"pattern": "lines", "test_mae_missing_by_sparsity": {"0.5": 1.0, "0.95": 2.0},
               "nn_mae_missing_by_sparsity": {"0.5": 0.3, "0.95": 1.3}}  # fmt: skip
@@ -208,7 +210,8 @@ def test_lines_table_and_cost_table_by_hand(tmp_path):
 
 
 def test_provenance_and_devices_per_seed_by_hand():
-    from sparseconv.report.pages.performance import devices_per_seed, provenance_table
+    from sparseconv.report.performance_tables import provenance_table
+    from sparseconv.report.text.runs import devices_per_seed
 
     def run(dataset, seed, device, commit="abcdef123", dirty=False):
         record = {"git_commit": commit, "git_dirty": dirty}
@@ -231,7 +234,7 @@ def test_provenance_and_devices_per_seed_by_hand():
 
 
 def test_kept_late_counts_runs_that_keep_a_last_epoch():
-    from sparseconv.report.analysis import kept_late
+    from sparseconv.report.text.runs import kept_late
 
     history = [{"epoch": e} for e in range(1, 16)]
     runs = pd.DataFrame({"record": [{"best_epoch": b, "history": history} for b in (15, 14, 13)]
@@ -268,7 +271,8 @@ def test_longer_training_sets_benchmark_runs_beside_the_grid(tmp_path):
     import shutil
     from pathlib import Path
 
-    from sparseconv.report.benchmark_tables import longer_training, longer_training_text
+    from sparseconv.report.benchmark_tables import longer_training
+    from sparseconv.report.text.runs import longer_training_text
 
     assert longer_training(tmp_path).empty
     assert "has not been run" in longer_training_text(pd.DataFrame())
@@ -298,7 +302,7 @@ def test_longer_training_sets_benchmark_runs_beside_the_grid(tmp_path):
 
 
 def test_longer_training_text_means_over_seeds():
-    from sparseconv.report.benchmark_tables import longer_training_text
+    from sparseconv.report.text.runs import longer_training_text
 
     rows = [
         {"model": m, "sparsity": "10 %", "seed": seed, "epochs": e, "test": v}
@@ -319,7 +323,8 @@ def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record
     from conftest import write_depth_study
 
     from sparseconv.report.analysis import load_runs
-    from sparseconv.report.pages.depth import findings, rmse_table, window_table
+    from sparseconv.report.depth_tables import rmse_table, window_table
+    from sparseconv.report.text.results import findings
 
     assert findings(pd.DataFrame()).startswith("No depth run")
     write_depth_study(tmp_path, depth_record, [("dense", 0.95, 0, "uniform", 1.0),
@@ -350,7 +355,7 @@ def test_depth_findings_and_rmse_table_from_study_records(tmp_path, depth_record
 
 
 def test_flatness_text_lists_each_model():
-    from sparseconv.report.pages.depth import flatness_text
+    from sparseconv.report.text.results import flatness_text
 
     text = flatness_text({"sparse": 0.5, "dense": 0.25}, 0.01)
     assert text == ("It is 0.500 for the sparse conv and 0.250 for the ConvNet; random "
@@ -364,7 +369,8 @@ def test_depth_capacity_sets_benchmark_runs_beside_the_grid(tmp_path, depth_reco
     from conftest import write_depth_study
 
     from sparseconv.registry.study import DEFAULTS
-    from sparseconv.report.benchmark_tables import depth_capacity, depth_capacity_text
+    from sparseconv.report.benchmark_tables import depth_capacity
+    from sparseconv.report.text.runs import depth_capacity_text
 
     assert depth_capacity(tmp_path).empty
     assert "has not been run" in depth_capacity_text(pd.DataFrame())

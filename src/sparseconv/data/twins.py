@@ -35,6 +35,7 @@ from torch import Tensor
 
 from sparseconv.data.images import load_caltech101
 from sparseconv.data.splits import SPLIT_FILE, SPLITS, caltech101_split
+from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.records import atomic_write_text
 
 __all__ = [
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD)
     parser.add_argument("--write", action="store_true", help="rewrite the split file")
     args = parser.parse_args(argv)
-    cal = load_caltech101(args.data_dir, size=64)
+    cal = load_caltech101(args.data_dir, size=DATASETS["caltech101"].size)
     path = Path(args.split_file)
     names = _split_names(cal.files, path)
     twins = twin_pairs(cal.files)

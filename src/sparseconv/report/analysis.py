@@ -14,8 +14,8 @@ import pandas as pd
 from sparseconv.registry.datasets import DATASET_NAMES
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.records import iter_records, resolve_results_dir
-from sparseconv.registry.study import BUDGET_CHECK, PROTOCOL, REPORTED_PROTOCOL
-from sparseconv.sweep.runs import budget_grid, grid, grid_folder, pending
+from sparseconv.registry.study import REPORTED_PROTOCOL
+from sparseconv.sweep.runs import grid
 
 __all__ = [
     "study_names",
@@ -27,8 +27,6 @@ __all__ = [
     "comparison_table",
     "accuracy_table",
     "run_times",
-    "time_by_device",
-    "grid_progress",
     "load_study",
     "reference_gap",
 ]
@@ -150,24 +148,13 @@ def accuracy_table(runs: pd.DataFrame, metric: str = "test_accuracy") -> pd.Data
     return table.reset_index()
 
 
-def kept_late(runs: pd.DataFrame, last: int = 2) -> str:
-    """'k of n runs': the runs whose kept (best-validation) epoch is one of their ``last``
-    epochs, i.e. whose validation curve had not turned down before the end."""
-    kept = [
-        r["best_epoch"] > len(r["history"]) - last
-        for r in runs["record"]
-        if r.get("best_epoch") is not None and r.get("history")
-    ]
-    return f"{sum(kept)} of {len(kept)} runs"
-
-
 def with_device(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with a ``device`` column: the record's device, "cpu" where it names none."""
     device = runs["device"] if "device" in runs else pd.Series("cpu", index=runs.index)
     return runs.assign(device=device.fillna("cpu"))
 
 
-def _timed(runs: pd.DataFrame) -> pd.DataFrame:
+def timed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with ``minutes`` (training + final evaluation) and ``device``
     (:func:`with_device`)."""
     minutes = (runs["train_seconds"] + runs["eval_seconds"].fillna(0.0)) / 60.0
@@ -184,7 +171,7 @@ def run_times(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=columns)
     layout = runs["record"].map(lambda r: r.get("memory_format", "channels_first"))
-    frame = _timed(runs).assign(layout=layout)
+    frame = timed_runs(runs).assign(layout=layout)
     table = frame.groupby(["dataset", "model", "device", "layout"], sort=True).agg(
         runs=("minutes", "size"),
         threads=("threads", "max"),
@@ -194,66 +181,9 @@ def run_times(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()[columns]
 
 
-def time_by_device(runs: pd.DataFrame) -> str:
-    """One sentence: the median and longest wall time of a run (training + final
-    evaluation, minutes of one process) on each device the runs used, CPU first. A GPU
-    is shared by several runs at once, so its minutes are not a per-run cost."""
-    if runs.empty:
-        return "No run has finished yet, so none is timed."
-    frame = _timed(runs)
-    parts = []
-    for name, group in sorted(frame.groupby("device"), key=lambda kv: kv[0] != "cpu"):
-        where = "on one CPU thread" if name == "cpu" else f"on an {name} shared with other runs"
-        parts.append(
-            f"{group['minutes'].median():.1f} minutes {where} (at most "
-            f"{group['minutes'].max():.1f}; {len(group)} runs)"
-        )
-    return "Median wall time of a run: " + "; ".join(parts) + "."
-
-
 def load_study(results_dir: str | os.PathLike[str] = "results") -> dict[str, pd.DataFrame]:
     """Every data set's study records (:func:`load_runs`), read once for a page."""
     return {dataset: load_runs(results_dir, dataset) for dataset in DATASET_NAMES}
-
-
-def grid_progress(
-    dataset: str,
-    results_dir: str | os.PathLike[str] = "results",
-    runs: pd.DataFrame | None = None,
-) -> str:
-    """One sentence for a book page: how much of ``dataset``'s study grid has finished
-    (record and executed notebook in ``results_dir``) and what a missing run looks like;
-    ``runs``: the data set's study records if the page has read them already."""
-    name = DATASET_NAMES[dataset]
-    try:
-        expected = grid(dataset, results_dir=str(results_dir))
-    except ValueError:  # a new protocol's grid whose budget is not chosen yet
-        expected = []
-    left = len(pending(expected))
-    if not grid_folder(dataset):
-        if left == 0:
-            return f"All {len(expected)} runs of the {name} grid have finished."
-        return (
-            f"{len(expected) - left} of the {len(expected)} runs of the {name} grid have "
-            f"finished; {left} are still to come (rerunning python -m sparseconv.sweep "
-            f"{dataset} resumes where it stopped). Missing runs appear as gaps in the "
-            'figures and as "–" in the tables.'
-        )
-    reported = len(load_runs(results_dir, dataset) if runs is None else runs)
-    text = (
-        f"The {name} pages report the protocol-{REPORTED_PROTOCOL[dataset]} grid "
-        f"({reported} runs). Protocol {PROTOCOL[dataset]}, which replaces it once "
-        "complete, is under way: "
-    )
-    if dataset in BUDGET_CHECK:
-        budget = budget_grid(dataset, results_dir=str(results_dir))
-        done = len(budget) - len(pending(budget))
-        text += f"{done} of the {len(budget)} runs of its budget check have finished"
-    if not expected:
-        text += "; its grid waits for the budget the check chooses"
-    elif left < len(expected):
-        text += f", {len(expected) - left} of the {len(expected)} runs of its grid"
-    return text + "."
 
 
 def load_references(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:

@@ -8,6 +8,7 @@ import os
 
 import pandas as pd
 
+from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.records import resolve_results_dir
 from sparseconv.report.analysis import load_runs
@@ -16,9 +17,7 @@ from sparseconv.report.depth_tables import pattern_of
 __all__ = [
     "architecture_candidates",
     "depth_capacity",
-    "depth_capacity_text",
     "longer_training",
-    "longer_training_text",
 ]
 
 
@@ -92,48 +91,6 @@ def longer_training(
     return pd.DataFrame(rows)
 
 
-def _verb(value: float) -> str:
-    return "leads" if value >= 0 else "trails"
-
-
-def longer_training_text(table: pd.DataFrame, column: str = "test") -> str:
-    """One reading of :func:`longer_training` (the numbers are in its table): how much
-    the models gain from the longer run (points of ``column``: "test" or "test, mean per
-    class"; means over seeds), and how the paper's layer's gap to the ConvNet changes at
-    each level where both were trained longer."""
-    if table.empty:
-        return "benchmarks/epochs.py has not been run for this data set."
-    test = table.pivot_table(index=["sparsity", "model"], columns="epochs", values=column)
-    if test.shape[1] < 2:
-        return "The grid's records of the cells trained longer are missing."
-    short, long = test.columns.min(), test.columns.max()
-    seeds = sorted({int(x) for x in table["seed"]})
-    change = (test[long] - test[short]).dropna()
-    listed = f"{', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
-    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"means over seeds {listed}"
-    low, high = change.idxmin()[1], change.idxmax()[1]
-    verb = "gains" if (change > 0).all() else "changes"
-    text = (
-        f"Trained for {long} instead of {short} epochs ({which}), every model {verb}: "
-        f"from {change.min():+.2f} points ({low}) to {change.max():+.2f} ({high})"
-    )
-    sparse, dense = MODEL_LABELS["sparse"], MODEL_LABELS["dense"]
-    for level in test.index.get_level_values(0).unique():
-        cell = test.loc[level]
-        if {sparse, dense} <= set(cell.index):
-            lead = (cell.loc[sparse] - cell.loc[dense]).dropna()
-            if len(lead) < 2:
-                continue
-            same = _verb(lead[short]) == _verb(lead[long])
-            then = "by" if same else f"{_verb(lead[long])} it by"
-            text += (
-                f"; at {level} the paper's layer {_verb(lead[short])} the ConvNet by "
-                f"{abs(lead[short]):.2f} points after {short} epochs and {then} "
-                f"{abs(lead[long]):.2f} after {long}"
-            )
-    return text + "."
-
-
 def depth_capacity(
     results_dir: str | os.PathLike[str] = "results", grid: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -149,7 +106,7 @@ def depth_capacity(
     if not grid.empty:
         grid = grid[
             (grid["seed"] == 0)
-            & ((grid["sparsity"] - 0.95).abs() < 1e-9)
+            & ((grid["sparsity"] - DEPTH_DENSITIES[0]).abs() < 1e-9)
             & (pattern_of(grid) == "uniform")
         ]
     order = list(MODEL_LABELS)
@@ -162,7 +119,7 @@ def depth_capacity(
                     cell["record"].iloc[0],
                     16,
                     cell["record"].iloc[0]["epochs"],
-                    cell["record"].iloc[0]["nn_mae_missing_by_sparsity"]["0.95"],
+                    cell["record"].iloc[0]["nn_mae_missing_by_sparsity"][str(DEPTH_DENSITIES[0])],
                 )
             ]
             if len(cell)
@@ -189,27 +146,3 @@ def depth_capacity(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def depth_capacity_text(table: pd.DataFrame) -> str:
-    """One reading of :func:`depth_capacity` (the numbers are in its table): the largest
-    gain any model takes from more width or epochs, and which models stay above raw
-    nearest neighbour's test error even at their best setting."""
-    if table.empty:
-        return "benchmarks/depth_fit.py has not been run."
-    nearest = float(table["nearest neighbour"].iloc[0])
-    best = table.groupby("model", sort=False)["test"].min()
-    first = table.groupby("model", sort=False)["test"].first()
-    gain = (first - best).sort_values(ascending=False)
-    above = [m for m, v in best.items() if v > nearest]
-    text = (
-        f"More width or epochs lower a model's test MAE by at most {gain.iloc[0]:.2f} m "
-        f"({gain.index[0]})"
-    )
-    if above:
-        names = " and ".join(above) if len(above) <= 2 else ", ".join(above)
-        return text + (
-            f"; even at its best setting, {names} stays above raw nearest "
-            f"neighbour's {nearest:.2f} m."
-        )
-    return text + f"; at their best, every model is below raw nearest neighbour ({nearest:.2f} m)."

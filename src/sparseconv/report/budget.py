@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sparseconv.registry.datasets import VERDICT_METRIC
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
 from sparseconv.registry.study import BUDGET_CHECK, MARGINS, PROTOCOL
-from sparseconv.report.figures import legend_below, model_style
-from sparseconv.report.training_figures import empty_figure
 
 __all__ = [
     "BASELINE",
@@ -33,7 +28,6 @@ __all__ = [
     "budget_check",
     "sufficient_budget",
     "budget_table",
-    "budget_figure",
 ]
 
 BASELINE = "dense"  # the paired differences are against the ConvNet
@@ -153,48 +147,3 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     table.index = [f"{100 * s:g} %, {e} epochs" for s, e in table.index]
     table.index.name = "trained at, budget"
     return table
-
-
-def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
-    """Against the budget, one column per training level: the validation score of each
-    model (top; mean over seeds, each seed a dot) and each model's paired difference to
-    the ConvNet (bottom, points), the comparison the budget must no longer move."""
-    if frame.empty:
-        return empty_figure("no budget runs yet", (7.0, 3.5))
-    levels = BUDGET_CHECK[dataset]["sparsities"]
-    budgets = BUDGET_CHECK[dataset]["epochs"]
-    means = budget_means(frame)
-    fig, axes = plt.subplots(2, len(levels), figsize=(10, 6.6), sharex=True, squeeze=False)
-    for col, level in enumerate(levels):
-        mine = frame[(frame["sparsity"] - level).abs() < 1e-9]
-        cell = means[(means["sparsity"] - level).abs() < 1e-9]
-        for model, group in mine.groupby("model"):
-            style: dict[str, Any] = model_style(model)
-            mean = group.groupby("epochs")["val"].mean()
-            axes[0, col].plot(
-                mean.index,
-                mean.to_numpy(),
-                color=style["color"],
-                marker=style["marker"],
-                label=style["label"],
-            )
-            axes[0, col].scatter(
-                group["epochs"], group["val"], color=style["color"], s=12, alpha=0.5
-            )
-            if model != BASELINE:
-                diff = cell[cell["model"] == model].sort_values("epochs")
-                axes[1, col].plot(
-                    diff["epochs"], diff["diff"], color=style["color"], marker=style["marker"]
-                )
-        axes[0, col].set_title(f"trained at {100 * level:g} % sparsity", fontsize=12)
-        axes[1, col].axhline(0.0, color="grey", lw=1)
-        for ax in axes[:, col]:
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(budgets, [str(e) for e in budgets])
-            ax.minorticks_off()
-            ax.grid(alpha=0.3)
-        axes[1, col].set_xlabel("training budget (epochs)")
-    axes[0, 0].set_ylabel("validation score (%)")
-    axes[1, 0].set_ylabel("minus the ConvNet (points)")
-    legend_below(fig, list(axes[0]), ncol=4)
-    return fig

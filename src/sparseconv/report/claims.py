@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sparseconv.registry.datasets import TRAIN_SPARSITIES, VERDICT_METRIC
+from sparseconv.registry.datasets import DEPTH_DENSITIES, TRAIN_SPARSITIES, VERDICT_METRIC
 from sparseconv.registry.study import DEPTH_MARGIN_SHARE, MARGINS
 from sparseconv.report.analysis import load_study
 from sparseconv.report.stats import holm, pooled_levels
@@ -43,7 +43,10 @@ __all__ = [
     "judge_all",
     "find",
 ]
-DEPTH_DIRECTIONS = {"5 % → 50 %": (0.95, 0.5), "50 % → 5 %": (0.5, 0.95)}
+DEPTH_DIRECTIONS = {
+    f"{100 * (1 - a):g} % → {100 * (1 - b):g} %": (a, b)
+    for a, b in (DEPTH_DENSITIES, DEPTH_DENSITIES[::-1])
+}
 FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
 
 

@@ -9,15 +9,21 @@ nearest-neighbour interpolation's as ``nn_<metric>_by_sparsity`` (all and missin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sparseconv.data.scenes import COUNT_BINS
+from sparseconv.data.scenes import COUNT_BINS, window_counts
+from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.study import GRIDS
+from sparseconv.report.claims import CLAIMS, family_of, level_tests
 from sparseconv.report.stats import one_sample
+from sparseconv.report.tables import intervals
+from sparseconv.train.depth import depth_masks, split_indices
 
 __all__ = [
     "METRIC_WORDS",
@@ -259,7 +265,7 @@ def flatness_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def window_count_errors(runs: pd.DataFrame, trained: float = 0.95) -> pd.DataFrame:
+def window_count_errors(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> pd.DataFrame:
     """MAE on the missing pixels (m) at the training density ``trained`` (uniform), grouped
     by the valid pixels in each pixel's 11 x 11 window (``depth.COUNT_BINS``): one row per
     model (mean over the runs that store it, their number in brackets), then raw nearest
@@ -285,3 +291,133 @@ def window_count_errors(runs: pd.DataFrame, trained: float = 0.95) -> pd.DataFra
     table = pd.DataFrame(rows).T.reindex(columns=columns)
     table.index.name = "valid pixels in the 11 × 11 window"
     return table
+
+
+def depth_tests_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Claim 4's level-wise findings for each sparse variant: per baseline and direction,
+    the baseline's MAE minus the sparse network's (m; positive favours the sparse
+    network), paired by seed, the variance pooled across directions, Holm-corrected over
+    each baseline's directions. ``runs``: the depth study's records."""
+    claim = next(c for c in CLAIMS if c.kind == "depth")
+    frames = []
+    for variant in claim.variants:
+        tests = level_tests(family_of(claim, runs, variant))
+        if not tests.empty:
+            frames.append(tests.assign(model=MODEL_LABELS[variant]))
+    if not frames:
+        return pd.DataFrame()
+    tests = pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "model": tests["model"],
+            "compared with": tests["baseline"].map(MODEL_LABELS),
+            "trained → tested (density)": tests["comparison"],
+            "seeds": tests["n"],
+            "baseline MAE − sparse MAE (m)": tests["mean"],
+            "95 % interval": intervals(tests["low"], tests["high"], 3),
+            "p (Holm)": tests["p_holm"],
+        }
+    )
+
+
+NAN = float("nan")
+
+
+RMSE_LEVEL = 0.98  # the test sparsity at which the RMSE of the normalised layers explodes
+
+
+def uniform_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[pattern_of(runs) == "uniform"] if not runs.empty else runs
+
+
+def lines_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """MAE on the missing pixels (m) of the models trained at 5 % density on the lines
+    pattern, mean over seeds, by test density (% kept, ascending), with raw
+    nearest-neighbour interpolation as the last row."""
+    lines = runs[pattern_of(runs) == "lines"] if not runs.empty else runs
+    if lines.empty:
+        return pd.DataFrame()
+    table = {
+        f"{MODEL_LABELS[m]} ({len(group)})": depth_curve(lines, m, DEPTH_DENSITIES[0], "lines")
+        for m, group in lines.groupby("model", sort=False)
+    }
+    table[NEAREST_LABEL] = nearest_curve(lines, "lines")
+    frame = pd.DataFrame(table).T
+    frame = frame[sorted(frame.columns, reverse=True)]
+    frame.columns = [f"{100 * (1 - float(c)):g} %" for c in frame.columns]
+    frame.index.name = "model (seeds)"
+    return frame
+
+
+def window_table(levels: tuple[float, ...] = (0.5, 0.9, 0.95, 0.98)) -> pd.DataFrame:
+    """Share (%) of the first layer's 11 x 11 windows holding 0, 1 or 2 valid pixels, and
+    the mean count, on the test masks (uniform sampling, seed 0) at each ``levels``."""
+    rows = []
+    for level in levels:
+        counts = window_counts(depth_masks(split_indices("test", 200), level, "uniform"))
+        rows.append(
+            {
+                "density": f"{100 * (1 - level):g} %",
+                "no valid pixel (%)": 100 * counts["0"],
+                "one (%)": 100 * counts["1"],
+                "two (%)": 100 * counts["2"],
+                "mean count": counts["mean"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rmse_table(runs: pd.DataFrame, level: float = RMSE_LEVEL) -> pd.DataFrame:
+    """Per model trained at 5 % density (uniform): the MAE and RMSE on the missing pixels
+    (m) when tested at ``level``, means over seeds, and their ratio (large when a few
+    pixels carry huge errors)."""
+    uniform = uniform_runs(runs)
+    rows = []
+    for model in [m for m in MODEL_LABELS if m in set(uniform.get("model", []))]:
+        mae = depth_curve(uniform, model, DEPTH_DENSITIES[0], metric="mae_missing").get(level, NAN)
+        rmse = depth_curve(uniform, model, DEPTH_DENSITIES[0], metric="rmse_missing").get(
+            level, NAN
+        )
+        if not math.isnan(mae):
+            rows.append(
+                {
+                    "model": MODEL_LABELS[model],
+                    "MAE (m)": mae,
+                    "RMSE (m)": rmse,
+                    "RMSE / MAE": rmse / mae,
+                }
+            )
+    if rows:
+        mae = nearest_curve(uniform, metric="mae_missing").get(level, NAN)
+        rmse = nearest_curve(uniform, metric="rmse_missing").get(level, NAN)
+        rows.append(
+            {"model": NEAREST_LABEL, "MAE (m)": mae, "RMSE (m)": rmse, "RMSE / MAE": rmse / mae}
+        )
+    return pd.DataFrame(rows)
+
+
+def metrics_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """At each model's own training density (uniform): MAE and RMSE on the missing
+    pixels, on all pixels, and on all pixels with the observed values passed through."""
+    uniform = uniform_runs(runs)
+    rows = []
+    order = list(MODEL_LABELS)
+    cells = sorted(
+        {
+            (m, lv)
+            for m, lv in zip(uniform.get("model", []), uniform.get("sparsity", []), strict=True)
+        },
+        key=lambda c: (-c[1], order.index(c[0])),
+    )
+    for model, level in cells:
+        row: dict[str, Any] = {"model": MODEL_LABELS[model], "density": f"{100 * (1 - level):g} %"}
+        for metric, name in (
+            ("mae_missing", "MAE missing"),
+            ("mae", "MAE all"),
+            ("mae_passthrough", "MAE pass-through"),
+            ("rmse_missing", "RMSE missing"),
+            ("rmse", "RMSE all"),
+        ):
+            row[name] = depth_curve(uniform, model, level, metric=metric).get(level, NAN)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -34,7 +34,7 @@ from sparseconv.data.sparsify import fixed_mask, sparsify
 from sparseconv.data.splits import caltech101_split, mnist_validation_split
 from sparseconv.nn.networks import ConvSpec, build_model
 from sparseconv.nn.optim import describe_optimizer, make_optimizer
-from sparseconv.registry.datasets import TEST_SPARSITIES
+from sparseconv.registry.datasets import DATASETS, TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import N_TRAIN_EVAL, N_VAL
 from sparseconv.train.engine import fit
@@ -52,7 +52,7 @@ __all__ = [
     "example_images",
 ]
 
-CALTECH_SIZE = 64
+CALTECH_SIZE = DATASETS["caltech101"].size
 WEIGHT_DECAY = 5e-4
 BN_RECALIBRATION_IMAGES = 2_000
 

@@ -32,7 +32,7 @@ from sparseconv.data.scenes import (
 from sparseconv.data.sparsify import fixed_mask, random_mask
 from sparseconv.nn.networks import DepthNet, build_model
 from sparseconv.nn.optim import describe_optimizer, make_optimizer
-from sparseconv.registry.datasets import DEPTH_TEST_SPARSITIES
+from sparseconv.registry.datasets import DATASETS, DEPTH_TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING
 from sparseconv.train.engine import fit
@@ -55,7 +55,7 @@ __all__ = [
     "decode_depth_examples",
 ]
 
-DEPTH_SIZE = 48
+DEPTH_SIZE = DATASETS["depth"].size
 DEPTH_SCALE = 20.0  # metres per network unit: inputs and outputs are depth / 20 m
 EXAMPLE_SCENES = 3  # test scenes whose predictions a depth record keeps, for the book
 N_DEPTH_TRAIN_EVAL = 1000  # training maps on which the trained model is measured

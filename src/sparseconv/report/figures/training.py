@@ -1,27 +1,20 @@
-"""Figures that show how the networks trained: validation curves and the rate search."""
+"""Figures that show how the networks trained: a run's history, validation curves, the
+learning-rate search and the budget check."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
-from sparseconv.registry.models import VARIANTS
-from sparseconv.report.depth_tables import pattern_of
-from sparseconv.report.figures import FONT, legend_below, model_style
+from sparseconv.registry.study import BUDGET_CHECK
+from sparseconv.report.budget import BASELINE, budget_means
+from sparseconv.report.figures.style import FONT, empty_figure, legend_below, model_style
 
-__all__ = ["training_curves", "depth_validation_curves", "tuning_curves", "empty_figure"]
-
-
-def empty_figure(text: str, size: tuple[float, float] = (7.0, 2.0)) -> Figure:
-    """A small figure that says why there is nothing to show yet."""
-    fig, ax = plt.subplots(figsize=size)
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=FONT + 1)
-    ax.set_axis_off()
-    return fig
+__all__ = ["training_curves", "tuning_curves", "history_figure", "budget_figure"]
 
 
 def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figure:
@@ -52,58 +45,6 @@ def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figur
         ax.tick_params(labelsize=FONT)
     fig.suptitle(f"trained at {100 * sparsity:g} % sparsity, seed {seed}", fontsize=FONT + 1)
     legend_below(fig, [ax2])
-    return fig
-
-
-def depth_validation_curves(runs: pd.DataFrame, levels: tuple[float, ...] = (0.95, 0.5)) -> Figure:
-    """One panel per training sparsity in ``levels`` (uniform pattern): per model, the
-    mean over seeds of the validation MAE on the missing pixels (m) per epoch, with the
-    range over the seeds shaded; dots mark each seed's kept (best validation) epoch on
-    the mean. Where a line ends, the plateau rule or the epoch limit stopped the last
-    seed (the mean covers the seeds still training)."""
-    uniform = runs[pattern_of(runs) == "uniform"] if not runs.empty else runs
-    if uniform.empty:
-        return empty_figure("no finished depth run yet")
-    fig, axes = plt.subplots(1, len(levels), figsize=(10, 4.6), squeeze=False)
-    for ax, level in zip(axes[0], levels, strict=True):
-        chosen = uniform[(uniform["sparsity"] - level).abs() < 1e-9]
-        for model, group in chosen.groupby("model", sort=False):
-            style = dict(model_style(model))
-            style.pop("marker", None)
-            curves = pd.DataFrame(
-                {
-                    seed: pd.Series({h["epoch"]: h["val_mae_missing"] for h in r["history"]})
-                    for seed, r in zip(group["seed"], group["record"], strict=True)
-                }
-            )
-            mean = curves.mean(axis=1)
-            ax.plot(
-                mean.index,
-                mean.to_numpy(),
-                lw=1.8,
-                ls=VARIANTS[model].linestyle if model in VARIANTS else "-",
-                **style,
-            )
-            ax.fill_between(
-                curves.index,
-                curves.min(axis=1),
-                curves.max(axis=1),
-                color=style["color"],
-                alpha=0.15,
-                lw=0,
-            )
-            kept = [r["best_epoch"] for r in group["record"] if r["best_epoch"] in mean.index]
-            ax.plot(kept, mean.loc[kept].to_numpy(), "o", ms=4, color=style["color"])
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("epoch")
-        ax.set_title(f"trained at {100 * (1 - level):g} % density", fontsize=FONT)
-        ax.grid(alpha=0.3, which="both")
-        ax.tick_params(labelsize=FONT)
-    axes[0][0].set_ylabel("validation MAE, missing pixels (m)")
-    legend_below(fig, list(axes[0]))
     return fig
 
 
@@ -167,3 +108,74 @@ def _log_ticks(low: float, high: float) -> list[float]:
         if len(ticks) >= 3:
             break
     return ticks
+
+
+def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
+    """Against the budget, one column per training level: the validation score of each
+    model (top; mean over seeds, each seed a dot) and each model's paired difference to
+    the ConvNet (bottom, points), the comparison the budget must no longer move."""
+    if frame.empty:
+        return empty_figure("no budget runs yet", (7.0, 3.5))
+    levels = BUDGET_CHECK[dataset]["sparsities"]
+    budgets = BUDGET_CHECK[dataset]["epochs"]
+    means = budget_means(frame)
+    fig, axes = plt.subplots(2, len(levels), figsize=(10, 6.6), sharex=True, squeeze=False)
+    for col, level in enumerate(levels):
+        mine = frame[(frame["sparsity"] - level).abs() < 1e-9]
+        cell = means[(means["sparsity"] - level).abs() < 1e-9]
+        for model, group in mine.groupby("model"):
+            style: dict[str, Any] = model_style(model)
+            mean = group.groupby("epochs")["val"].mean()
+            axes[0, col].plot(
+                mean.index,
+                mean.to_numpy(),
+                color=style["color"],
+                marker=style["marker"],
+                label=style["label"],
+            )
+            axes[0, col].scatter(
+                group["epochs"], group["val"], color=style["color"], s=12, alpha=0.5
+            )
+            if model != BASELINE:
+                diff = cell[cell["model"] == model].sort_values("epochs")
+                axes[1, col].plot(
+                    diff["epochs"], diff["diff"], color=style["color"], marker=style["marker"]
+                )
+        axes[0, col].set_title(f"trained at {100 * level:g} % sparsity", fontsize=12)
+        axes[1, col].axhline(0.0, color="grey", lw=1)
+        for ax in axes[:, col]:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(budgets, [str(e) for e in budgets])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3)
+        axes[1, col].set_xlabel("training budget (epochs)")
+    axes[0, 0].set_ylabel("validation score (%)")
+    axes[1, 0].set_ylabel("minus the ConvNet (points)")
+    legend_below(fig, list(axes[0]), ncol=4)
+    return fig
+
+
+def history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+    """Training loss and accuracy per epoch: the running training accuracy and the
+    validation accuracy (``val_accuracy``; older records: ``test_accuracy``)."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
+    ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss (cross-entropy)")
+    ax2.plot(epochs, [100 * h["train_accuracy"] for h in history], marker="o", ms=3, label="train")
+    key, label = (
+        ("val_accuracy", "validation")
+        if "val_accuracy" in history[0]
+        else ("test_accuracy", "test")
+    )
+    ax2.plot(epochs, [100 * h[key] for h in history], marker="s", ms=3, label=label)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout()
+    return fig

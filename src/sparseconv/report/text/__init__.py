@@ -1,0 +1,4 @@
+"""Every generated sentence of the book in one place: about the claims
+(:mod:`~.claims`), the results (:mod:`~.results`) and the runs (:mod:`~.runs`). Static
+prose and captions live in the MyST pages.
+"""

@@ -1,0 +1,229 @@
+"""Generated sentences that read the results: the classification pages' reading of the
+accuracy tests and verdicts, the depth page's findings and standouts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from sparseconv.registry.datasets import DEPTH_DENSITIES
+from sparseconv.registry.models import MODEL_LABELS
+from sparseconv.report.claims import (
+    Judgement,
+    accuracy_family,
+    find,
+    judge_claims,
+    level_tests,
+)
+from sparseconv.report.depth_tables import (
+    NAN,
+    depth_curve,
+    nearest_curve,
+    uniform_runs,
+)
+from sparseconv.report.stats import ALPHA, MIN_SEEDS
+
+
+def findings(runs: pd.DataFrame) -> str:
+    """Sentences on the grid's main numbers, generated from the records: per training
+    density, the best network at its own density against raw nearest-neighbour
+    interpolation on the missing pixels."""
+    uniform = uniform_runs(runs)
+    if uniform.empty:
+        return "No depth run of the current protocol has finished yet."
+    sentences = []
+    for level in DEPTH_DENSITIES:
+        density = f"{100 * (1 - level):g} %"
+        own = {m: depth_curve(uniform, m, level).get(level, NAN) for m in uniform["model"].unique()}
+        own = {m: v for m, v in own.items() if not math.isnan(v)}
+        if not own:
+            sentences.append(f"No network trained at {density} density has finished yet.")
+            continue
+        best = min(own, key=own.__getitem__)
+        trained = uniform[(uniform["sparsity"] - level).abs() < 1e-9]
+        nearest = nearest_curve(trained).get(level, NAN)
+        verb = "below" if own[best] < nearest else "above"
+        sentences.append(
+            f"Trained and tested at {density} density, the best network is the "
+            f"{MODEL_LABELS[best]} with a missing-pixel MAE of {own[best]:.2f} m, {verb} raw "
+            f"nearest-neighbour interpolation's {nearest:.2f} m."
+        )
+    return " ".join(sentences)
+
+
+def transfer_reading(runs: pd.DataFrame) -> str:
+    """Sentences on the errors at an unseen density, generated from the records: for
+    each direction between the two grid densities (uniform sampling), every model's mean
+    missing-pixel MAE at the test density, smallest first, with raw nearest neighbour and
+    the paper's layer trained at the test density itself."""
+    uniform = uniform_runs(runs)
+    if uniform.empty:
+        return "No depth run of the current protocol has finished yet."
+    sentences = []
+    for a, b in (DEPTH_DENSITIES, DEPTH_DENSITIES[::-1]):
+        at = {m: depth_curve(uniform, m, a).get(b, NAN) for m in MODEL_LABELS}
+        at = {m: v for m, v in at.items() if not math.isnan(v)}
+        if not at:
+            continue
+        ranked = ", ".join(
+            f"{MODEL_LABELS[m]} {v:.2f} m" for m, v in sorted(at.items(), key=lambda kv: kv[1])
+        )
+        text = (
+            f"Trained at {100 * (1 - a):g} % and tested at {100 * (1 - b):g} % density: "
+            f"{ranked}; raw nearest neighbour {nearest_curve(uniform).get(b, NAN):.2f} m"
+        )
+        home = depth_curve(uniform, "sparse", b).get(b, NAN)
+        if not math.isnan(home):
+            text += f"; the paper's layer trained at {100 * (1 - b):g} % reaches {home:.2f} m"
+        sentences.append(text + ".")
+    return " ".join(sentences)
+
+
+def flatness_text(shares: dict[str, float], initial: float) -> str:
+    """A sentence on the flat share of the first-layer kernels (``kernel_flatness``) of
+    each model in ``shares``, against the random initial weights' ``initial``."""
+    if not shares:
+        return (
+            f"Random initial weights give {initial:.3f}; no trained network's kernels "
+            "are stored yet."
+        )
+    parts = [f"{value:.3f} for the {MODEL_LABELS[m]}" for m, value in shares.items()]
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"It is {listed}; random initial weights give {initial:.3f}."
+
+
+def standouts(tests: pd.DataFrame) -> str:
+    """One sentence naming the level-wise findings of :func:`depth_tests_table` whose
+    Holm-adjusted p is below 0.05, with their effects."""
+    if tests.empty:
+        return ""
+    hits = tests[tests["p (Holm)"] < ALPHA]
+    if hits.empty:
+        return (
+            f"No level-wise difference stands out after Holm's correction "
+            f"({int(tests['seeds'].max())} seeds)."
+        )
+    parts = [
+        f"{r['model']} against {r['compared with']}, {r['trained → tested (density)']} "
+        f"({r['baseline MAE − sparse MAE (m)']:+.2f} m)"
+        for _, r in hits.iterrows()
+    ]
+    return (
+        "Level-wise, only these differences stand out after Holm's correction: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+SUBJECTS = {"sparse": "The paper's layer", "sparse_partial": "Partial convolution"}
+
+
+METRIC_WORDS = {"accuracy": "accuracy", "mean_class_accuracy": "mean per-class accuracy"}
+
+
+def join_and(names: list[str]) -> str:
+    """'a, b and c'."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def level_list(tests: pd.DataFrame) -> str:
+    """'70, 80 and 90 %' from the comparisons 'trained at 70 %', ... of ``tests``."""
+    names = [c.removeprefix("trained at ").removesuffix(" %") for c in tests["comparison"]]
+    return join_and(names) + " %" if names else "no level"
+
+
+def signed_list(values: pd.Series) -> str:
+    return ", ".join(f"{v:+.2f}" for v in values)
+
+
+def against_text(t: pd.DataFrame, other: str, margin: float) -> str:
+    """'ahead of <other> by more than m points at L (+x), behind it by more than m points
+    at L (-y) and within z points elsewhere' from a table of paired tests (column mean)."""
+    ahead = t[t["mean"] > margin]
+    behind = t[t["mean"] < -margin]
+    rest = t[t["mean"].abs() <= margin]
+    parts = []
+    if not ahead.empty:
+        parts.append(
+            f"ahead of {other} by more than {margin:g} points at {level_list(ahead)} "
+            f"({signed_list(ahead['mean'])})"
+        )
+    if not behind.empty:
+        where = "it" if parts else other
+        parts.append(
+            f"behind {where} by more than {margin:g} points at {level_list(behind)} "
+            f"({signed_list(behind['mean'])})"
+        )
+    if not rest.empty:
+        within = f"within {rest['mean'].abs().max():.2f} points"
+        parts.append(f"{within} elsewhere" if parts else f"{within} of {other} at every level")
+    return join_and(parts)
+
+
+def accuracy_reading(
+    dataset: str,
+    runs: pd.DataFrame,
+    judgements: list[Judgement] | None = None,
+    margin: float = 0.5,
+) -> str:
+    """Generated sentences on how far the accuracy verdicts can be read (points of the
+    verdict metric, paired by seed, Holm over the levels): the paper's layer against
+    partial convolution (the same functions), each against the ConvNet, where they are
+    ahead or behind by more than ``margin`` points, and the ConvNet + mask against the
+    paper's layer. Empty while any of these has fewer than ``MIN_SEEDS`` seeds."""
+
+    def tests(model: str, baseline: str) -> pd.DataFrame:
+        return level_tests(accuracy_family(runs, dataset, model, [baseline]))
+
+    pairs = {
+        "same": tests("sparse", "sparse_partial"),
+        "sparse": tests("sparse", "dense"),
+        "sparse_partial": tests("sparse_partial", "dense"),
+        "mask": tests("dense_mask", "sparse"),
+    }
+    if any(t.empty or int(t["n"].min()) < MIN_SEEDS for t in pairs.values()):
+        return ""
+    same = pairs["same"]
+    out = [
+        f"The paper's layer and partial convolution, one family of functions in two "
+        f"parametrisations, differ by at most {same['mean'].abs().max():.2f} points at any "
+        f"level (smallest Holm-adjusted p {same['p_holm'].min():.2f})."
+    ]
+    significant_levels = []
+    for variant in ("sparse", "sparse_partial"):
+        t = pairs[variant]
+        significant = t[t["p_holm"] < ALPHA]
+        significant_levels += significant["comparison"].tolist()
+        text = f"{SUBJECTS[variant]} is {against_text(t, 'the ConvNet', margin)}"
+        text += f"; significant after Holm: {level_list(significant)}"
+        if not significant.empty:
+            text += f" (p {', '.join(f'{p:.3f}' for p in significant['p_holm'])})"
+        out.append(text + ".")
+    if judgements is None:
+        judgements = judge_claims({dataset: runs})
+    verdicts = {v: verdict_of(dataset, judgements, v) for v in ("sparse", "sparse_partial")}
+    if len(set(verdicts.values())) > 1:
+        rests = level_list(pd.DataFrame({"comparison": list(dict.fromkeys(significant_levels))}))
+        out.append(
+            f"So the two verdicts differ ({verdicts['sparse']} against "
+            f"{verdicts['sparse_partial']}) although the functions are the same: with "
+            f"{int(same['n'].min())} seeds the interval of each estimand is wide, and the "
+            f"level-wise findings that stand out after Holm's correction are at {rests}."
+        )
+    mask = pairs["mask"]
+    against_paper = against_text(mask, "the paper's layer", margin)
+    excluding = mask[(mask["low"] > 0) | (mask["high"] < 0)]
+    out.append(
+        f"The ConvNet + mask, which sees the mask as a second input channel, is "
+        f"{against_paper}; the 95 % interval excludes zero "
+        f"at {level_list(excluding)}, and {int((mask['p_holm'] < ALPHA).sum())} of "
+        f"{len(mask)} levels survive Holm's correction."
+    )
+    return " ".join(out)
+
+
+def verdict_of(dataset: str, judgements: list[Judgement], variant: str) -> str:
+    """The accuracy claim's verdict on ``dataset`` for ``variant`` (against the ConvNet)."""
+    found = find(judgements, dataset, "accuracy", variant)
+    return found[0].verdict if found and found[0].n_seeds else "no runs yet"
