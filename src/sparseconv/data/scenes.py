@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sparseconv.data.sparsify import check_sparsity
@@ -200,7 +201,6 @@ COUNT_BINS: tuple[tuple[str, int, int], ...] = (
 
 
 def _counts(mask: Tensor, kernel_size: int) -> Tensor:
-    import torch.nn.functional as F
 
     ones = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64, device=mask.device)
     return F.conv2d(mask.double(), ones, padding=kernel_size // 2).round()

@@ -232,8 +232,6 @@ def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
     constant input does not depend on which pixels are valid), 0 when every kernel sums
     to zero; independent random weights give about 1 / k^2.
     """
-    import numpy as np
-
     w = np.asarray(kernels, dtype=float)
     if w.ndim != 3 or w.shape[1] != w.shape[2]:
         raise ValueError(f"kernels must have shape (C_out, k, k), got {w.shape}")

@@ -3,6 +3,7 @@ executed notebook and its record atomically, and the progress lines of a sweep."
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -33,8 +34,6 @@ def execute_notebook(
     record into a temporary results folder; nothing outside the temporary folder is
     touched. Raises RuntimeError with the notebook's error if a cell fails.
     """
-    import json
-
     import papermill as pm
 
     started = time.perf_counter()
@@ -70,8 +69,6 @@ def execute_notebook(
 def compact_notebook(text: str) -> str:
     """Drop the saved ipywidgets state (the progress bars' live views, ~10 kB per bar)
     from an executed notebook; the bars' text form stays in the outputs."""
-    import json
-
     nb = json.loads(text)
     nb.get("metadata", {}).pop("widgets", None)
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"

@@ -11,12 +11,14 @@ interpolation on the same pixels.
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -336,8 +338,6 @@ def first_layer_kernels(net: nn.Module) -> list[list[list[float]]]:
 def encode_depth_examples(indices: list[int], depth: Tensor) -> dict[str, Any]:
     """A few predicted maps (N, 1, S, S) in metres, stored compactly in a record: each as
     base64 of little-endian uint16 centimetres."""
-    import base64
-
     cm = (depth[:, 0].clamp(0, 650) * 100).round().to(torch.int32).numpy().astype("<u2")
     return {
         "test_indices": list(indices),
@@ -349,9 +349,6 @@ def encode_depth_examples(indices: list[int], depth: Tensor) -> dict[str, Any]:
 
 def decode_depth_examples(stored: dict[str, Any]) -> Tensor:
     """The maps of :func:`encode_depth_examples` back as (N, 1, S, S) metres."""
-    import base64
-
-    import numpy as np
 
     size = stored["size"]
     maps = [

@@ -173,7 +173,6 @@ def fit(
             # and, cleared at the end of the epoch, leaves the epoch's one-line summary
             # (``on_epoch``) as what an executed notebook keeps (a widget would be saved
             # at 0 %, and papermill shows none)
-            import sys
 
             from tqdm.std import tqdm
 

@@ -10,6 +10,8 @@ import math
 import os
 from typing import Any
 
+import torch
+
 from sparseconv.data import images as data_mod
 from sparseconv.data.sparsify import check_sparsity
 from sparseconv.registry.datasets import DATASETS, PATTERNS
@@ -100,8 +102,6 @@ def validate_params(
     ``overwrite=True``, and so on. ``lr=None`` takes the study's rate for the model
     (:func:`sparseconv.registry.study.default_lr`).
     """
-    import torch
-
     if dataset not in DATASETS:
         raise _bad("dataset", dataset, f"must be one of {DATASETS}")
     try:

@@ -116,8 +116,6 @@ def depth_mae_curves(
 
     ``runs``: the frame of :func:`sparseconv.report.analysis.load_runs` for "depth".
     """
-    import pandas as pd
-
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.8))

@@ -3,6 +3,7 @@ learning-rate search and the budget check."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,8 +97,6 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
 def _log_ticks(low: float, high: float) -> list[float]:
     """Round tick values for a log axis from ``low`` to ``high``: 1-2-5 steps, finer
     (every unit of the leading digit) where the range is narrow."""
-    import math
-
     steps = ((1, 2, 5), tuple(range(1, 10)), tuple(d / 2 for d in range(2, 20)))
     exponents = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
     ticks: list[float] = []
