@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sparseconv.nn.networks import (
-    SparseBatchNorm2d,
-    build_model,
-    count_parameters,
-    valid_fraction_per_layer,
-)
+from sparseconv.nn.batchnorm import SparseBatchNorm2d
+from sparseconv.nn.networks import build_model, count_parameters, valid_fraction_per_layer
 from sparseconv.registry.models import DEPTH_MODELS, MODELS
 
 
