@@ -7,7 +7,8 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from sparseconv.registry.records import atomic_write_text, resolve_results_dir
+from sparseconv.registry.paths import project_root
+from sparseconv.registry.records import STUDY_DIR, atomic_write_text, resolve_results_dir
 from sparseconv.report.analysis import (
     accuracy_table,
     load_runs,
@@ -16,6 +17,7 @@ from sparseconv.report.analysis import (
 )
 from sparseconv.report.claims import judge_all
 from sparseconv.report.claims_report import claims_frame, claims_table
+from sparseconv.report.costs import refresh_readme
 from sparseconv.report.depth_tables import depth_table
 from sparseconv.report.tables import markdown_table
 
@@ -121,4 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results-dir", default="results")
     args = parser.parse_args(argv)
     print(write_summaries(args.results_dir))
+    # the README's run times come from the study's own records, never from a hand run's
+    if resolve_results_dir(args.results_dir) == project_root() / STUDY_DIR:
+        refresh_readme(project_root() / "README.md", args.results_dir)
     return 0
