@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sparseconv.nn.layers import traced
+
 
 class SparseBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose statistics come from valid positions only; invalid outputs are 0.
@@ -19,7 +21,7 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
     takes_mask = True  # SparseSequential passes (x, mask) to this module
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        if mask.device.type == "cpu" and bool(mask.min() > 0):
+        if not traced(mask) and mask.device.type == "cpu" and bool(mask.min() > 0):
             # every position valid: exactly nn.BatchNorm2d, with its fused kernel
             return super().forward(x), mask
         if not self.training and self.track_running_stats:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-__all__ = ["SparseConv2d", "valid_count", "NORMALIZATIONS", "check_mask"]
+__all__ = ["SparseConv2d", "valid_count", "NORMALIZATIONS", "check_mask", "traced"]
 
 NORMALIZATIONS = ("paper", "partial")
 
@@ -24,6 +24,13 @@ NORMALIZATIONS = ("paper", "partial")
 def _compiling() -> bool:
     """True while torch.compile or torch.export traces (no data-dependent branches)."""
     return torch.compiler.is_compiling()
+
+
+def traced(t: Tensor) -> bool:
+    """True where a tensor's values cannot be read on the host: while compiling or
+    exporting, and inside ``torch.func`` transforms (``vmap``: many runs trained as one,
+    :mod:`sparseconv.train.packed`). Data-dependent shortcuts and checks are skipped."""
+    return _compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t)
 
 
 def valid_count(
@@ -58,7 +65,7 @@ def valid_count(
 def _all_valid(mask: Tensor) -> bool:
     """True if every entry of the 0/1 mask is 1: a host sync, so only on the CPU and
     never while compiling or exporting (the general path is taken there)."""
-    return not _compiling() and mask.device.type == "cpu" and bool(mask.min() > 0)
+    return not traced(mask) and mask.device.type == "cpu" and bool(mask.min() > 0)
 
 
 def check_mask(x: Tensor, mask: Tensor, channels: int | None = None) -> None:
@@ -74,7 +81,7 @@ def check_mask(x: Tensor, mask: Tensor, channels: int | None = None) -> None:
         raise ValueError(
             f"x of shape {tuple(x.shape)} does not match mask of shape {tuple(mask.shape)}"
         )
-    if not _compiling() and mask.device.type == "cpu" and mask.numel():
+    if not traced(mask) and mask.device.type == "cpu" and mask.numel():
         bad = (mask != 0) & (mask != 1)
         if bool(bad.any()):
             raise ValueError(f"mask must hold only 0 and 1, found {mask[bad][0].item()!r}")

@@ -37,7 +37,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS, TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import N_TRAIN_EVAL, N_VAL
-from sparseconv.train.engine import fit
+from sparseconv.train.engine import FitResult, fit
 
 __all__ = [
     "CALTECH_SIZE",
@@ -80,8 +80,8 @@ class ClassificationData:
         return len(self.classes)
 
     def inputs(self, images: Tensor) -> Tensor:
-        """uint8 (N, C, S, S) -> normalised float32 (N, C, S, S)."""
-        return (images.float() / 255.0 - self.mean) / self.std
+        """uint8 (N, C, S, S) -> normalised (N, C, S, S) in ``mean``'s dtype (float32)."""
+        return (images.to(self.mean.dtype) / 255.0 - self.mean) / self.std
 
 
 def load_classification(
@@ -347,6 +347,20 @@ def train_classification(
         select="val_accuracy", progress=progress, on_epoch=on_epoch,
     )  # fmt: skip
 
+    return record_fields(net, data, params, result, compensate), net
+
+
+def record_fields(
+    net: nn.Module,
+    data: ClassificationData,
+    params: dict[str, Any],
+    result: FitResult,
+    compensate: bool,
+) -> dict[str, Any]:
+    """A trained run's record fields: the test set once, at every level (and after
+    batch-norm recalibration), the kept epoch's validation scores, the accuracy on
+    training images in eval mode and the run's history. ``net`` holds the kept weights."""
+    seed, sparsity = params["seed"], params["sparsity"]
     t0 = time.perf_counter()
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
     by_level = evaluate_all_levels(net, data, seed, recalibrate=has_bn)
@@ -380,7 +394,7 @@ def train_classification(
     }
     if result.diverged_at_epoch is not None:
         fields["diverged_at_epoch"] = result.diverged_at_epoch
-    return fields, net
+    return fields
 
 
 def example_images(dataset: str, data_dir: str | None = None, n: int = 4) -> Tensor:
