@@ -115,3 +115,20 @@ def test_the_registry_is_torch_free():
 def test_every_module_imports():
     for info in pkgutil.walk_packages(sparseconv.__path__, "sparseconv."):
         importlib.import_module(info.name)
+
+
+def test_the_reports_concerns_stay_apart():
+    # figures draw, text writes, pages assemble: no figure module writes sentences, no
+    # text module draws, and nothing but a page imports a page
+    crossings = []
+    for module in module_names():
+        if not module.startswith("sparseconv.report."):
+            continue
+        kind = module.split(".")[2]
+        for target in imports_of(module):
+            other = target.split(".")[2] if target.startswith("sparseconv.report.") else None
+            if other == "pages" and kind != "pages":
+                crossings.append(f"{module} -> {target}")
+            if (kind, other) in {("figures", "text"), ("text", "figures")}:
+                crossings.append(f"{module} -> {target}")
+    assert not crossings, "; ".join(crossings)
