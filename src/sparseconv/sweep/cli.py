@@ -3,6 +3,7 @@
     python -m sparseconv.sweep mnist --jobs 2
     python -m sparseconv.sweep caltech101 --models sparse dense --seeds 0
     python -m sparseconv.sweep mnist --executor ray --address HEAD:6379
+    python -m sparseconv.sweep caltech101 --executor packed --device cuda --pack-size 32
 
 Every run executes ``notebooks/<dataset>.ipynb`` with papermill in a temporary folder;
 the sweep then writes the executed notebook and the run record into
@@ -12,7 +13,9 @@ run is reported by name with its error; the others go on.
 
 Executors: ``local`` (default) runs ``--jobs`` runs at once on this machine, each
 with ``--threads-per-run`` CPU threads; ``ray`` sends each run to a Ray cluster as a
-task (see :mod:`sparseconv.sweep.ray_executor`).
+task (see :mod:`sparseconv.sweep.ray_executor`); ``packed`` trains classification runs
+of one network together in this process, for a GPU
+(:mod:`sparseconv.sweep.packed_executor`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from sparseconv.registry.study import GRIDS
 from sparseconv.sweep.local import run_local
+from sparseconv.sweep.packed_executor import PACK_SIZE, run_packed
 from sparseconv.sweep.plan import plan_line
 from sparseconv.sweep.ray_executor import run_ray
 from sparseconv.sweep.runs import (
@@ -48,8 +52,10 @@ def run_sweep(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     out: Callable[[str], None] = print,
+    pack_size: int = PACK_SIZE,
 ) -> list[tuple[Run, str]]:
-    """Skip finished runs and execute the rest with ``executor``; returns the failures."""
+    """Skip finished runs and execute the rest with ``executor`` ("local", "ray" or
+    "packed"); returns the failures."""
     todo = pending(runs)
     out(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run")
     if executor == "local":
@@ -64,7 +70,9 @@ def run_sweep(
             device=device,
             out=out,
         )
-    raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if executor == "packed":
+        return run_packed(todo, pack_size=pack_size, threads=threads, device=device, out=out)
+    raise ValueError(f"executor must be 'local', 'ray' or 'packed', got {executor!r}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--amp", action="store_true", help="bfloat16 autocast (GPU); records end in _bf16"
     )
-    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray", "packed"),
+        default="local",
+        help="packed: classification runs of one network trained together (for a GPU)",
+    )
+    p.add_argument("--pack-size", type=int, default=PACK_SIZE, help="runs per pack (packed)")
     p.add_argument("--address", help="Ray cluster HOST:PORT (ray executor; none: a local Ray)")
     p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs per run")
@@ -186,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             address=args.address,
             cpus_per_run=args.cpus_per_run,
             gpus_per_run=args.gpus_per_run,
+            pack_size=args.pack_size,
         )
     except KeyboardInterrupt:
         return 130

@@ -66,7 +66,8 @@ def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) ->
 def check_parameter_names(dataset: str, names: Any) -> None:
     """Raise ValueError if ``names`` (e.g. papermill's injected parameters) holds a name
     the data set's notebook does not know, naming it and the known ones."""
-    known = NOTEBOOK_PARAMETERS + (("pattern",) if dataset == "depth" else ())
+    extra = ("pattern",) if dataset == "depth" else ("packed_record",)
+    known = NOTEBOOK_PARAMETERS + extra
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise ParameterError(

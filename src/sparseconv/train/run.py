@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sparseconv.registry.datasets import DATASETS
+from sparseconv.registry.records import read_record
 from sparseconv.train.classify import train_classification
 from sparseconv.train.depth import train_depth
 from sparseconv.train.engine import autocast, now, pick_device, tune_cpu_allocator
@@ -24,6 +25,7 @@ from sparseconv.train.params import RUNS_DIR, validate_params
 from sparseconv.train.record import build_record, save_run
 
 __all__ = [
+    "adopt_packed_record",
     "train_run",
 ]
 
@@ -98,3 +100,26 @@ def train_run(
     record = build_record(params, fields, net, dev, started_at, executor)
     save_run(record, results_dir)
     return record, net
+
+
+# the fields a packed record must share with the notebook's parameters
+IDENTITY = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_size", "limit")
+
+
+def adopt_packed_record(path: str | os.PathLike[str], params: dict[str, Any]) -> dict[str, Any]:
+    """The record of a run trained in a pack (``sweep --executor packed``), checked
+    against the notebook's ``params`` and written where ``train_run`` would write it.
+
+    ValueError naming the field if the record was made for another run, or if it was not
+    trained in a pack."""
+    record = read_record(path)
+    if not isinstance(record, dict) or record.get("executor") != "packed":
+        raise ValueError(f"{path} is not the record of a packed run")
+    for key in IDENTITY:
+        if record.get(key) != params[key]:
+            raise ValueError(
+                f"the packed record {path} has {key}={record.get(key)!r}, the notebook's "
+                f"parameters {key}={params[key]!r}"
+            )
+    save_run(record, params["results_dir"])
+    return record
