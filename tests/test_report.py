@@ -407,3 +407,31 @@ def test_depth_capacity_sets_benchmark_runs_beside_the_grid(tmp_path, depth_reco
     assert text.startswith(f"More width or epochs lower a model's test MAE by at most {gain:.2f} m")
     nearest = depth_record["nn_mae_missing_by_sparsity"]["0.95"]
     assert f"{nearest:.2f} m" in text
+
+
+def test_the_band_and_kernel_readings_follow_the_records(tmp_path, depth_record):
+    from conftest import write_depth_study
+
+    from sparseconv.report.analysis import load_runs
+    from sparseconv.report.text.results import band_reading, kernel_reading
+
+    cells = [("sparse", 0.95, s, "uniform", 1.0) for s in (0, 1)]
+    cells += [("dense", 0.95, s, "uniform", 0.5) for s in (0, 1)]
+    write_depth_study(tmp_path, depth_record, cells)
+    runs = load_runs(tmp_path, "depth")
+    mine = depth_record["test_mae_missing_by_sparsity"]
+    nearest = depth_record["nn_mae_missing_by_sparsity"]
+    close = [k for k in mine if abs(mine[k] / nearest[k] - 1) <= 0.25]
+    text = band_reading(runs)
+    if close:
+        assert "only at" in text
+        for k in close:
+            assert f"{100 * (1 - float(k)):g} %" in text
+    else:
+        assert "at no test density" in text
+    if "0.5" in mine:
+        assert f"{mine['0.5']:.2f} m against {nearest['0.5']:.2f} m" in text
+    # the same stored kernels: as flat; the ConvNet's errors are half the layer's
+    words = kernel_reading(runs)
+    own = mine["0.95"]
+    assert "as flat as" in words and f"{own - own / 2:.2f} m less" in words

@@ -242,6 +242,20 @@ def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
     return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
 
 
+def flatness_means(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> dict[str, float]:
+    """Per model: the mean over seeds of the first-layer kernels' flat share
+    (:func:`kernel_flatness`) of the uniform-sampling runs trained at ``trained``."""
+    uniform = runs[pattern_of(runs) == "uniform"] if len(runs) else runs
+    out = {}
+    for model in [m for m in MODEL_LABELS if len(uniform) and m in set(uniform["model"])]:
+        same = uniform[(uniform["model"] == model) & np.isclose(uniform["sparsity"], trained)]
+        values = [kernel_flatness(r["first_layer_kernels"]) for r in same["record"]
+                  if r.get("first_layer_kernels")]  # fmt: skip
+        if values:
+            out[model] = float(np.mean(values))
+    return out
+
+
 def flatness_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The flat share of the first-layer kernels (:func:`kernel_flatness`) of every
     uniform-sampling run that stores them: rows models, columns the training density;

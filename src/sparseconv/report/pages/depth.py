@@ -35,7 +35,14 @@ from sparseconv.report.figures.style import legend_below
 from sparseconv.report.figures.training import tuning_curves
 from sparseconv.report.tables import intervals, styled
 from sparseconv.report.text.claims import verdict_basis
-from sparseconv.report.text.results import findings, flatness_text, standouts, transfer_reading
+from sparseconv.report.text.results import (
+    band_reading,
+    findings,
+    flatness_text,
+    kernel_reading,
+    standouts,
+    transfer_reading,
+)
 from sparseconv.report.text.runs import depth_capacity_text, grid_progress, time_by_device
 from sparseconv.sweep.tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
 
@@ -212,6 +219,8 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     )
     figures = examples_and_kernels(runs)
     out["depth_flatness"] = flatness_text(*figures.pop("flatness"))
+    out["depth_band_reading"] = band_reading(runs)
+    out["depth_kernel_reading"] = kernel_reading(runs)
     out.update(figures)
     out["fig_depth_patterns"] = patterns_figure()
     lines = lines_table(runs)

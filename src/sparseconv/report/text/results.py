@@ -19,6 +19,7 @@ from sparseconv.report.claims import (
 from sparseconv.report.depth_tables import (
     NAN,
     depth_curve,
+    flatness_means,
     nearest_curve,
     uniform_runs,
 )
@@ -227,3 +228,56 @@ def verdict_of(dataset: str, judgements: list[Judgement], variant: str) -> str:
     """The accuracy claim's verdict on ``dataset`` for ``variant`` (against the ConvNet)."""
     found = find(judgements, dataset, "accuracy", variant)
     return found[0].verdict if found and found[0].n_seeds else "no runs yet"
+
+
+def _density(sparsity: float) -> str:
+    return f"{100 * (1 - sparsity):g} %"
+
+
+def band_reading(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> str:
+    """Where the paper's layer trained at ``trained`` lies against raw nearest neighbour
+    across the test densities (missing-pixel MAE, m): the densities where it is within
+    25 % of nearest neighbour's error, its error at the other training density, and
+    whether it rises as the input gets denser."""
+    mine = depth_curve(runs, "sparse", trained)
+    nearest = nearest_curve(runs)
+    levels = [s for s in mine.index if s in nearest.index]
+    if not levels:
+        return "No run of the paper's layer has been tested yet."
+    close = [s for s in levels if abs(mine[s] / nearest[s] - 1) <= 0.25]
+    other = DEPTH_DENSITIES[1]
+    near = join_and([_density(s) for s in sorted(close, reverse=True)])
+    where = f"only at {near} test density" if close else "at no test density"
+    text = (
+        f"Trained at {_density(trained)}, the paper's layer is within 25 % of raw "
+        f"nearest-neighbour interpolation's error {where}"
+    )
+    if other in levels:
+        text += f"; at {_density(other)} it errs {mine[other]:.2f} m against {nearest[other]:.2f} m"
+    dense = min(levels)
+    low = min(levels, key=lambda s: mine[s])
+    if mine[dense] > mine[low]:
+        text += (
+            f", and its error rises as the input gets denser beyond {_density(low)} "
+            f"({mine[low]:.2f} m there, {mine[dense]:.2f} m at {_density(dense)})"
+        )
+    return text + "."
+
+
+def kernel_reading(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> str:
+    """Whether the flat share of the first-layer kernels sets the paper's layer apart
+    from the ConvNet trained at the same density, and their errors there (m)."""
+    flat = flatness_means(runs, trained)
+    if not {"sparse", "dense"} <= set(flat):
+        return "The kernels of both the paper's layer and the ConvNet are not stored yet."
+    mine = depth_curve(runs, "sparse", trained).get(trained, NAN)
+    theirs = depth_curve(runs, "dense", trained).get(trained, NAN)
+    gap = flat["dense"] - flat["sparse"]
+    relation = "as flat as" if abs(gap) < 0.005 else "flatter than" if gap > 0 else "less flat than"
+    return (
+        f"Flatness alone does not set the normalised layers apart: trained at "
+        f"{_density(trained)}, the ConvNet's kernels are {relation} the paper's layer's "
+        f"({flat['dense']:.3f} against {flat['sparse']:.3f}, means over seeds), and at "
+        f"that density the ConvNet errs {mine - theirs:.2f} m less on the missing pixels "
+        f"({theirs:.2f} m against {mine:.2f} m)."
+    )
