@@ -435,3 +435,23 @@ def test_the_band_and_kernel_readings_follow_the_records(tmp_path, depth_record)
     words = kernel_reading(runs)
     own = mine["0.95"]
     assert "as flat as" in words and f"{own - own / 2:.2f} m less" in words
+
+
+def test_the_benchmark_reading_says_whether_the_rankings_agree():
+    import pandas as pd
+
+    from sparseconv.report.text.results import benchmark_reading
+
+    def table(ours_sparse, ours_fill):
+        return pd.DataFrame([
+            {"KITTI entry": "SparseConvs (x)", "KITTI MAE (mm)": 481.0,
+             "ours, synthetic 5 %: MAE (m)": ours_sparse},
+            {"KITTI entry": "NN+CNN (y)", "KITTI MAE (mm)": 416.0,
+             "ours, synthetic 5 %: MAE (m)": ours_fill},
+        ])  # fmt: skip
+
+    assert benchmark_reading(table(1.5, 0.9)).endswith("the same ranking.")
+    assert benchmark_reading(table(0.8, 0.9)).endswith("the opposite ranking.")
+    assert "416 mm MAE against 481 mm" in benchmark_reading(table(0.8, 0.9))
+    assert "not all in yet" in benchmark_reading(table(float("nan"), 0.9))
+    assert "not in results/reference" in benchmark_reading(pd.DataFrame())

@@ -10,6 +10,7 @@ nearest-neighbour interpolation's as ``nn_<metric>_by_sparsity`` (all and missin
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 from sparseconv.data.scenes import COUNT_BINS, window_counts
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
+from sparseconv.registry.records import resolve_results_dir
 from sparseconv.registry.study import GRIDS
 from sparseconv.report.claims import CLAIMS, family_of, level_tests
 from sparseconv.report.stats import one_sample
@@ -432,4 +434,35 @@ def metrics_table(runs: pd.DataFrame) -> pd.DataFrame:
         ):
             row[name] = depth_curve(uniform, model, level, metric=metric).get(level, NAN)
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_kitti_benchmark(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """The KITTI depth completion benchmark's published errors,
+    ``results/reference/kitti_benchmark.csv`` (empty if the file is missing)."""
+    path = resolve_results_dir(results_dir) / "reference" / "kitti_benchmark.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def benchmark_table(bench: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark's entries (MAE and RMSE, mm) beside our model of the same kind on
+    the synthetic scenes, trained and tested at 5 % density (missing-pixel MAE and RMSE,
+    m, mean over seeds); raw nearest neighbour beside interpolation alone."""
+    if bench.empty:
+        return pd.DataFrame()
+    trained = DEPTH_DENSITIES[0]
+    rows = []
+    for _, entry in bench.iterrows():
+        model = entry["model"] if isinstance(entry["model"], str) else None
+        if model is not None:
+            mae = depth_curve(runs, model, trained).get(trained, NAN)
+            rmse = depth_curve(runs, model, trained, metric="rmse_missing").get(trained, NAN)
+        elif entry["method"].startswith("NadarayaW"):
+            mae = nearest_curve(runs).get(trained, NAN)
+            rmse = nearest_curve(runs, metric="rmse_missing").get(trained, NAN)
+        else:
+            mae = rmse = NAN
+        rows.append({"KITTI entry": entry["method"], "KITTI MAE (mm)": entry["mae_mm"],
+                     "KITTI RMSE (mm)": entry["rmse_mm"],
+                     "ours, synthetic 5 %: MAE (m)": mae, "ours: RMSE (m)": rmse})  # fmt: skip
     return pd.DataFrame(rows)

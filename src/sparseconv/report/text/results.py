@@ -281,3 +281,29 @@ def kernel_reading(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> s
         f"that density the ConvNet errs {mine - theirs:.2f} m less on the missing pixels "
         f"({theirs:.2f} m against {mine:.2f} m)."
     )
+
+
+def benchmark_reading(table: pd.DataFrame) -> str:
+    """Whether KITTI's benchmark and our synthetic scenes rank the paper's network and
+    NN fill + ConvNet the same way (by MAE), from :func:`benchmark_table`."""
+    if table.empty:
+        return "The benchmark's numbers are not in results/reference/."
+    by = {row["KITTI entry"].split(" (")[0]: row for _, row in table.iterrows()}
+    theirs, ours = by.get("SparseConvs"), by.get("NN+CNN")
+    if theirs is None or ours is None:
+        return "The benchmark table lacks the paper's network or NN+CNN."
+    kitti = "NN+CNN" if ours["KITTI MAE (mm)"] < theirs["KITTI MAE (mm)"] else "SparseConvs"
+    text = (
+        f"On KITTI's test server the paper's group's NN+CNN entry errs "
+        f"{ours['KITTI MAE (mm)']:.0f} mm MAE against {theirs['KITTI MAE (mm)']:.0f} mm for "
+        f"SparseConvs, so {kitti} ranks first there."
+    )
+    mine, fill = theirs["ours, synthetic 5 %: MAE (m)"], ours["ours, synthetic 5 %: MAE (m)"]
+    if math.isnan(mine) or math.isnan(fill):
+        return text + " Our runs at 5 % density are not all in yet."
+    synthetic = "NN+CNN" if fill < mine else "SparseConvs"
+    agree = "the same ranking" if synthetic == kitti else "the opposite ranking"
+    return text + (
+        f" On our synthetic scenes at 5 % density, NN fill + ConvNet errs {fill:.2f} m "
+        f"against {mine:.2f} m for the paper's layer: {agree}."
+    )
