@@ -455,3 +455,23 @@ def test_the_benchmark_reading_says_whether_the_rankings_agree():
     assert "416 mm MAE against 481 mm" in benchmark_reading(table(0.8, 0.9))
     assert "not all in yet" in benchmark_reading(table(float("nan"), 0.9))
     assert "not in results/reference" in benchmark_reading(pd.DataFrame())
+
+
+def test_a_lagging_seed_is_named_with_what_the_plateau_rule_did(tmp_path, depth_record):
+    import copy
+
+    from conftest import write_depth_study
+
+    from sparseconv.report.analysis import load_runs
+    from sparseconv.report.text.results import lagging_seeds_reading
+
+    cells = [("sparse", 0.95, s, "uniform", 2.0 if s == 1 else 1.0) for s in (0, 1, 2)]
+    base = copy.deepcopy(depth_record)
+    write_depth_study(tmp_path, base, cells)
+    runs = load_runs(tmp_path, "depth")
+    text = lagging_seeds_reading(runs)
+    assert "seed 1" in text and "seed 0" not in text and "seed 2" not in text
+    own = depth_record["test_mae_missing"]
+    assert f"errs {2 * own:.2f} m against {own:.2f} m" in text
+    even = load_runs(tmp_path, "depth")
+    assert "no seed ends" in lagging_seeds_reading(even, lag=10.0)

@@ -43,6 +43,7 @@ from sparseconv.report.text.results import (
     findings,
     flatness_text,
     kernel_reading,
+    lagging_seeds_reading,
     standouts,
     transfer_reading,
 )
@@ -224,6 +225,7 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     out["depth_flatness"] = flatness_text(*figures.pop("flatness"))
     out["depth_band_reading"] = band_reading(runs)
     out["depth_kernel_reading"] = kernel_reading(runs)
+    out["depth_lagging"] = " ".join(lagging_seeds_reading(runs, level) for level in DEPTH_DENSITIES)
     bench = benchmark_table(load_kitti_benchmark(results_dir), runs)
     out["depth_benchmark"] = styled(
         bench,

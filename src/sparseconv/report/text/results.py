@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from sparseconv.registry.datasets import DEPTH_DENSITIES
@@ -21,6 +22,7 @@ from sparseconv.report.depth_tables import (
     depth_curve,
     flatness_means,
     nearest_curve,
+    pattern_of,
     uniform_runs,
 )
 from sparseconv.report.stats import ALPHA, MIN_SEEDS
@@ -307,3 +309,41 @@ def benchmark_reading(table: pd.DataFrame) -> str:
         f" On our synthetic scenes at 5 % density, NN fill + ConvNet errs {fill:.2f} m "
         f"against {mine:.2f} m for the paper's layer: {agree}."
     )
+
+
+def lagging_seeds_reading(
+    runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0], lag: float = 0.15
+) -> str:
+    """The runs at ``trained`` (uniform) whose test error on the missing pixels is more
+    than ``lag`` above the mean of the same model's other seeds, with what the plateau
+    rule did to them (learning-rate cuts, early stop) against those other seeds."""
+    uniform = runs[pattern_of(runs) == "uniform"] if len(runs) else runs
+    chosen = uniform[np.isclose(uniform["sparsity"], trained)] if len(uniform) else uniform
+
+    def cuts(record: dict) -> int:
+        return len({round(h["lr"], 12) for h in record["history"]}) - 1
+
+    parts = []
+    for model in [m for m in MODEL_LABELS if len(chosen) and m in set(chosen["model"])]:
+        same = chosen[chosen["model"] == model]
+        for _, row in same.iterrows():
+            others = [r for r in same[same["seed"] != row["seed"]]["record"]]
+            mine = row["record"]
+            if not others:
+                continue
+            rest = float(np.mean([r["test_mae_missing"] for r in others]))
+            if mine["test_mae_missing"] <= (1 + lag) * rest:
+                continue
+            epochs = len(mine["history"])
+            stop = f"stopped by the rule after {epochs} epochs" if mine.get("stopped_early") else (
+                f"ran all {epochs} epochs")  # fmt: skip
+            parts.append(
+                f"{MODEL_LABELS[model]}, seed {row['seed']}, errs {mine['test_mae_missing']:.2f} m "
+                f"against {rest:.2f} m for its other seeds; its rate was cut {cuts(mine)} "
+                f"times and it {stop}, while the other seeds' rates were cut "
+                f"{join_and([str(cuts(r)) for r in others])} times"
+            )
+    if not parts:
+        return (f"At {_density(trained)} density no seed ends more than {100 * lag:g} % behind "
+                "the same model's other seeds.")  # fmt: skip
+    return f"At {_density(trained)} density: " + "; ".join(parts) + "."
