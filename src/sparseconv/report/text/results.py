@@ -335,7 +335,7 @@ def lagging_seeds_reading(
             if mine["test_mae_missing"] <= (1 + lag) * rest:
                 continue
             epochs = len(mine["history"])
-            stop = f"stopped by the rule after {epochs} epochs" if mine.get("stopped_early") else (
+            stop = f"was stopped by the rule after {epochs} epochs" if mine.get("stopped_early") else (
                 f"ran all {epochs} epochs")  # fmt: skip
             parts.append(
                 f"{MODEL_LABELS[model]}, seed {row['seed']}, errs {mine['test_mae_missing']:.2f} m "
