@@ -335,8 +335,9 @@ def lagging_seeds_reading(
             if mine["test_mae_missing"] <= (1 + lag) * rest:
                 continue
             epochs = len(mine["history"])
-            stop = f"was stopped by the rule after {epochs} epochs" if mine.get("stopped_early") else (
-                f"ran all {epochs} epochs")  # fmt: skip
+            stop = f"ran all {epochs} epochs"
+            if mine.get("stopped_early"):
+                stop = f"was stopped by the rule after {epochs} epochs"
             parts.append(
                 f"{MODEL_LABELS[model]}, seed {row['seed']}, errs {mine['test_mae_missing']:.2f} m "
                 f"against {rest:.2f} m for its other seeds; its rate was cut {cuts(mine)} "
