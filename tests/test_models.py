@@ -166,7 +166,7 @@ def test_nn_convnet_is_the_convnet_on_the_nearest_neighbour_fill():
 def test_block_pools_before_relu_with_the_same_values_and_gradients(sparse, batch_norm):
     # ConvBlock applies the ReLU after the pool (cheaper); the result must be that of
     # the textbook order conv -> [bn] -> ReLU -> pool, values and gradients alike
-    from sparseconv.nn.networks import ConvBlock
+    from sparseconv.nn.blocks import ConvBlock
 
     torch.manual_seed(0)
     block = ConvBlock(3, 4, 3, sparse=sparse, batch_norm=batch_norm, pool=True).double()

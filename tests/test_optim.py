@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sparseconv.nn.layers import SparseConv2d, valid_count
+from sparseconv.nn.layers import SparseConv2d
+from sparseconv.nn.masks import valid_count
 from sparseconv.nn.networks import build_model
 from sparseconv.nn.optim import make_optimizer, param_groups
 

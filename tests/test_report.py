@@ -7,7 +7,7 @@ import pytest
 
 from sparseconv.report.classification_tables import trap_table
 from sparseconv.report.invariance_tables import loss_summary, transfer_table
-from sparseconv.report.performance_tables import goals_table
+from sparseconv.report.performance_tables import floor_table, goals_table
 from sparseconv.report.tables import markdown_table, styled
 from sparseconv.report.text.results import accuracy_reading
 from sparseconv.report.text.runs import fit_check, ray_overhead_text
@@ -135,7 +135,26 @@ def test_goals_table_by_hand():
     times = pd.DataFrame({"dataset": ["mnist", "mnist"], "layout": ["channels_last"] * 2,
                           "device": ["cpu", "NVIDIA H200"], "median_min": [4.0, 0.5]})  # fmt: skip
     goals = goals_table(layer, None, times).set_index("goal")["holds"].tolist()
-    assert goals == ["yes", "no", "no"]  # 1.05, 1.2 against 1.10; 4 / 2 = 2 min > 1.5
+    assert goals == ["yes", "no", "no"]  # 1.05, 1.2 against 1.05; 4 / 2 = 2 min > 1.5
+
+
+def test_floor_table_by_hand():
+    rows = [
+        {
+            "dataset": "mnist",
+            "model": m,
+            "training_flops_per_image": 5e6,
+            "conv_flops_per_second": 4e10,
+            "of_floor": f,
+        }
+        for m, f in (("dense", 0.5), ("sparse", 0.4), ("sparse (channels-first)", 0.2))
+    ]
+    rows.append({"dataset": "mnist", "model": "dense_mask"})  # from before the floor
+    table = floor_table({"rows": rows})
+    assert len(table) == 2  # the study's layouts only
+    assert table["step (GFLOP / s)"].tolist() == pytest.approx([20.0, 16.0])
+    assert table["share of the convolutions' rate (%)"].tolist() == pytest.approx([50.0, 40.0])
+    assert table["training arithmetic (MFLOP / image)"].tolist() == pytest.approx([5.0, 5.0])
 
 
 def test_one_table_style():

@@ -6,7 +6,8 @@ The layer and sparsification are importable from the top level::
 """
 
 from sparseconv.data.sparsify import apply_fixed_mask, fixed_mask, sparsify
-from sparseconv.nn.layers import SparseConv2d, valid_count
+from sparseconv.nn.layers import SparseConv2d
+from sparseconv.nn.masks import valid_count
 from sparseconv.nn.pooling import SparseMaxPool2d, SparseSequential
 
 __version__ = "0.1.0"

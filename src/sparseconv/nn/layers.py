@@ -16,75 +16,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-__all__ = ["SparseConv2d", "valid_count", "NORMALIZATIONS", "check_mask", "traced"]
+from sparseconv.nn.kernels import NormalizedConv, scaled
+from sparseconv.nn.masks import check_mask, traced, valid_count
+
+__all__ = ["SparseConv2d", "NORMALIZATIONS"]
 
 NORMALIZATIONS = ("paper", "partial")
 
 
-def _compiling() -> bool:
-    """True while torch.compile or torch.export traces (no data-dependent branches)."""
-    return torch.compiler.is_compiling()
-
-
-def traced(t: Tensor) -> bool:
-    """True where a tensor's values cannot be read on the host: while compiling or
-    exporting, and inside ``torch.func`` transforms (``vmap``: many runs trained as one,
-    :mod:`sparseconv.train.packed`). Data-dependent shortcuts and checks are skipped."""
-    return _compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t)
-
-
-def valid_count(
-    mask: Tensor,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | None = None,
-    dilation: int | tuple[int, int] = 1,
-) -> Tensor:
-    """Number of valid pixels under each window of a convolution, without autograd.
-
-    mask: (N, C, H, W), 0/1, channels counted separately. Returns (N, C, H', W') with
-    integer values in [0, kh * kw], the same as ``conv2d(mask, ones(C, 1, kh, kw),
-    stride, padding, dilation, groups=C)``; zero padding counts as missing. ``padding``
-    defaults to ``kernel_size // 2`` (same size for odd kernels at stride 1). Undilated
-    windows are box sums (``avg_pool2d`` with divisor 1), except in an ONNX export.
-    """
-    kh, kw = _pair(kernel_size)
-    pad = (kh // 2, kw // 2) if padding is None else _pair(padding)
-    stride, dilation = _pair(stride), _pair(dilation)
-    with torch.no_grad():
-        # ONNX's AveragePool has no divisor override: the exporter takes the conv below
-        box = not torch.onnx.is_in_onnx_export()
-        if box and dilation == (1, 1) and pad[0] <= kh // 2 and pad[1] <= kw // 2:
-            return F.avg_pool2d(mask, (kh, kw), stride, pad, count_include_pad=True,
-                                divisor_override=1)  # fmt: skip
-        channels = mask.shape[1]
-        ones = torch.ones(channels, 1, kh, kw, dtype=mask.dtype, device=mask.device)
-        return F.conv2d(mask, ones, None, stride, pad, dilation, channels)
-
-
-def _all_valid(mask: Tensor) -> bool:
-    """True if every entry of the 0/1 mask is 1: a host sync, so only on the CPU and
-    never while compiling or exporting (the general path is taken there)."""
-    return not traced(mask) and mask.device.type == "cpu" and bool(mask.min() > 0)
-
-
-def check_mask(x: Tensor, mask: Tensor, channels: int | None = None) -> None:
-    """Raise ValueError unless ``x`` is (N, C, H, W) and ``mask`` is (N, channels, H, W)
-    (``channels`` None: 1 or C); on the CPU also unless the mask holds only 0 and 1."""
-    if x.dim() != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
-    allowed = (1, x.shape[1]) if channels is None else (channels,)
-    if mask.dim() != 4 or mask.shape[1] not in allowed:
-        want = " or ".join(f"(N, {c}, H, W)" for c in dict.fromkeys(allowed))
-        raise ValueError(f"mask must have shape {want}, got {tuple(mask.shape)}")
-    if x.shape[0] != mask.shape[0] or x.shape[2:] != mask.shape[2:]:
-        raise ValueError(
-            f"x of shape {tuple(x.shape)} does not match mask of shape {tuple(mask.shape)}"
-        )
-    if not traced(mask) and mask.device.type == "cpu" and mask.numel():
-        bad = (mask != 0) & (mask != 1)
-        if bool(bad.any()):
-            raise ValueError(f"mask must hold only 0 and 1, found {mask[bad][0].item()!r}")
+def _eager(x: Tensor) -> bool:
+    """True where the layer may take :class:`~sparseconv.nn.kernels.NormalizedConv`:
+    not traced, not exported to ONNX, no autocast (which casts inside the convolution
+    and not in its hand-written backward)."""
+    return not (traced(x) or torch.onnx.is_in_onnx_export()
+                or torch.is_autocast_enabled(x.device.type))  # fmt: skip
 
 
 def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
@@ -298,47 +243,84 @@ class SparseConv2d(nn.Module):
         it). ``mask_out``: (N, 1, H', W'), or (N, C_out, H', W') with ``multi_channel``."""
         with torch.no_grad():
             count = self._count(mask)
-            valid = count > 0
+            valid = count.clamp_max(1.0)  # counts are whole numbers: 1 where n > 0
             if self.normalization == "paper":
-                scale = torch.where(valid, 1.0 / (count + self.eps), 0.0)
+                # counts of 0 are lifted to 1 so that 0 / (0 + eps) cannot give NaN
+                # (eps = 0, or eps lost in float16); valid is 0 there anyway
+                scale = valid / (count.clamp_min(1.0) + self.eps)
             else:
-                scale = torch.where(valid, float(self.window) / count.clamp_min(1.0), 0.0)
-            mask_out = valid.to(mask.dtype)
+                scale = (valid * float(self.window)) / count.clamp_min(1.0)
+            mask_out = valid
             if self.multi_channel:
                 mask_out = mask_out.repeat_interleave(self.out_channels // self.groups, dim=1)
         return scale, mask_out
 
-    def _scaled(self, y: Tensor, scale: Tensor) -> Tensor:
-        """``y * scale`` with a per-group scale broadcast over each group's channels."""
-        if scale.shape[1] in (1, y.shape[1]):
-            return y * scale
-        n, c, h, w = y.shape
-        g = scale.shape[1]
-        return (y.view(n, g, c // g, h, w) * scale.unsqueeze(2)).view(n, c, h, w)
+    def _full_normalizer(self, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`normalizer` for a mask of ones (before any "same" padding): the scale
+        depends on the image size alone, so it is computed once per size, dtype and
+        device and kept, (1, 1 or groups, H', W'); ``mask_out`` (N, ..., H', W') is a copy
+        of the kept one (ones, unless padding or strides leave windows with no pixel)."""
+        n, c, h, w = mask.shape
+        key = (c, h, w, mask.dtype, mask.device)
+        cache: dict = self.__dict__.setdefault("_full_scales", {})
+        if key not in cache:
+            ones = torch.ones(1, c, h, w, dtype=mask.dtype, device=mask.device)
+            if self._pad4 is not None:
+                ones = F.pad(ones, self._pad4)
+            scale, mask_out = self.normalizer(ones)
+            if len(cache) >= 8:  # many image sizes: keep the latest few
+                cache.pop(next(iter(cache)))
+            cache[key] = (scale, mask_out)
+        scale, mask_out = cache[key]
+        return scale, mask_out.expand(n, -1, -1, -1).contiguous()
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """x: (N, C_in, H, W), mask: (N, 1 or C_in, H, W) -> (y, mask_out); see Shape."""
-        check_mask(x, mask, self.in_channels if self.multi_channel else 1)
+        x_valid, scale, mask_out = self.prepare(x, mask)
+        return self.apply_scale(x_valid, scale, mask_out), mask_out
+
+    def prepare(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The mask's side of the layer, checked and without autograd: ``(x_valid,
+        scale, mask_out)`` with ``x_valid`` the (padded) input times its mask and
+        ``scale``, ``mask_out`` from :meth:`normalizer`. Where every input pixel is valid
+        (common after a network's first layer) ``x_valid`` is ``x`` and the normaliser
+        is the one kept for this image size: nothing is computed twice."""
+        all_valid = check_mask(x, mask, self.in_channels if self.multi_channel else 1)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels, the layer takes {self.in_channels}")
         mask = mask.to(x.dtype)
+        if all_valid:
+            scale, mask_out = self._full_normalizer(mask)
+            return (x if self._pad4 is None else F.pad(x, self._pad4)), scale, mask_out
         if self._pad4 is not None:
             x, mask = F.pad(x, self._pad4), F.pad(mask, self._pad4)
         scale, mask_out = self.normalizer(mask)
-        # where every pixel is valid (common after the first layer) x * mask is x
-        x_valid = x if _all_valid(mask) else x * mask
+        return x * mask, scale, mask_out
+
+    def apply_scale(
+        self, x_valid: Tensor, scale: Tensor, mask_out: Tensor, bias: bool = True
+    ) -> Tensor:
+        """The feature side: ``conv(x_valid) * scale + bias`` (``"partial"``: the bias
+        where ``mask_out`` is 1), from :meth:`prepare`'s tensors; ``bias=False`` leaves
+        the bias out (a caller that adds it later, after a max-pool, say)."""
+        b = self.bias if bias else None
+        bias_mask = mask_out if self.normalization == "partial" else None
+        if scale.shape[1] == 1 and _eager(x_valid):
+            return NormalizedConv.apply(x_valid, self.weight, b, scale, bias_mask, self.stride,
+                                        self._pad, self.dilation, self.groups)  # fmt: skip
+        # traced, autocast or a scale per group: the same function in plain ops
         y = F.conv2d(x_valid, self.weight, None, self.stride, self._pad, self.dilation,
                      self.groups)  # fmt: skip
         scale = scale.to(y.dtype)
-        if self.bias is None:
-            return self._scaled(y, scale), mask_out
-        bias = self.bias.view(1, -1, 1, 1).to(y.dtype)
-        if self.normalization == "partial":
+        if b is None:
+            return scaled(y, scale)
+        b = b.view(1, -1, 1, 1).to(y.dtype)
+        if bias_mask is not None:
             # no bias where nothing was valid: conv * scale is already 0 there
-            return torch.addcmul(self._scaled(y, scale), bias, mask_out.to(y.dtype)), mask_out
+            return torch.addcmul(scaled(y, scale), b, bias_mask.to(y.dtype))
         if scale.shape[1] == 1:
-            return torch.addcmul(bias, y, scale), mask_out
-        return self._scaled(y, scale) + bias, mask_out
+            return torch.addcmul(b, y, scale)
+        return scaled(y, scale) + b
 
     def extra_repr(self) -> str:
         def size(value: tuple[int, int]) -> str:

@@ -27,13 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparseconv.data.scenes import nearest_fill
-from sparseconv.nn.batchnorm import SparseBatchNorm2d
+from sparseconv.nn.blocks import ConvBlock
 from sparseconv.nn.layers import SparseConv2d
-from sparseconv.nn.pooling import SparseMaxPool2d
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import ModelVariant, variant
 
@@ -41,7 +39,6 @@ __all__ = [
     "ConvSpec",
     "MNIST_SPEC",
     "CALTECH_SPEC",
-    "ConvBlock",
     "Classifier",
     "build_model",
     "variant_for",
@@ -109,69 +106,6 @@ CALTECH_SPEC = ConvSpec(
     batch_norm=True,
     dropout=0.25,
 )
-
-
-class ConvBlock(nn.Module):
-    """conv -> [batch norm] -> ReLU -> [2x2 max-pool], sparse or dense.
-
-    The pool is applied before the ReLU: max-pooling and ReLU commute (both are
-    monotone, and a window without valid pixels gives 0 either way), so the values and
-    gradients are those of the order above, with the ReLU on a quarter of the pixels.
-
-    x: (N, C_in, H, W), mask: (N, 1, H, W) -> (y (N, C_out, H', W'), mask (N, 1, H', W')).
-    Dense blocks pass the mask through (pooled alike) without using it.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        *,
-        sparse: bool,
-        normalization: str = "paper",
-        batch_norm: bool = False,
-        pool: bool = False,
-    ) -> None:
-        super().__init__()
-        self.sparse = sparse
-        self.conv: nn.Module
-        self.norm: nn.Module | None = None
-        self.pool: nn.Module | None = None
-        if sparse:
-            self.conv = SparseConv2d(
-                in_channels, out_channels, kernel_size, normalization=normalization
-            )
-            if batch_norm:
-                self.norm = SparseBatchNorm2d(out_channels)
-            if pool:
-                self.pool = SparseMaxPool2d(2)
-        else:
-            conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-            # He-normal, zero bias: the same principle as SparseConv2d.reset_parameters
-            nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / (in_channels * kernel_size**2)))
-            nn.init.zeros_(conv.bias)
-            self.conv = conv
-            if batch_norm:
-                self.norm = nn.BatchNorm2d(out_channels)
-            if pool:
-                self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        if self.sparse:
-            x, mask = self.conv(x, mask)
-            if self.norm is not None:
-                x, mask = self.norm(x, mask)
-            if self.pool is not None:
-                x, mask = self.pool(x, mask)
-            return F.relu(x), mask
-        x = self.conv(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        if self.pool is not None:
-            x = self.pool(x)
-            mask = F.max_pool2d(mask, 2)
-        return F.relu(x), mask
 
 
 class Classifier(nn.Module):

@@ -243,8 +243,9 @@ DEPTH_LINES_RUNS = tuple(
 
 # Performance goals (benchmarks/): ratios against a plain baseline measured in one run
 PERFORMANCE_GOALS = {
-    "layer_vs_conv": 1.10,  # SparseConv2d forward + backward / nn.Conv2d
-    "sparse_train_vs_dense": 1.15,  # a sparse model's training step / its dense twin's
+    # the throughput issue's goals, one CPU thread, ratios measured in one run
+    "layer_vs_conv": 1.05,  # SparseConv2d forward + backward / nn.Conv2d
+    "sparse_train_vs_dense": 1.10,  # the paper's network's training step / its dense twin's
     "data_share": 0.10,  # share of a training step spent preparing the batch
 }
 # Budget per run of a grid, in minutes of wall time with two one-thread runs at once

@@ -72,6 +72,30 @@ def layer_table(layer: dict) -> pd.DataFrame:
     )
 
 
+def floor_table(train: dict) -> pd.DataFrame:
+    """Each network's training step against the rate this thread sustains on its dense
+    convolutions alone (``benchmarks/train.py``): arithmetic per image, that rate, and
+    the step's rate as a share of it, per model (the study's layouts only). Empty for a
+    benchmark file from before the floor was measured."""
+    rows = [r for r in train["rows"] if "of_floor" in r and " " not in r["model"]]
+    return pd.DataFrame(
+        [
+            {
+                "data set": DATASET_NAMES[r["dataset"]],
+                "model": model_name(r["model"]),
+                "training arithmetic (MFLOP / image)": r["training_flops_per_image"] / 1e6,
+                "dense convolutions alone (GFLOP / s)": r["conv_flops_per_second"] / 1e9,
+                "step (GFLOP / s)": r["of_floor"] * r["conv_flops_per_second"] / 1e9,
+                "share of the convolutions' rate (%)": 100 * r["of_floor"],
+            }
+            for r in rows
+        ],
+        columns=["data set", "model", "training arithmetic (MFLOP / image)",
+                 "dense convolutions alone (GFLOP / s)", "step (GFLOP / s)",
+                 "share of the convolutions' rate (%)"],
+    )  # fmt: skip
+
+
 def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> pd.DataFrame:
     """Every goal with what was measured and whether it holds (columns goal, measured,
     holds)."""

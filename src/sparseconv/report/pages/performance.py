@@ -13,6 +13,7 @@ from sparseconv.registry.datasets import DATASET_NAMES
 from sparseconv.report.analysis import load_runs, run_times
 from sparseconv.report.performance_tables import (
     cost_table,
+    floor_table,
     goals_table,
     layer_table,
     model_name,
@@ -60,6 +61,13 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
             }
         )
         out["tab_train"] = styled(shown, "Training throughput (one CPU thread, sparsity 50 %).")
+        out["tab_floor"] = styled(
+            floor_table(train),
+            "Each training step against the rate of the dense network's convolutions "
+            "alone, timed in the same run (one CPU thread).",
+            1,
+            empty="benchmarks/train.py has not measured the floor yet",
+        )
         speed = {(r["dataset"], r["model"]): r["images_per_second"] for r in train["rows"]}
         layout = [
             f"{DATASET_NAMES[d]} {model_name(m.removesuffix(' (channels-first)'))} "
@@ -70,6 +78,7 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         out["layout_speedup"] = "; ".join(layout) if layout else "not measured"
     else:
         out["tab_train"] = note_table("benchmarks/train.py has not been run")
+        out["tab_floor"] = note_table("benchmarks/train.py has not been run")
         out["layout_speedup"] = "not measured"
     # two one-thread processes at once on the 2-core machine; a GPU was shared by more
     per_run = times["median_min"].where(times["device"] == "cpu") / 2

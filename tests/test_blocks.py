@@ -1,0 +1,65 @@
+"""The fused sparse blocks compute what the plain layers compute, one after the other:
+values, every gradient and the running statistics, in float64, where the convolution's
+output has invalid pixels (the case the fused forms exist for) and where it has none."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from sparseconv.nn.blocks import ConvBlock
+
+
+def _plain(block: ConvBlock, x: torch.Tensor, mask: torch.Tensor):
+    """The block's layers applied one by one (the definition)."""
+    y, m = block.conv(x, mask)
+    if block.norm is not None:
+        y, m = block.norm(y, m)
+    y, m = block.pool(y, m)
+    return torch.relu(y), m
+
+
+@pytest.mark.parametrize("normalization", ["paper", "partial"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("density", [0.02, 0.3, 1.0])
+def test_fused_block_equals_its_layers(normalization, batch_norm, density):
+    g = torch.Generator().manual_seed(7)
+    mask = (torch.rand(4, 1, 12, 12, generator=g) < density).double()
+    x = torch.randn(4, 3, 12, 12, generator=g, dtype=torch.float64) * mask
+    block = ConvBlock(3, 5, 3, sparse=True, normalization=normalization,
+                      batch_norm=batch_norm, pool=True).double()  # fmt: skip
+    with torch.no_grad():
+        block.conv.bias.normal_(generator=g)
+        if batch_norm:
+            block.norm.weight.normal_(generator=g)
+            block.norm.bias.normal_(generator=g)
+    twin = copy.deepcopy(block)
+    if density < 1:  # the case the fused forms exist for: pixels no valid input reaches
+        assert not bool(block.conv(x, mask)[1].min() > 0)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    y1, m1 = block(x1, mask)
+    y2, m2 = _plain(twin, x2, mask)
+    torch.testing.assert_close(y1, y2, rtol=1e-10, atol=1e-10)
+    assert torch.equal(m1, m2)
+    weights = torch.randn(y1.shape, generator=g, dtype=torch.float64)
+    (y1 * weights).sum().backward()
+    (y2 * weights).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-9, atol=1e-10)
+    for (name, p1), p2 in zip(block.named_parameters(), twin.parameters(), strict=True):
+        grad2 = torch.zeros_like(p2) if p2.grad is None else p2.grad
+        torch.testing.assert_close(p1.grad, grad2, rtol=1e-9, atol=1e-10, msg=name)
+    for b1, b2 in zip(block.buffers(), twin.buffers(), strict=True):
+        torch.testing.assert_close(b1, b2, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_block_leaves_eval_mode_to_the_layers():
+    g = torch.Generator().manual_seed(3)
+    mask = (torch.rand(2, 1, 8, 8, generator=g) < 0.1).double()
+    x = torch.randn(2, 2, 8, 8, generator=g, dtype=torch.float64) * mask
+    block = ConvBlock(2, 4, 3, sparse=True, batch_norm=True, pool=True).double()
+    block(x, mask)  # one training step's statistics
+    block.eval()
+    torch.testing.assert_close(block(x, mask)[0], _plain(block, x, mask)[0])
