@@ -197,6 +197,24 @@ def test_depth_notebook_smoke_run_writes_a_valid_record(tmp_path):
     assert "pattern" in info.value.evalue and "'spiral'" in info.value.evalue
 
 
+def test_kitti_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
+    results = tmp_path / "results"
+    run_notebook("kitti", tmp_path, ROOT, limit=30, epochs=1, batch_size=1, threads=1,
+                 results_dir=str(results), data_dir=str(data_dir), model="dense")  # fmt: skip
+    record = only_record(results, "kitti")
+    assert record["model"] == "dense" and record["pattern"] == "uniform"
+    levels = {"0.95", "0.9", "0.75", "0.5", "0.25", "0.1"}
+    for metric in ("mae", "rmse", "imae", "irmse"):
+        assert set(record[f"test_{metric}_by_sparsity"]) == levels
+        assert all(v > 0 for v in record[f"nn_{metric}_by_sparsity"].values())
+    assert record["test_mae"] == record["test_mae_by_sparsity"]["0.9"]
+    assert record["val_mae"] == record["history"][record["best_epoch"] - 1]["val_mae"]
+    assert len(record["ground_truth_frames"]) == 4 and record["train_eval_mae"] > 0
+    # the blocks of frames do not overlap and leave gaps
+    frames = record["frames"]
+    assert frames["train"][1] < frames["val"][0] - 1 and frames["val"][1] < frames["test"][0] - 1
+
+
 def test_misspelt_parameter_is_refused_naming_it_and_the_known_ones(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as info:
         run_notebook("mnist", tmp_path, ROOT, sparsty=0.7)
@@ -207,7 +225,7 @@ def test_misspelt_parameter_is_refused_naming_it_and_the_known_ones(tmp_path):
 def test_notebook_defaults_are_the_studys():
     from sparseconv.registry.study import DEFAULTS
 
-    for dataset in ("mnist", "caltech101", "depth"):
+    for dataset in ("mnist", "caltech101", "depth", "kitti"):
         nb = json.loads((ROOT / "notebooks" / f"{dataset}.ipynb").read_text())
         cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
         namespace: dict = {}

@@ -319,6 +319,13 @@ def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
         main(["mnist", "--budget", "--tune", "--dry-run"])
     with pytest.raises(ValueError, match="'depth'"):
         budget_grid("depth")
+    # a part of the check by seed and level; values outside it are refused by name
+    part = budget_grid("mnist", seeds=[1], sparsities=[0.9], results_dir=str(tmp_path))
+    assert {(r.params["seed"], r.params["sparsity"]) for r in part} == {(1, 0.9)}
+    with pytest.raises(ValueError, match=r"seeds \[7\]"):
+        budget_grid("mnist", seeds=[7])
+    with pytest.raises(SystemExit, match="--seeds"):
+        main(["mnist", "--tune", "--seeds", "1", "--dry-run"])
 
 
 def test_the_plan_estimates_hours_from_measured_minutes_per_epoch(tmp_path):

@@ -104,6 +104,7 @@ class NConvNet(nn.Module):
 
     def __init__(self, channels: int = 2, scales: int = 4) -> None:
         super().__init__()
+        self.memory_format = torch.contiguous_format  # the layout it computes in (records)
         self.scales = scales
         self.first = nn.ModuleList([NConv2d(1, channels, 5), NConv2d(channels, channels, 5),
                                     NConv2d(channels, channels, 5)])  # fmt: skip
@@ -113,6 +114,12 @@ class NConvNet(nn.Module):
         )
         self.up = nn.ModuleList(NConv2d(2 * channels, channels, 3) for _ in range(scales - 1))
         self.last = NConv2d(channels, 1, 1)
+
+    def describe(self) -> str:
+        """E.g. ``'nconv5 x3, 3 scales down (nconv5 x2), up (nconv3), nconv1 (2 ch)'``."""
+        width = self.first[0].out_channels
+        return (f"nconv5 x3, {self.scales - 1} scales down (nconv5 x2), up (nconv3), "
+                f"nconv1 ({width} ch)")  # fmt: skip
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         factor = 2 ** (self.scales - 1)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from sparseconv.data.scenes import nearest_fill
 from sparseconv.nn.blocks import ConvBlock
 from sparseconv.nn.layers import SparseConv2d
+from sparseconv.nn.nconv import NConvNet
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import ModelVariant, variant
 
@@ -204,10 +205,11 @@ class DepthNet(nn.Module):
         channels: int = 16,
         memory_format: torch.memory_format = torch.channels_last,
         in_channels: int = 1,
+        task: str = "depth",
     ) -> None:
         super().__init__()
         self.memory_format = memory_format
-        row = variant_for(variant, "depth")
+        row = variant_for(variant, task)
         self.variant = variant
         self.row = row
         self.spec = ConvSpec(
@@ -267,7 +269,10 @@ def _classifier(default: ConvSpec) -> Builder:
 
 
 def _depthnet(dataset, variant, spec, memory_format):
-    return DepthNet(variant, memory_format=memory_format, in_channels=DATASETS[dataset].channels)
+    row = DATASETS[dataset]
+    if variant_for(variant, row.task).convolution == "nconv":
+        return NConvNet()
+    return DepthNet(variant, memory_format=memory_format, in_channels=row.channels, task=row.task)
 
 
 # a data set row's ``architecture`` -> its builder (data set, variant, spec, memory format)

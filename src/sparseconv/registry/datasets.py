@@ -21,12 +21,15 @@ __all__ = [
     "TRAIN_SPARSITIES",
     "DEPTH_TEST_SPARSITIES",
     "DEPTH_DENSITIES",
+    "KITTI_TRAIN_SPARSITIES",
+    "KITTI_TEST_SPARSITIES",
     "VERDICT_METRIC",
     "register_dataset",
     "datasets_of",
 ]
 
-TASKS = ("classification", "depth")
+# "lidar": depth completion on real LiDAR returns (KITTI), scored on held-out returns
+TASKS = ("classification", "depth", "lidar")
 # depth masks: uniform sampling, or LiDAR-like scan lines
 PATTERNS = ("uniform", "lines")
 
@@ -37,6 +40,10 @@ TRAIN_SPARSITIES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEPTH_TEST_SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 # depth's two training levels as sparsities: 5 % and 50 % of the pixels kept
 DEPTH_DENSITIES = (0.95, 0.5)
+# KITTI: the share of each scan's returns removed; trained keeping 10 % and 50 % of them,
+# tested keeping 5 % to 90 %
+KITTI_TRAIN_SPARSITIES = (0.9, 0.5)
+KITTI_TEST_SPARSITIES = (0.95, 0.9, 0.75, 0.5, 0.25, 0.1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,10 @@ for _row in (
     # synthetic depth maps, 48 x 48; verdicts on the error at the missing pixels
     DataSet("depth", "depth", "depth", 1, 1, 48, "depthnet", "mae_missing",
             DEPTH_DENSITIES, DEPTH_TEST_SPARSITIES),
+    # real LiDAR scans of one KITTI drive; size: the side of a training crop's height
+    # (crops are study.LIDAR_CROP); verdicts on the error at the held-out returns
+    DataSet("kitti", "KITTI LiDAR", "lidar", 1, 1, 128, "depthnet", "mae",
+            KITTI_TRAIN_SPARSITIES, KITTI_TEST_SPARSITIES),
 ):  # fmt: skip
     register_dataset(_row)
 

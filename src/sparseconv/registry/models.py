@@ -33,7 +33,8 @@ __all__ = [
 
 # "sparse": SparseConv2d and SparseMaxPool2d, the mask travels with the features;
 # "dense": nn.Conv2d and nn.MaxPool2d on the zero-filled image
-CONVOLUTIONS = ("sparse", "dense")
+# "nconv": normalized convolution with propagated confidence (Eldesokey et al., 2018)
+CONVOLUTIONS = ("sparse", "dense", "nconv")
 # a parameter-free fill of the missing pixels before the network ("nearest": nearest
 # neighbour interpolation, the paper's interpolation baseline)
 FILLS = (None, "nearest")
@@ -95,22 +96,27 @@ def register_variant(row: ModelVariant) -> ModelVariant:
 
 
 _BOTH = ("classification", "depth")
+_ALL = ("classification", "depth", "lidar")
 for _row in (
     # the paper's layer, trained with step sizes matched to its parametrisation
-    ModelVariant("sparse", "sparse conv", "sparse", _BOTH, "#1f77b4", "o"),
+    ModelVariant("sparse", "sparse conv", "sparse", _ALL, "#1f77b4", "o"),
     # the same network under one learning rate for all weights (the ConvNet's), as a user
     # who swaps the layer into a ConvNet's recipe would train it
     ModelVariant("sparse_naive", "sparse conv (one lr)", "sparse", _BOTH, "#9467bd", "v",
                  linestyle=":", matched_steps=False, rate_from="dense"),
     # the ablation: partial convolution's normalisation (weights k^2 smaller)
-    ModelVariant("sparse_partial", "sparse conv (partial norm.)", "sparse", _BOTH, "#17becf",
+    ModelVariant("sparse_partial", "sparse conv (partial norm.)", "sparse", _ALL, "#17becf",
                  "D", linestyle="--", normalization="partial"),
-    ModelVariant("dense", "ConvNet", "dense", _BOTH, "#d62728", "s"),
-    ModelVariant("dense_mask", "ConvNet + mask", "dense", _BOTH, "#ff7f0e", "^",
+    ModelVariant("dense", "ConvNet", "dense", _ALL, "#d62728", "s"),
+    ModelVariant("dense_mask", "ConvNet + mask", "dense", _ALL, "#ff7f0e", "^",
                  mask_channel=True),
     # the paper's interpolation baseline: nearest-neighbour fill, then the ConvNet
-    ModelVariant("nn_convnet", "NN fill + ConvNet", "dense", ("depth",), "#2ca02c", "P",
+    ModelVariant("nn_convnet", "NN fill + ConvNet", "dense", ("depth", "lidar"), "#2ca02c", "P",
                  fill="nearest"),
+    # the layer's successor for depth completion: its own network (nn.nconv.NConvNet),
+    # non-negative kernels, one learning rate (on the real data first)
+    ModelVariant("nconv", "normalized conv", "nconv", ("lidar",), "#8c564b", "X",
+                 linestyle="-.", matched_steps=False),
 ):  # fmt: skip
     register_variant(_row)
 

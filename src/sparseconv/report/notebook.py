@@ -38,10 +38,15 @@ def epoch_line(entry: Mapping[str, Any]) -> str:
             f"  train {100 * entry['train_accuracy']:.2f} %"
             f"  validation {100 * entry['val_accuracy']:.2f} %"
         )
-    else:
+    elif "val_mae_missing" in entry:
         body = (
             f"  validation MAE {entry['val_mae_missing']:.3f} m on the missing pixels"
             f" (all pixels {entry['val_mae']:.3f} m)"
+        )
+    else:  # kitti: errors on the held-out returns
+        body = (
+            f"  validation MAE {entry['val_mae']:.3f} m, RMSE {entry['val_rmse']:.3f} m on the "
+            "held-out returns"
         )
     return f"{head}{body}  ({entry['seconds']:.1f} s)"
 
@@ -89,6 +94,8 @@ def reproduction_check(
         "test_accuracy_by_sparsity"
         if "test_accuracy_by_sparsity" in record
         else "test_mae_missing_by_sparsity"
+        if "test_mae_missing_by_sparsity" in record
+        else "test_mae_by_sparsity"
     )
     if reference is None:
         reference = study_record(record)

@@ -136,12 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
     if args.tune and args.budget:
         raise SystemExit("--tune and --budget are separate runs; pass one of them")
+    if args.tune and (args.seeds or args.sparsities):
+        raise SystemExit("--tune runs study.SEARCH's (or TUNING's) seeds and sparsities; "
+                         "--seeds and --sparsities do not apply to it")  # fmt: skip
     try:
         if args.budget:
             runs = budget_grid(
                 args.dataset,
                 models=args.models,
                 epochs=[args.epochs] if args.epochs else None,
+                seeds=args.seeds,
+                sparsities=args.sparsities,
                 limit=args.limit,
                 results_dir=args.results_dir,
                 data_dir=args.data_dir,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sparseconv.data.sparsify import check_sparsity
+from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import tuned_models
 from sparseconv.registry.records import atomic_write_text, read_record, record_path
 from sparseconv.registry.study import (
@@ -78,9 +79,10 @@ def search_folder(dataset: str, protocol: int | None = None) -> str:
 
 def separate_search(dataset: str, protocol: int | None = None) -> bool:
     """Whether ``protocol``'s search (``study.SEARCH``) is its own set of runs, never
-    reused as grid cells (protocol 3 of the classification data sets)."""
+    reused as grid cells (protocol 3 of the classification data sets, and kitti)."""
     protocol = PROTOCOL[dataset] if protocol is None else protocol
-    return dataset in SEARCH and protocol != REPORTED_PROTOCOL[dataset]
+    # a data set without an earlier search (kitti) has its own from the start
+    return dataset in SEARCH and (protocol != REPORTED_PROTOCOL[dataset] or dataset not in TUNING)
 
 
 def grid(
@@ -152,7 +154,7 @@ def grid(
                     "results_dir": results_dir,
                     **(extra or {}),
                 }
-                if dataset == "depth":
+                if DATASETS[dataset].task != "classification":
                     params["pattern"] = pattern or "uniform"
                 runs.append(Run(dataset, params, subfolder=folder))
     if dataset == "depth" and not selected:
@@ -192,8 +194,9 @@ def tuning_grid(
     for a new protocol at every level and seed of ``study.SEARCH`` and the grid's budget
     (records in its folder's ``tuning/``; rate-major)."""
     protocol = PROTOCOL[dataset] if protocol is None else protocol
-    if dataset not in TUNING:
-        raise ValueError(f"no learning-rate search for {dataset!r}; one of {tuple(TUNING)}")
+    if dataset not in TUNING and dataset not in SEARCH:
+        raise ValueError(f"no learning-rate search for {dataset!r}; one of "
+                         f"{tuple(dict.fromkeys((*TUNING, *SEARCH)))}")  # fmt: skip
     defaults = DEFAULTS[dataset]
     if separate_search(dataset, protocol):
         setting = SEARCH[dataset]
@@ -216,7 +219,7 @@ def tuning_grid(
                 "limit": limit,
                 "data_dir": data_dir,
                 "results_dir": results_dir,
-                **({"pattern": "uniform"} if dataset == "depth" else {}),
+                **({"pattern": "uniform"} if DATASETS[dataset].task != "classification" else {}),
             },
             subfolder=search_folder(dataset, protocol),
         )
@@ -231,6 +234,8 @@ def budget_grid(
     *,
     models: Sequence[str] | None = None,
     epochs: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    sparsities: Sequence[float] | None = None,
     limit: int | None = None,
     results_dir: str = "results",
     data_dir: str | None = None,
@@ -238,10 +243,18 @@ def budget_grid(
     """The budget check of ``dataset`` (``study.BUDGET_CHECK``): every tuned model at each
     of its sparsities, seeds and budgets, at the model's study rate; budget-major (the
     smaller budgets finish first); records go to ``<results_dir>/<dataset>/budget/``.
-    These runs decide the grid's epochs and are never grid cells."""
+    These runs decide the grid's epochs and are never grid cells. ``seeds`` and
+    ``sparsities`` pick a part of the check (ValueError for values outside it)."""
     if dataset not in BUDGET_CHECK:
         raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
-    setting = BUDGET_CHECK[dataset]
+    setting = dict(BUDGET_CHECK[dataset])
+    for key, chosen in (("seeds", seeds), ("sparsities", sparsities)):
+        if chosen:
+            outside = [v for v in chosen if v not in setting[key]]
+            if outside:
+                raise ValueError(f"{key} {outside} are not in {dataset}'s budget check "
+                                 f"{setting[key]}")  # fmt: skip
+            setting[key] = tuple(chosen)
     defaults = DEFAULTS[dataset]
     return [
         Run(

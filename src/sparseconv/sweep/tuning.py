@@ -14,6 +14,7 @@ import os
 
 import pandas as pd
 
+from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
 from sparseconv.registry.study import REPORTED_PROTOCOL, SEARCH, SELECTION, TUNING
@@ -125,7 +126,8 @@ def tuning_table(
     chosen = best_learning_rates(results_dir, dataset)
     cells: dict[str, dict[str, str]] = {}
     for _, row in frame.iterrows():
-        value = f"{row['val']:.3f}" if dataset == "depth" else f"{100 * row['val']:.2f}"
+        metres = DATASETS[dataset].task != "classification"
+        value = f"{row['val']:.3f}" if metres else f"{100 * row['val']:.2f}"
         text = "diverged" if row["diverged"] else value
         if chosen.get(row["model"]) == row["lr"]:
             text += " *"

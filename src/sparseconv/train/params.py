@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from sparseconv.data import images as data_mod
+from sparseconv.data.kitti import kitti_root
 from sparseconv.data.sparsify import check_sparsity
 from sparseconv.registry.datasets import DATASETS, PATTERNS
 from sparseconv.registry.models import models_of
@@ -66,7 +67,7 @@ def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) ->
 def check_parameter_names(dataset: str, names: Any) -> None:
     """Raise ValueError if ``names`` (e.g. papermill's injected parameters) holds a name
     the data set's notebook does not know, naming it and the known ones."""
-    extra = ("pattern",) if dataset == "depth" else ("packed_record",)
+    extra = ("pattern",) if DATASETS[dataset].task != "classification" else ("packed_record",)
     known = NOTEBOOK_PARAMETERS + extra
     unknown = sorted(set(names) - set(known))
     if unknown:
@@ -132,8 +133,9 @@ def validate_params(
         raise _bad("data_dir", data_dir, "must be a folder path or None")
     if pattern is None:
         pattern = "uniform"
-    if pattern not in PATTERNS or (dataset != "depth" and pattern != "uniform"):
-        allowed = PATTERNS if dataset == "depth" else ("uniform",)
+    patterned = DATASETS[dataset].task != "classification"  # depth and kitti
+    if pattern not in PATTERNS or (not patterned and pattern != "uniform"):
+        allowed = PATTERNS if patterned else ("uniform",)
         raise _bad("pattern", pattern, f"must be one of {allowed} for {dataset}")
     if not isinstance(amp, bool):
         raise _bad("amp", amp, "must be True (bfloat16 autocast) or False (float32)")
@@ -151,7 +153,7 @@ def validate_params(
         "overwrite": overwrite,
         "device": device,
         "threads": threads,
-        **({"pattern": pattern} if dataset == "depth" else {}),
+        **({"pattern": pattern} if patterned else {}),
         "amp": amp,
     }
     target = record_path(results_dir, params)
@@ -164,7 +166,10 @@ def validate_params(
         )
     if check_data:
         try:
-            data_mod.ensure_dataset(dataset, data_dir)
+            if DATASETS[dataset].task == "lidar":
+                kitti_root(data_dir)  # no download: KITTI needs a registration
+            else:
+                data_mod.ensure_dataset(dataset, data_dir)
         except data_mod.DataNotFoundError as exc:
             raise _bad("data_dir", data_dir, str(exc)) from exc
     return params

@@ -21,6 +21,7 @@ from sparseconv.registry.records import read_record
 from sparseconv.train.classify import train_classification
 from sparseconv.train.depth import train_depth
 from sparseconv.train.engine import autocast, now, pick_device, tune_cpu_allocator
+from sparseconv.train.lidar import train_lidar
 from sparseconv.train.params import RUNS_DIR, validate_params
 from sparseconv.train.record import build_record, save_run
 
@@ -34,6 +35,7 @@ __all__ = [
 TRAINERS: dict[str, Callable[..., Any]] = {
     "classification": train_classification,
     "depth": train_depth,
+    "lidar": train_lidar,
 }
 
 

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 from torch import Tensor
 
+from sparseconv.data.scenes import nearest_fill
 from sparseconv.nn.networks import build_model
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, VARIANTS
@@ -216,18 +217,51 @@ def depth_panels(
     return fig
 
 
+def lidar_panels(depth: Tensor, keep: Tensor, top: int = 0) -> Figure:
+    """One KITTI scan from row ``top`` down: its returns, the kept share (the input) and
+    raw nearest-neighbour fill of that input (metres). depth: (1, H, W) m, 0 where no
+    return; keep: (1, H, W) bool. Returns are drawn 3 x 3 pixels wide to be visible."""
+    depth, keep = depth[:, top:].cpu(), keep[:, top:].cpu()
+    kept = depth * keep
+    fill = nearest_fill(kept[None], keep[None].to(depth.dtype))[0]
+
+    def widened(values: Tensor) -> np.ndarray:
+        # the nearest return's depth within a 3 x 3 window, for display only
+        grown = torch.nn.functional.max_pool2d(values[None], 3, 1, 1)[0, 0].numpy()
+        return np.ma.masked_where(grown == 0, grown)
+
+    panels = [("returns", widened(depth)), ("input: the kept returns", widened(kept)),
+              ("nearest-neighbour fill of the input", fill[0].numpy())]  # fmt: skip
+    fig, axes = plt.subplots(3, 1, figsize=(8, 5.2))
+    vmax = float(depth.max()) if depth.numel() else 1.0
+    image = None
+    for ax, (name, values) in zip(axes, panels, strict=True):
+        ax.set_facecolor("white")
+        image = ax.imshow(values, cmap="magma_r", vmin=0, vmax=vmax, aspect="auto",
+                          interpolation="nearest")  # fmt: skip
+        ax.set_title(name, fontsize=FONT)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), label="depth (m)", shrink=0.8)
+    return fig
+
+
 def depth_history_figure(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
-    """Training loss (L1 over all pixels, m) and the validation MAE (m) on the missing
-    pixels and on all pixels, per epoch."""
+    """Training loss (L1, m) and the validation MAE (m) per epoch: on the missing pixels
+    and on all pixels (synthetic scenes), or on the held-out returns (KITTI)."""
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
     ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("training loss, L1 (m)")
-    ax2.plot(
-        epochs, [h["val_mae_missing"] for h in history], marker="o", ms=3, label="missing pixels"
-    )
-    ax2.plot(epochs, [h["val_mae"] for h in history], marker="s", ms=3, label="all pixels")
+    if history and "val_mae_missing" in history[0]:
+        ax2.plot(epochs, [h["val_mae_missing"] for h in history], marker="o", ms=3,
+                 label="missing pixels")  # fmt: skip
+        ax2.plot(epochs, [h["val_mae"] for h in history], marker="s", ms=3, label="all pixels")
+    else:  # kitti: the held-out returns
+        ax2.plot(epochs, [h["val_mae"] for h in history], marker="o", ms=3,
+                 label="held-out returns")  # fmt: skip
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("validation MAE (m)")
     ax2.legend()
