@@ -101,3 +101,20 @@ def test_flops_of_the_mnist_network_by_hand():
     assert flops["forward"] == 2 * sum(macs)
     assert flops["training"] == 6 * sum(macs) - 2 * macs[0]
     assert costs[0].input_shape == (2, 1, 28, 28)
+
+
+def test_a_layers_mask_is_not_checked_again_until_it_changes():
+    layer = SparseConv2d(1, 2, 3)
+    mask = (torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    _, mask_out = layer(torch.randn(1, 1, 6, 6), mask)
+    calls = []
+    real = torch.Tensor.__mul__
+    try:  # the 0/1 check multiplies the mask by itself: it must not run again
+        torch.Tensor.__mul__ = lambda a, b: calls.append(1) or real(a, b)
+        inspect_mask(mask_out)
+    finally:
+        torch.Tensor.__mul__ = real
+    assert not calls
+    mask_out.mul_(0.5)  # an in-place change drops the note: the values are checked
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        inspect_mask(mask_out)

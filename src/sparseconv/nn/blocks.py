@@ -27,7 +27,7 @@ from torch.autograd.function import once_differentiable
 
 from sparseconv.nn.batchnorm import SparseBatchNorm2d
 from sparseconv.nn.layers import SparseConv2d
-from sparseconv.nn.masks import inspect_mask, traced
+from sparseconv.nn.masks import inspect_mask, mark_mask, traced
 from sparseconv.nn.pooling import SparseMaxPool2d
 
 __all__ = ["ConvBlock", "conv_max_pool", "conv_bn_max_pool"]
@@ -55,12 +55,12 @@ def conv_max_pool(
         return pool(conv.apply_scale(x_valid, scale, mask_conv), mask_conv)
     y = conv.apply_scale(x_valid, scale, mask_conv, bias=False)
     with torch.no_grad():
-        mask_out = pool._pool(mask_conv)
+        mask_out = mark_mask(pool._pool(mask_conv))
     y = pool._pool(y.add_(_floor(mask_conv, y.dtype)))  # in place: nothing else holds it
     if conv.bias is not None:
         y = y + conv.bias.view(1, -1, 1, 1).to(y.dtype)
     # windows without a valid pixel hold the floor: zero them (and their gradient)
-    return y * mask_out.to(y.dtype), mask_out
+    return y * (mask_out if mask_out.dtype == y.dtype else mask_out.to(y.dtype)), mask_out
 
 
 class _BatchNormOfZeroed(torch.autograd.Function):
@@ -132,8 +132,9 @@ def conv_bn_max_pool(
     # the running mean is that of the biased convolution's output, as in the plain form
     norm._track(mean if conv.bias is None else mean + conv.bias.detach(), var, mask_conv)
     with torch.no_grad():
-        mask_out = pool._pool(mask_conv)
-    return pool._pool(z) * mask_out.to(z.dtype), mask_out
+        mask_out = mark_mask(pool._pool(mask_conv))
+    pooled = pool._pool(z)
+    return pooled * (mask_out if mask_out.dtype == z.dtype else mask_out.to(z.dtype)), mask_out
 
 
 class ConvBlock(nn.Module):

@@ -79,16 +79,17 @@ class NormalizedConv(torch.autograd.Function):
         groups: int,
     ) -> Tensor:
         y = F.conv2d(x, weight, None, stride, padding, dilation, groups)
-        scale = scale.to(y.dtype)
+        if scale.dtype != y.dtype:
+            scale = scale.to(y.dtype)
         if bias is None:
             return y.mul_(scale)
-        b = bias.view(1, -1, 1, 1).to(y.dtype)
+        b = bias.view(1, -1, 1, 1)
         if bias_mask is None:
             # one pass; the per-channel bias broadcasts along the innermost dimension of
             # a channels-last tensor (two broadcast (N, 1, H, W) operands would not)
             return torch.addcmul(b, y, scale, out=y)
         # conv * scale is 0 wherever bias_mask is: (conv * scale + b) * bias_mask is the same
-        return torch.addcmul(b, y, scale, out=y).mul_(bias_mask.to(y.dtype))
+        return torch.addcmul(b, y, scale, out=y).mul_(bias_mask)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -104,12 +105,12 @@ class NormalizedConv(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
         if need_x or need_w:
-            grad_y = grad * scale.to(grad.dtype)
+            grad_y = grad * scale
             grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad_y, x, weight, None, stride, padding, dilation, False, (0, 0), groups,
                 (need_x, need_w, False),
             )  # fmt: skip
         if ctx.has_bias and need_b:
-            masked = grad if bias_mask is None else grad * bias_mask.to(grad.dtype)
+            masked = grad if bias_mask is None else grad * bias_mask
             grad_b = masked.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None, None

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import NormalizedConv, scaled
-from sparseconv.nn.masks import check_mask, traced, valid_count
+from sparseconv.nn.masks import check_mask, mark_mask, traced, valid_count
 
 __all__ = ["SparseConv2d", "NORMALIZATIONS"]
 
@@ -253,7 +253,7 @@ class SparseConv2d(nn.Module):
             mask_out = valid
             if self.multi_channel:
                 mask_out = mask_out.repeat_interleave(self.out_channels // self.groups, dim=1)
-        return scale, mask_out
+        return scale, mark_mask(mask_out)
 
     def _full_normalizer(self, mask: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`normalizer` for a mask of ones (before any "same" padding): the scale
@@ -270,9 +270,9 @@ class SparseConv2d(nn.Module):
             scale, mask_out = self.normalizer(ones)
             if len(cache) >= 8:  # many image sizes: keep the latest few
                 cache.pop(next(iter(cache)))
-            cache[key] = (scale, mask_out)
-        scale, mask_out = cache[key]
-        return scale, mask_out.expand(n, -1, -1, -1).contiguous()
+            cache[key] = (scale, mask_out, bool(mask_out.min() == 1.0))
+        scale, mask_out, full = cache[key]
+        return scale, mark_mask(mask_out.expand(n, -1, -1, -1).contiguous(), full)
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """x: (N, C_in, H, W), mask: (N, 1 or C_in, H, W) -> (y, mask_out); see Shape."""
@@ -288,7 +288,8 @@ class SparseConv2d(nn.Module):
         all_valid = check_mask(x, mask, self.in_channels if self.multi_channel else 1)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels, the layer takes {self.in_channels}")
-        mask = mask.to(x.dtype)
+        if mask.dtype != x.dtype:
+            mask = mask.to(x.dtype)
         if all_valid:
             scale, mask_out = self._full_normalizer(mask)
             return (x if self._pad4 is None else F.pad(x, self._pad4)), scale, mask_out

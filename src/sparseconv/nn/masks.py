@@ -15,7 +15,7 @@ from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import box_count
 
-__all__ = ["traced", "valid_count", "inspect_mask", "check_mask"]
+__all__ = ["traced", "valid_count", "mark_mask", "inspect_mask", "check_mask"]
 
 
 def _compiling() -> bool:
@@ -59,12 +59,35 @@ def valid_count(
         return F.conv2d(mask, ones, None, stride, pad, dilation, channels)
 
 
+# the attribute under which a mask made by this package notes what is known of it
+_KNOWN = "_sparseconv_known"
+
+
+def mark_mask(mask: Tensor, all_valid: bool | None = None) -> Tensor:
+    """Note on ``mask``, made by this package's layers, that it holds only 0 and 1 and
+    whether every entry is 1 (None: not known), so that the next layer need not check it
+    again (the checks were a sixth of a small network's step, ``benchmarks/train.py``).
+    The note holds for the tensor's current version only: any in-place change drops it.
+    Returns ``mask``."""
+    if not traced(mask):
+        setattr(mask, _KNOWN, (mask._version, all_valid))
+    return mask
+
+
 def inspect_mask(mask: Tensor) -> bool:
     """Check that a mask holds only 0 and 1 (ValueError naming a bad value otherwise) and
     return True if every entry is 1. One pass and one host sync, so only on the CPU and
-    never while traced; there (and for an empty mask) no check, and False."""
+    never while traced; there (and for an empty mask) no check, and False. A mask
+    noted by :func:`mark_mask` is not checked again."""
     if traced(mask) or mask.device.type != "cpu" or not mask.numel():
         return False
+    known = getattr(mask, _KNOWN, None)
+    if known is not None and known[0] == mask._version:
+        if known[1] is not None:
+            return known[1]
+        all_valid = bool(mask.min() == 1.0)  # 0/1 values: all ones iff the minimum is 1
+        mark_mask(mask, all_valid)
+        return all_valid
     low, high = torch.aminmax(mask.detach())
     if float(low) == 1.0 and float(high) == 1.0:  # NaN fails both
         return True

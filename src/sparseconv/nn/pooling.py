@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from sparseconv.nn.masks import check_mask
+from sparseconv.nn.masks import check_mask, mark_mask
 
 __all__ = ["SparseMaxPool2d", "SparseSequential"]
 
@@ -90,15 +90,16 @@ class SparseMaxPool2d(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """x: (N, C, H, W), mask: (N, 1 or C, H, W) -> (y, mask_out), spatially pooled."""
         all_valid = check_mask(x, mask)
-        mask = mask.to(x.dtype)
+        if mask.dtype != x.dtype:
+            mask = mask.to(x.dtype)
         if all_valid and self.padding == (0, 0):
             y = self._pool(x)
-            return y, x.new_ones(mask.shape[0], mask.shape[1], *y.shape[2:])
+            return y, mark_mask(x.new_ones(mask.shape[0], mask.shape[1], *y.shape[2:]), True)
         with torch.no_grad():
             # invalid pixels sit at the dtype's most negative finite value, so any valid
             # pixel of a window wins the max; no -inf
             floor = (1.0 - mask) * torch.finfo(x.dtype).min
-            mask_out = self._pool(mask)
+            mask_out = mark_mask(self._pool(mask))
         # x * mask + floor as two binary passes (a ternary broadcast such as addcmul is
         # several times slower on the CPU); x * mask keeps invalid extremes out
         y = self._pool((x * mask).add_(floor))
