@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ def write_result(out: str | Path, benchmark: str, rows: list[dict], **settings: 
         "benchmark": benchmark,
         "machine": platform.processor() or platform.machine(),
         "platform": platform.platform(),
+        # the machine's 1-minute load average when the file is written: other work
+        # running beside the benchmark (this process counts 1)
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         **settings,

@@ -108,6 +108,14 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         else note_table("no finished runs yet")
     )
     out["perf_answer"] = performance_answer(layer, train)
+    benches = (("layer", layer), ("training", train))
+    loads = [f"{name} {b['load_average']:.1f}" for name, b in benches
+             if b and b.get("load_average")]  # fmt: skip
+    out["bench_load"] = (
+        "Their 1-minute load averages when written (the benchmark itself counts 1): "
+        + ", ".join(loads) + "."
+        if loads else "The files do not record the machine's load."
+    )  # fmt: skip
     goals = goals_table(layer, train, times)
     out["tab_goals"] = styled(
         goals, "The performance goals and what the committed benchmarks and run records show."
