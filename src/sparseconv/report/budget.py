@@ -19,7 +19,7 @@ import pandas as pd
 from sparseconv.registry.datasets import VERDICT_METRIC
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
-from sparseconv.registry.study import BUDGET_CHECK, MARGINS, PROTOCOL
+from sparseconv.registry.study import BUDGET_CHECK, MARGINS, PROTOCOL, budget_levels
 
 __all__ = [
     "BASELINE",
@@ -88,11 +88,14 @@ def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     margin = MARGINS[dataset][0]
     setting = BUDGET_CHECK[dataset]
     means = budget_means(frame)
-    cells = len(setting["sparsities"]) * len(tuned_models(dataset))
     rows = []
     for budget, double in zip(setting["epochs"], setting["epochs"][1:], strict=False):
-        a = means[means["epochs"] == budget].set_index(["sparsity", "model"])
-        b = means[means["epochs"] == double].set_index(["sparsity", "model"])
+        # the levels both budgets ran (a doubling may run at some levels only)
+        levels = [v for v in budget_levels(dataset, double) if v in budget_levels(dataset, budget)]
+        cells = len(levels) * len(tuned_models(dataset))
+        a = means[(means["epochs"] == budget) & means["sparsity"].isin(levels)]
+        b = means[(means["epochs"] == double) & means["sparsity"].isin(levels)]
+        a, b = a.set_index(["sparsity", "model"]), b.set_index(["sparsity", "model"])
         complete = all(len(t) == cells and (t["n"] == len(setting["seeds"])).all() for t in (a, b))
         model_move = (b["val"] - a["val"]).abs().max() if complete else math.nan
         diff_move = (b["diff"] - a["diff"]).abs().max() if complete else math.nan

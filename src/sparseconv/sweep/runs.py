@@ -21,6 +21,7 @@ from sparseconv.registry.study import (
     REPORTED_PROTOCOL,
     SEARCH,
     TUNING,
+    budget_levels,
     default_lr,
     grid_epochs,
 )
@@ -275,6 +276,7 @@ def budget_grid(
         for budget in (epochs or setting["epochs"])
         for seed in setting["seeds"]
         for level in setting["sparsities"]
+        if level in budget_levels(dataset, int(budget))
         for model in (models or tuned_models(dataset))
     ]
 

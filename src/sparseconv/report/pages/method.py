@@ -26,6 +26,7 @@ from sparseconv.report.figures.method import (
 )
 from sparseconv.report.figures.training import budget_figure
 from sparseconv.report.tables import styled
+from sparseconv.sweep.runs import budget_grid
 
 __all__ = ["output_moments", "method_page"]
 
@@ -33,7 +34,7 @@ __all__ = ["output_moments", "method_page"]
 def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The budget check's table, decision and figure per classification data set."""
     out: dict[str, Any] = {}
-    for dataset, setting in BUDGET_CHECK.items():
+    for dataset in BUDGET_CHECK:
         frame = load_budget(results_dir, dataset)
         name = DATASET_NAMES[dataset]
         metric = "mean per-class accuracy" if dataset == "caltech101" else "accuracy"
@@ -53,7 +54,7 @@ def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         )
         chosen = sufficient_budget(frame, dataset)
         done = len(frame)
-        total = len(setting["sparsities"]) * len(setting["seeds"]) * len(setting["epochs"]) * 4
+        total = len(budget_grid(dataset, results_dir=str(results_dir)))
         out[f"budget_{dataset}_choice"] = (
             f"The smallest sufficient budget for {name} is {chosen} epochs."
             if chosen is not None
