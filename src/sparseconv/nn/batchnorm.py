@@ -32,7 +32,7 @@ class MaskedBatchNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        x: Tensor, mask: Tensor, weight: Tensor, bias: Tensor, eps: float
+        ctx: Any, x: Tensor, mask: Tensor, weight: Tensor, bias: Tensor, eps: float
     ) -> tuple[Tensor, Tensor, Tensor]:
         n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # valid positions, (1,) or (C,)
         x_valid = x * mask
@@ -43,15 +43,10 @@ class MaskedBatchNorm(torch.autograd.Function):
         scale = (rstd * weight).view(1, -1, 1, 1)
         shift = (bias - mean * rstd * weight).view(1, -1, 1, 1)
         y = (x_valid * scale).add_(shift).mul_(mask)
-        return y, mean, var
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
-        x, mask, weight, _, eps = inputs
-        _, mean, var = output
         ctx.save_for_backward(x, mask, weight, mean, var)
         ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
 
     @staticmethod
     @once_differentiable  # the saved statistics carry no graph: a second order would be wrong

@@ -74,7 +74,7 @@ class _BatchNormOfZeroed(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        y: Tensor, mask: Tensor, floor: Tensor, weight: Tensor, bias: Tensor,
+        ctx: Any, y: Tensor, mask: Tensor, floor: Tensor, weight: Tensor, bias: Tensor,
         conv_bias: Tensor | None, eps: float,
     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
         n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)
@@ -83,16 +83,11 @@ class _BatchNormOfZeroed(torch.autograd.Function):
         k = torch.rsqrt(var + eps) * weight
         shift = (bias - mean * k).view(1, -1, 1, 1)
         z = torch.addcmul(shift, y, k.view(1, -1, 1, 1)).add_(floor)
-        return z, mean, var
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
-        y, mask, _, weight, _, conv_bias, eps = inputs
-        _, mean, var = output
         ctx.save_for_backward(y, mask, weight, mean, var)
         ctx.eps = eps
         ctx.conv_bias = conv_bias is not None
         ctx.mark_non_differentiable(mean, var)
+        return z, mean, var
 
     @staticmethod
     @once_differentiable

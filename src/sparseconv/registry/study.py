@@ -229,10 +229,15 @@ BUDGET_CHECK: dict[str, dict[str, Any]] = {
     # doubles once more there. At 10 % every score and difference moved by less than its
     # limit from 60 epochs on: 240 epochs runs at 90 % only (``sparsities_at``), and the
     # 120 -> 240 step is judged on that level.
-    "mnist": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60, 120, 240),
-              "sparsities_at": {240: (0.9,)}},
+    "mnist": {
+        "sparsities": (0.1, 0.9),
+        "seeds": (0, 1),
+        "epochs": (15, 30, 60, 120, 240),
+        "sparsities_at": {240: (0.9,)},
+    },
     "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
 }
+
 
 def budget_levels(dataset: str, epochs: int) -> tuple[float, ...]:
     """The training sparsities at which ``dataset``'s budget check runs ``epochs``."""
