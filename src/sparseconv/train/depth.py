@@ -37,7 +37,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS, DEPTH_TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING
-from sparseconv.train.engine import fit
+from sparseconv.train.engine import fit, plateau_scheduler
 
 __all__ = [
     "DEPTH_SIZE",
@@ -218,11 +218,7 @@ def train_depth(
     net = (build_model("depth", model) if channels is None else DepthNet(model, channels)).to(dev)
     compensate = variant(model).matched_steps
     optimizer = make_optimizer(net, "adam", params["lr"], 0.0, compensate=compensate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        # torch drops the rate on the first stale epoch *after* ``patience`` of them
-        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]) - 1,
-        threshold=rule["min_gain"], threshold_mode="rel",
-    )  # fmt: skip
+    scheduler = plateau_scheduler(optimizer, rule)
     generator = torch.Generator(device=dev).manual_seed(seed)
 
     def fixed(split: str, maps: Tensor, level: float) -> Tensor:

@@ -27,6 +27,7 @@ from sparseconv.registry.paths import project_root
 __all__ = [
     "pick_device",
     "tune_cpu_allocator",
+    "plateau_scheduler",
     "git_state",
     "provenance",
     "autocast",
@@ -40,6 +41,17 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def plateau_scheduler(optimizer: torch.optim.Optimizer, rule: dict[str, float]) -> Any:
+    """The plateau rule of ``study.EARLY_STOPPING`` as torch's ReduceLROnPlateau: the
+    rates times ``factor`` after ``lr_patience`` epochs in a row without a relative gain
+    of ``min_gain`` in the (minimised) validation error."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        # torch drops the rate on the first stale epoch *after* ``patience`` of them
+        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]) - 1,
+        threshold=rule["min_gain"], threshold_mode="rel",
+    )  # fmt: skip
 
 
 def tune_cpu_allocator() -> None:

@@ -49,7 +49,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING, LIDAR_CROP, LIDAR_STEPS
-from sparseconv.train.engine import fit
+from sparseconv.train.engine import fit, plateau_scheduler
 from sparseconv.train.kitti_task import MASK_STREAMS, elevation_bins, keep_lines, keep_returns
 
 __all__ = [
@@ -242,10 +242,7 @@ def train_lidar(
     net = build_model("kitti", model).to(dev)
     compensate = variant(model).matched_steps
     optimizer = make_optimizer(net, "adam", params["lr"], 0.0, compensate=compensate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, "min", factor=rule["factor"], patience=int(rule["lr_patience"]) - 1,
-        threshold=rule["min_gain"], threshold_mode="rel",
-    )  # fmt: skip
+    scheduler = plateau_scheduler(optimizer, rule)
     generator = torch.Generator().manual_seed(seed)
     bins = None
     if pattern == "lines":
