@@ -4,8 +4,9 @@ Two places cost more than their arithmetic when written plainly:
 
 * **the count of valid pixels**, a box sum of a one-channel mask: ``avg_pool2d`` and
   ``max_pool2d`` vectorise over channels, and a mask has one. :func:`box_count` lays the
-  batch out as channels, ``(1, N * C, H, W)`` channels-last, and sums with a depthwise
-  convolution of ones: 5-9x faster on one CPU thread, and exact (integers below 2^24).
+  batch out as channels, ``(1, N * C, H, W)``, and sums with a depthwise convolution of
+  ones: 7-38x faster than ``avg_pool2d`` on one CPU thread, and exact (integers below
+  2^24).
 * **the normalise + bias**, ``conv(x) * scale + b``: under autograd the product is a new
   tensor with its own backward node. :class:`NormalizedConv` overwrites the convolution's
   output in place (nothing needs it for the backward pass) and computes the gradients
@@ -38,11 +39,12 @@ def box_count(
     groups=C)``. Zero padding counts as missing; no autograd."""
     n, c, h, w = mask.shape
     with torch.no_grad():
-        planes = mask.reshape(1, n * c, h, w).contiguous(memory_format=torch.channels_last)
+        # a view for a contiguous mask, and the output a view back: no transposes (laying
+        # the planes out channels-last measured 1.5-3.7x slower)
+        planes = mask.contiguous().view(1, n * c, h, w)
         ones = torch.ones(n * c, 1, *kernel_size, dtype=mask.dtype, device=mask.device)
         count = F.conv2d(planes, ones, None, stride, padding, dilation, n * c)
-        # (1, N*C, H', W') channels-last holds H', W', N, C in memory: back to (N, C, ...)
-        return count.permute(1, 0, 2, 3).reshape(n, c, *count.shape[2:]).contiguous()
+        return count.reshape(n, c, *count.shape[2:]).contiguous()
 
 
 def scaled(y: Tensor, scale: Tensor) -> Tensor:
