@@ -63,3 +63,24 @@ def test_fused_block_leaves_eval_mode_to_the_layers():
     block(x, mask)  # one training step's statistics
     block.eval()
     torch.testing.assert_close(block(x, mask)[0], _plain(block, x, mask)[0])
+
+
+def test_fused_block_is_finite_for_a_steep_batch_norm():
+    """A large batch-norm gain (|k| = gamma / sigma far above 1) must not push the pool's
+    floor past the dtype's range: windows without a valid pixel stay exactly 0."""
+    g = torch.Generator().manual_seed(11)
+    mask = (torch.rand(2, 1, 10, 10, generator=g) < 0.05).float()
+    x = torch.randn(2, 2, 10, 10, generator=g) * mask * 1e-3
+    torch.manual_seed(0)
+    block = ConvBlock(2, 3, 3, sparse=True, batch_norm=True, pool=True)
+    twin = copy.deepcopy(block)
+    with torch.no_grad():
+        for b in (block, twin):
+            b.norm.weight.copy_(torch.tensor([1e6, -1e6, 1.0]))
+    y1, m1 = block(x, mask)
+    y2, _ = _plain(twin, x, mask)
+    assert torch.isfinite(y1).all()
+    assert torch.equal(y1[(m1 == 0).expand_as(y1)], torch.zeros_like(y1[(m1 == 0).expand_as(y1)]))
+    torch.testing.assert_close(y1, y2, rtol=1e-4, atol=1e-2)
+    y1.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in block.parameters() if p.grad is not None)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from sparseconv.nn.batchnorm import SparseBatchNorm2d
-from sparseconv.nn.layers import SparseConv2d
+from sparseconv.nn.layers import SparseConv2d, _eager
 from sparseconv.nn.masks import inspect_mask, mark_mask, traced
 from sparseconv.nn.pooling import SparseMaxPool2d
 
@@ -37,6 +37,12 @@ def _fusable(x_valid: Tensor, pool: SparseMaxPool2d, mask_conv: Tensor) -> bool:
     """The fused forms apply where the convolution leaves invalid pixels (otherwise the
     plain layers take their all-valid shortcuts), eagerly, with an unpadded pool."""
     return not traced(x_valid) and pool.padding == (0, 0) and not inspect_mask(mask_conv)
+
+
+def _layout(t: Tensor) -> torch.memory_format:
+    """channels-last where ``t`` is laid out so, else contiguous."""
+    cl = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
 
 
 def _floor(mask: Tensor, dtype: torch.dtype) -> Tensor:
@@ -63,28 +69,52 @@ def conv_max_pool(
     return y * (mask_out if mask_out.dtype == y.dtype else mask_out.to(y.dtype)), mask_out
 
 
-class _BatchNormOfZeroed(torch.autograd.Function):
-    """Training batch norm over the valid positions of ``y``, which is 0 elsewhere, with
-    the floor added: (y - mean) / std * weight + bias + floor, and the batch mean and
-    biased variance of the valid values. Private to :func:`conv_bn_max_pool`: the input
-    gradient is exact at valid positions only (the convolution's scale, 0 elsewhere,
-    discards the rest), and the output gradient must be 0 at invalid positions (a max
-    never picks the floor where the window holds a valid pixel, and the pooled mask
-    zeroes the windows that hold none)."""
+class _ConvBatchNormPool(torch.autograd.Function):
+    """The sparse block conv -> scale -> batch norm over valid pixels -> max-pool, as one
+    function with a written-out backward. Private to :func:`conv_bn_max_pool`.
+
+    Forward: ``y = conv2d(x, weight) * scale`` (bias-free: the bias cancels in batch
+    norm), 0 wherever no valid input reaches; the batch mean and biased variance of its
+    valid values; then the pool. Batch norm's affine map ``y * k + shift`` is monotone
+    per channel (decreasing where ``k < 0``), so the pool runs on ``y * sign(k)`` plus the
+    floor, and the affine map is applied to the pooled quarter: one pass over the
+    convolution's output instead of three. Windows without a valid pixel give 0.
+
+    Backward: the output gradient reaches only the pooled maxima, so batch norm's sums
+    (of ``g`` and ``g * y``) run over the quarter-size pooled tensors; the full-size
+    gradient is then ``(scatter(g * k) - y * slope + offset) * scale`` in place, and the
+    convolution's gradients come from ``aten.convolution_backward``. The input gradient
+    is exact at valid pixels; at the others the scale is 0, as in the plain layers.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, y: Tensor, mask: Tensor, floor: Tensor, weight: Tensor, bias: Tensor,
-        conv_bias: Tensor | None, eps: float,
+        ctx: Any, x: Tensor, weight: Tensor, scale: Tensor, mask: Tensor,
+        mask_out: Tensor, n: Tensor, bn_weight: Tensor, bn_bias: Tensor,
+        conv_bias: Tensor | None, eps: float, conv: tuple, pool: tuple,
     ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
-        n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)
+        stride, padding, dilation, groups = conv
+        y = F.conv2d(x, weight, None, stride, padding, dilation, groups).mul_(scale)
         mean = y.sum(dim=(0, 2, 3)) / n
         var = ((y * y).sum(dim=(0, 2, 3)) / n - mean * mean).clamp_min(0.0)
-        k = torch.rsqrt(var + eps) * weight
-        shift = (bias - mean * k).view(1, -1, 1, 1)
-        z = torch.addcmul(shift, y, k.view(1, -1, 1, 1)).add_(floor)
-        ctx.save_for_backward(y, mask, weight, mean, var)
-        ctx.eps = eps
+        rstd = torch.rsqrt(var + eps)
+        k = rstd * bn_weight
+        negative, top = torch.stack([(k < 0).any().to(k.dtype), k.abs().max()]).tolist()
+        flip = negative > 0  # one host sync for both
+        sign = torch.where(k < 0, -1.0, 1.0).to(y.dtype).view(1, -1, 1, 1)
+        # invalid pixels sit at the floor and never win a window that holds a valid one;
+        # a floor of finfo.min / (1 + max |k|) stays finite through the affine map
+        floor = (1.0 - mask) * (torch.finfo(y.dtype).min / (1.0 + top))
+        t = (y * sign).add_(floor) if flip else y + floor
+        pooled, idx = torch.ops.aten.max_pool2d_with_indices(t, *pool)
+        del t
+        shift = (bn_bias - mean * k).view(1, -1, 1, 1)
+        z = torch.addcmul(shift, pooled, (k * sign.view(-1)).view(1, -1, 1, 1))
+        z.mul_(mask_out)  # windows without a valid pixel: 0
+        ctx.save_for_backward(
+            x, weight, scale, y, pooled, idx, mask_out, n, bn_weight, mean, rstd, sign
+        )
+        ctx.conv, ctx.pool = conv, pool
         ctx.conv_bias = conv_bias is not None
         ctx.mark_non_differentiable(mean, var)
         return z, mean, var
@@ -92,17 +122,33 @@ class _BatchNormOfZeroed(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor, *_: Any) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        y, mask, weight, mean, var = ctx.saved_tensors
-        n = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)
-        rstd = torch.rsqrt(var + ctx.eps)
-        sum_g = grad.sum(dim=(0, 2, 3))
-        grad_weight = ((grad * y).sum(dim=(0, 2, 3)) - mean * sum_g) * rstd
-        k = rstd * weight
-        slope = (k * rstd * grad_weight / n).view(1, -1, 1, 1)
-        offset = (k * (rstd * grad_weight * mean - sum_g) / n).view(1, -1, 1, 1)
-        grad_y = (grad * k.view(1, -1, 1, 1)).sub_(y * slope).add_(offset)
-        zero = torch.zeros_like(weight) if ctx.conv_bias else None
-        return grad_y, None, None, grad_weight, sum_g, zero, None
+        saved = ctx.saved_tensors
+        x, weight, scale, y, pooled, idx, mask_out, n, bn_weight, mean, rstd, sign = saved
+        # in the pooled tensor's layout (the pool's backward copies otherwise)
+        g = (grad * mask_out).contiguous(memory_format=_layout(pooled))
+        sum_g = g.sum(dim=(0, 2, 3))
+        # the pooled maxima of y: pooled holds y * sign there
+        sum_gy = (g * pooled * sign).sum(dim=(0, 2, 3))
+        grad_gamma = (sum_gy - mean * sum_g) * rstd
+        k = rstd * bn_weight
+        slope = (k * rstd * grad_gamma / n).view(1, -1, 1, 1)
+        offset = (k * (rstd * grad_gamma * mean - sum_g) / n).view(1, -1, 1, 1)
+        # scatter(g * k) - y * slope + offset, times the scale: the convolution's gradient
+        gy = torch.ops.aten.max_pool2d_with_indices_backward(
+            g.mul_(k.view(1, -1, 1, 1)), y, *ctx.pool, idx
+        )
+        gy.addcmul_(y, slope, value=-1.0).add_(offset).mul_(scale)
+        stride, padding, dilation, groups = ctx.conv
+        need_x, need_w = ctx.needs_input_grad[:2]
+        grad_x = grad_w = None
+        if need_x or need_w:
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                gy, x, weight, None, stride, padding, dilation, False, (0, 0), groups,
+                (need_x, need_w, False),
+            )  # fmt: skip
+        # the convolution's bias cancels in batch norm: its gradient is 0
+        zero = torch.zeros_like(bn_weight) if ctx.conv_bias else None
+        return grad_x, grad_w, None, None, None, None, grad_gamma, sum_g, zero, None, None, None
 
 
 def conv_bn_max_pool(
@@ -117,19 +163,21 @@ def conv_bn_max_pool(
     (y, mask_out)."""
     x_valid, scale, mask_conv = conv.prepare(x, mask)
     batch = norm.training and norm.track_running_stats and norm.affine
-    if not (batch and norm.momentum is not None and _fusable(x_valid, pool, mask_conv)):
+    if not (batch and norm.momentum is not None and scale.shape[1] == 1
+            and _eager(x_valid) and _fusable(x_valid, pool, mask_conv)):  # fmt: skip
         return pool(*norm(conv.apply_scale(x_valid, scale, mask_conv), mask_conv))
-    y = conv.apply_scale(x_valid, scale, mask_conv, bias=False)
-    floor = _floor(mask_conv, y.dtype)
-    z, mean, var = _BatchNormOfZeroed.apply(
-        y, mask_conv, floor, norm.weight, norm.bias, conv.bias, norm.eps
-    )
-    # the running mean is that of the biased convolution's output, as in the plain form
-    norm._track(mean if conv.bias is None else mean + conv.bias.detach(), var, mask_conv)
     with torch.no_grad():
         mask_out = mark_mask(pool._pool(mask_conv))
-    pooled = pool._pool(z)
-    return pooled * (mask_out if mask_out.dtype == z.dtype else mask_out.to(z.dtype)), mask_out
+        n = mask_conv.sum(dim=(0, 2, 3)).clamp_min(1.0)
+    z, mean, var = _ConvBatchNormPool.apply(
+        x_valid, conv.weight, scale, mask_conv.to(x_valid.dtype), mask_out, n,
+        norm.weight, norm.bias, conv.bias, norm.eps,
+        (conv.stride, conv._pad, conv.dilation, conv.groups),
+        (pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode),
+    )  # fmt: skip
+    # the running mean is that of the biased convolution's output, as in the plain form
+    norm._track(mean if conv.bias is None else mean + conv.bias.detach(), var, mask_conv)
+    return z, mask_out
 
 
 class ConvBlock(nn.Module):
