@@ -8,7 +8,10 @@ affects them alike) and the median of many timings is reported:
 * ``conv2d``: the floor, ``F.conv2d(x * mask, w, b)`` under autograd;
 * ``naive``: the "before" line, a straightforward sparse layer that convolves the mask
   with a ones kernel under autograd in every call (as published ports do);
-* ``sparse``: ``sparseconv.SparseConv2d``.
+* ``sparse``: ``sparseconv.SparseConv2d``;
+* ``mask``: the sparse layer's mask work alone (checking the mask, the count, the
+  normaliser and the output mask), which depends on the mask only: the part of the
+  layer's extra time that no pass over the features could remove.
 
 Prints the ratios to the floor and peak memory, and writes
 ``results/benchmarks/layer.json`` (machine, threads, torch version) for the book.
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from _common import write_result
 
 from sparseconv import SparseConv2d
+from sparseconv.nn.masks import check_mask
 from sparseconv.train.engine import tune_cpu_allocator
 
 # (name, batch, c_in, c_out, size, kernel)
@@ -97,7 +101,11 @@ def bench_shape(name, n, c_in, c_out, size, k, repeats, layout, density=0.3):
         y, _ = layer(x, mask)
         y.backward(grad)
 
-    fns = {"conv2d": floor, "naive": naive, "sparse": sparse}
+    def mask_work():
+        check_mask(x, mask, 1)
+        layer.normalizer(mask)
+
+    fns = {"conv2d": floor, "naive": naive, "sparse": sparse, "mask": mask_work}
     memory = {
         "conv2d": saved_bytes(lambda: F.conv2d(x * mask, weight, bias, padding=k // 2)),
         "naive": saved_bytes(lambda: naive_layer(x, mask, weight, bias)[0]),
@@ -106,7 +114,7 @@ def bench_shape(name, n, c_in, c_out, size, k, repeats, layout, density=0.3):
     for fn in fns.values():  # warm up
         fn()
         fn()
-    times = {key: [] for key in fns}
+    times: dict[str, list[float]] = {key: [] for key in fns}
     for _ in range(repeats):
         for key, fn in fns.items():
             times[key].append(time_once(fn))
@@ -124,6 +132,7 @@ def bench_shape(name, n, c_in, c_out, size, k, repeats, layout, density=0.3):
         "saved_bytes": memory,
         "ratio_sparse": medians["sparse"] / medians["conv2d"],
         "ratio_naive": medians["naive"] / medians["conv2d"],
+        "ratio_sparse_less_mask": (medians["sparse"] - medians["mask"]) / medians["conv2d"],
     }
 
 
@@ -137,7 +146,8 @@ def main() -> int:
     tune_cpu_allocator()
     rows = []
     print(
-        f"{'shape':12s} {'layout':14s} {'conv2d ms':>10s} {'naive':>8s} {'sparse':>8s}   "
+        f"{'shape':12s} {'layout':14s} {'conv2d ms':>10s} {'naive':>8s} {'sparse':>8s} "
+        f"{'no mask':>8s}   "
         "saved for backward (MB): conv2d / naive / sparse"
     )
     for shape in SHAPES:
@@ -148,7 +158,7 @@ def main() -> int:
             print(
                 f"{row['shape']:12s} {layout:14s} {1000 * m['conv2d']:10.2f} "
                 f"{row['ratio_naive']:7.2f}x "
-                f"{row['ratio_sparse']:7.2f}x   "
+                f"{row['ratio_sparse']:7.2f}x {row['ratio_sparse_less_mask']:7.2f}x   "
                 + " / ".join(
                     f"{row['saved_bytes'][k] / 2**20:.1f}" for k in ("conv2d", "naive", "sparse")
                 ),

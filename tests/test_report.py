@@ -494,3 +494,28 @@ def test_a_lagging_seed_is_named_with_what_the_plateau_rule_did(tmp_path, depth_
     assert f"errs {2 * own:.2f} m against {own:.2f} m" in text
     even = load_runs(tmp_path, "depth")
     assert "no seed ends" in lagging_seeds_reading(even, lag=10.0)
+
+
+def test_bench_load_sentence_prefers_the_measured_other_load():
+    from sparseconv.report.text.runs import bench_load_sentence
+
+    quiet = {"load_average": 1.5, "other_load": 0.03}
+    text = bench_load_sentence(quiet, {"load_average": 1.2, "other_load": 0.0})
+    assert "layer 0.03" in text and "training 0.00" in text
+    # an older file without the field: the load average, for both
+    text = bench_load_sentence(quiet, {"load_average": 1.2})
+    assert "1-minute load" in text and "training 1.2" in text
+    assert "do not record" in bench_load_sentence({}, None)
+
+
+def test_compile_summary_by_hand():
+    from sparseconv.report.text.runs import compile_summary
+
+    rows = [{"dataset": "mnist", "model": "sparse", "speedup": 0.6, "compile_seconds": 22.4},
+            {"dataset": "caltech101", "model": "dense", "speedup": 0.7, "compile_seconds": 9.0}]  # fmt: skip
+    text = compile_summary({"rows": rows})
+    assert "slower for all 2 steps" in text and "0.60 to 0.70" in text and "9 to 22 s" in text
+    rows[1]["speedup"] = 1.15
+    text = compile_summary({"rows": rows})
+    assert "faster only for Caltech-101" in text and "(1.15 ×)" in text
+    assert "slower for 1 of the 2" in text

@@ -235,7 +235,10 @@ BUDGET_CHECK: dict[str, dict[str, Any]] = {
         "epochs": (15, 30, 60, 120, 240),
         "sparsities_at": {240: (0.9,)},
     },
-    "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60)},
+    # Caltech-101: 30 -> 60 epochs still added 4.6-4.7 validation points to every model and
+    # moved the paper layer's difference to the ConvNet at 90 % by 2.5 points (limit 0.5),
+    # so 60 is not sufficient and the check doubles to 120
+    "caltech101": {"sparsities": (0.1, 0.9), "seeds": (0, 1), "epochs": (15, 30, 60, 120)},
 }
 
 

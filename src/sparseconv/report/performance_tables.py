@@ -62,6 +62,8 @@ def layer_table(layer: dict) -> pd.DataFrame:
                 "nn.Conv2d (ms)": 1000 * r["median_seconds"]["conv2d"],
                 "naive sparse / conv": r["ratio_naive"],
                 "SparseConv2d / conv": r["ratio_sparse"],
+                # the layer less its mask work (count, normaliser, check), timed alone
+                "less mask work / conv": r.get("ratio_sparse_less_mask", float("nan")),
                 "kept for backward, conv / sparse (MB)": (
                     f"{r['saved_bytes']['conv2d'] / 2**20:.1f} / "
                     f"{r['saved_bytes']['sparse'] / 2**20:.1f}"

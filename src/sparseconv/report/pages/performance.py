@@ -22,7 +22,13 @@ from sparseconv.report.performance_tables import (
     versions_table,
 )
 from sparseconv.report.tables import note_table, styled
-from sparseconv.report.text.runs import devices_per_seed, performance_answer, ray_overhead_text
+from sparseconv.report.text.runs import (
+    bench_load_sentence,
+    compile_summary,
+    devices_per_seed,
+    performance_answer,
+    ray_overhead_text,
+)
 
 __all__ = [
     "performance_page",
@@ -40,7 +46,9 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         "tab_layer": styled(
             layer_table(layer),
             "Forward + backward time of one layer "
-            "(median of interleaved timings); input density 30 %.",
+            '(median of interleaved timings); input density 30 %. "Less mask work": '
+            "the layer's time less that of its mask work alone (check, count, "
+            "normaliser, output mask), against the same baseline.",
         )
         if layer
         else note_table("benchmarks/layer.py has not been run"),
@@ -108,14 +116,7 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
         else note_table("no finished runs yet")
     )
     out["perf_answer"] = performance_answer(layer, train)
-    benches = (("layer", layer), ("training", train))
-    loads = [f"{name} {b['load_average']:.1f}" for name, b in benches
-             if b and b.get("load_average")]  # fmt: skip
-    out["bench_load"] = (
-        "Their 1-minute load averages when written (the benchmark itself counts 1): "
-        + ", ".join(loads) + "."
-        if loads else "The files do not record the machine's load."
-    )  # fmt: skip
+    out["bench_load"] = bench_load_sentence(layer, train)
     goals = goals_table(layer, train, times)
     out["tab_goals"] = styled(
         goals, "The performance goals and what the committed benchmarks and run records show."
@@ -139,19 +140,7 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
             ),
             "torch.compile of the training step, one CPU thread.",
         )
-        best = frame.loc[frame["speedup"].idxmax()]
-        slower = frame[frame["speedup"] < 1]
-        out["compile_summary"] = (
-            f"the compiled step is faster only for {DATASET_NAMES[best['dataset']]} "
-            f"{model_name(best['model'])} ({best['speedup']:.2f} ×)"
-            + (
-                f", and slower for {len(slower)} of the {len(frame)} steps measured"
-                if len(slower)
-                else ""
-            )
-            + f", after {frame['compile_seconds'].min():.0f} to "
-            f"{frame['compile_seconds'].max():.0f} s of compilation"
-        )
+        out["compile_summary"] = compile_summary(compiled)
         out["compile_best"] = f"{frame['speedup'].max():.2f}"
     else:
         out["tab_compile"] = note_table("benchmarks/compile.py has not been run")

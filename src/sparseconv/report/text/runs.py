@@ -21,6 +21,7 @@ from sparseconv.report.analysis import (
     timed_runs,
     with_device,
 )
+from sparseconv.report.performance_tables import model_name
 from sparseconv.report.text.results import join_and
 from sparseconv.sweep.runs import budget_grid, grid, grid_folder, pending
 
@@ -141,6 +142,46 @@ def performance_answer(layer: dict | None, train: dict | None) -> str:
     if not parts:
         return "The benchmarks have not been run."
     return "Measured here, " + "; ".join(parts) + "."
+
+
+def bench_load_sentence(layer: dict | None, train: dict | None) -> str:
+    """What else ran while the committed benchmarks ran: the cores other processes kept
+    busy on average (``other_load``, files from this version on), else the 1-minute load
+    average when the file was written (the benchmark itself counts 1)."""
+    benches = [(name, b) for name, b in (("layer", layer), ("training", train)) if b]
+    others = [f"{name} {b['other_load']:.2f}" for name, b in benches
+              if b.get("other_load") is not None]  # fmt: skip
+    if others and len(others) == len(benches):
+        return ("Other processes kept this many cores busy, on average, while each "
+                "benchmark ran (0: a quiet machine): " + ", ".join(others) + ".")  # fmt: skip
+    loads = [f"{name} {b['load_average']:.1f}" for name, b in benches
+             if b.get("load_average")]  # fmt: skip
+    if loads:
+        return ("Their 1-minute load averages when written (the benchmark itself counts "
+                "1): " + ", ".join(loads) + ".")  # fmt: skip
+    return "The files do not record the machine's load."
+
+
+def compile_summary(compiled: dict) -> str:
+    """One clause on ``benchmarks/compile.py``'s rows: which compiled steps are faster
+    than eager ones, and the compilation time."""
+    rows = compiled["rows"]
+    faster = [r for r in rows if r["speedup"] > 1]
+    low = min(r["compile_seconds"] for r in rows)
+    high = max(r["compile_seconds"] for r in rows)
+    after = f"after {low:.0f} to {high:.0f} s of compilation"
+    if not faster:
+        speed = [r["speedup"] for r in rows]
+        return (f"the compiled step is slower for all {len(rows)} steps measured "
+                f"({min(speed):.2f} to {max(speed):.2f} × the eager speed), {after}")  # fmt: skip
+    named = ", ".join(
+        f"{DATASET_NAMES[r['dataset']]} {model_name(r['model'])} ({r['speedup']:.2f} ×)"
+        for r in faster
+    )
+    slower = len(rows) - len(faster)
+    return (f"the compiled step is faster only for {named}"
+            + (f", and slower for {slower} of the {len(rows)} steps measured" if slower else "")
+            + f", {after}")  # fmt: skip
 
 
 def verb_for(value: float) -> str:
