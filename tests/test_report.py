@@ -511,8 +511,10 @@ def test_bench_load_sentence_prefers_the_measured_other_load():
 def test_compile_summary_by_hand():
     from sparseconv.report.text.runs import compile_summary
 
-    rows = [{"dataset": "mnist", "model": "sparse", "speedup": 0.6, "compile_seconds": 22.4},
-            {"dataset": "caltech101", "model": "dense", "speedup": 0.7, "compile_seconds": 9.0}]  # fmt: skip
+    rows = [
+        {"dataset": "mnist", "model": "sparse", "speedup": 0.6, "compile_seconds": 22.4},
+        {"dataset": "caltech101", "model": "dense", "speedup": 0.7, "compile_seconds": 9.0},
+    ]
     text = compile_summary({"rows": rows})
     assert "slower for all 2 steps" in text and "0.60 to 0.70" in text and "9 to 22 s" in text
     rows[1]["speedup"] = 1.15

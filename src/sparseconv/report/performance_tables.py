@@ -108,7 +108,7 @@ def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> 
             {
                 "goal": f"layer ≤ {limit:.2f} × nn.Conv2d ({r['shape']}, "
                 f"{r.get('layout', 'channels-first')})",
-                "measured": f"{r['ratio_sparse']:.2f} ×",
+                "measured": f"{r['ratio_sparse']:.3f} ×",
                 "holds": r["ratio_sparse"] <= limit,
             }
         )
@@ -119,7 +119,7 @@ def goals_table(layer: dict | None, train: dict | None, times: pd.DataFrame) -> 
                 {
                     "goal": f"sparse training ≤ {limit:.2f} × dense "
                     f"({DATASET_NAMES[r['dataset']]})",
-                    "measured": f"{r['time_vs_dense']:.2f} ×",
+                    "measured": f"{r['time_vs_dense']:.3f} ×",
                     "holds": r["time_vs_dense"] <= limit,
                 }
             )

@@ -133,7 +133,7 @@ def performance_answer(layer: dict | None, train: dict | None) -> str:
         sparse = [r for r in train["rows"] if r["model"] == "sparse"]
         if sparse:
             ratios = [r["time_vs_dense"] for r in sparse]
-            names = " and ".join(DATASET_NAMES[r["dataset"]] for r in sparse)
+            names = join_and([DATASET_NAMES[r["dataset"]] for r in sparse])
             parts.append(
                 f"a training step of the sparse network {min(ratios):.2f} to "
                 f"{max(ratios):.2f} × its ConvNet twin's ({names}, one CPU "
