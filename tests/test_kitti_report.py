@@ -55,3 +55,51 @@ def test_figure_has_one_panel_per_training_share_or_says_why_not():
     assert len(fig.axes) == 1 and fig.axes[0].get_xscale() == "log"
     empty = kitti_error_figure(kitti_means(kitti_curves(_runs().iloc[0:0])))
     assert "no KITTI run" in empty.axes[0].texts[0].get_text()
+
+
+def _fit_runs() -> pd.DataFrame:
+    runs = _runs()
+    for i, record in enumerate(runs["record"]):
+        capped = i == 0  # the first run reaches the cap, the others stop on a plateau
+        record.update({"epochs": 20, "epochs_run": 20 if capped else 12,
+                       "stopped_early": not capped, "best_epoch": 14 if capped else 6,
+                       "history": [{"loss": 0.5 + i}], "train_eval_mae": 1.0 + i,
+                       "val_mae": 2.0 + i, "test_mae": 3.0 + i})  # fmt: skip
+    return runs
+
+
+def test_fit_table_and_capped_runs_by_hand():
+    from sparseconv.report.kitti_tables import capped_runs, kitti_fit_table
+
+    table = kitti_fit_table(_fit_runs()).set_index("model")
+    assert table.loc["sparse conv", "epochs run (cap)"] == "16.0 (20)"  # (20 + 12) / 2
+    assert table.loc["sparse conv", "plateau stops"] == "1 of 2"
+    assert table.loc["ConvNet", "plateau stops"] == "2 of 2"
+    assert table.loc["ConvNet", "validation"] == pytest.approx(4.5)  # (4 + 5) / 2
+    assert table.loc["sparse conv", "trained keeping"] == "10 %"
+    capped = capped_runs(_fit_runs())
+    assert capped[["model", "seed"]].values.tolist() == [["sparse", 0]]
+
+
+def test_budget_text_names_the_capped_cells():
+    from sparseconv.report.pages.kitti import kitti_budget_text
+
+    text = kitti_budget_text(_fit_runs())
+    assert "1 of the 4 finished runs reached the cap of 20" in text
+    assert "sparse conv keeping 10 %" in text
+    runs = _fit_runs()
+    runs["record"].iloc[0]["stopped_early"] = True
+    assert "Every one of the 4 finished runs stopped on its own plateau" in kitti_budget_text(runs)
+    assert "not yet checked" in kitti_budget_text(runs.iloc[0:0])
+
+
+def test_published_table_sets_ours_beside_the_papers():
+    from sparseconv.report.kitti_tables import load_published, published_table
+
+    published = load_published()
+    assert set(published["model"]) == {"sparse", "nconv"}
+    table = published_table(published, _runs(), 0.9).set_index("ours")
+    assert table.loc["sparse conv", "MAE (m)"] == pytest.approx(0.484)
+    assert table.loc["sparse conv", "our MAE, four frames (m)"] == "1.250"  # (1.5 + 1) / 2
+    nconv = [label for label in table.index if label != "sparse conv"][0]
+    assert table.loc[nconv, "our MAE, four frames (m)"] == "–"  # no nconv run

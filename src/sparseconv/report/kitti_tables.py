@@ -1,13 +1,26 @@
 """The KITTI page's tables: each model's error on the held-out returns against the share
-of returns kept, and the four frames with KITTI's semi-dense ground truth."""
+of returns kept, the four frames with KITTI's semi-dense ground truth, how each model
+trained, and the published validation-set figures."""
 
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
+from sparseconv.registry.records import resolve_results_dir
 
-__all__ = ["NEAREST", "kitti_curves", "kitti_means", "ground_truth_table"]
+__all__ = [
+    "NEAREST",
+    "kitti_curves",
+    "kitti_means",
+    "ground_truth_table",
+    "kitti_fit_table",
+    "capped_runs",
+    "load_published",
+    "published_table",
+]
 
 NEAREST = "nearest"  # the training-free baseline's name in these tables
 
@@ -65,3 +78,89 @@ def ground_truth_table(runs: pd.DataFrame, sparsity: float) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
+
+
+def kitti_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Did each KITTI model train properly? Per model and training share (means over the
+    seeds): the epochs run against the cap, the runs the plateau rule stopped, the best
+    (kept) epoch, the last epoch's training loss (L1, m), and the MAE (m) on training
+    frames (eval mode), on validation (kept epoch) and on the test block at the training
+    share."""
+    if runs.empty:
+        return pd.DataFrame()
+    rows = []
+    order = {m: i for i, m in enumerate(models_of("kitti"))}
+    groups = runs.groupby(["model", "sparsity"])
+    for (model, sparsity), group in sorted(groups, key=lambda g: (-g[0][1], order[g[0][0]])):
+        records = list(group["record"])
+
+        def mean(key: str, records: list[dict] = records) -> float:
+            return float(pd.Series([r[key] for r in records], dtype=float).mean())
+
+        caps = sorted({int(r["epochs"]) for r in records})
+        rows.append(
+            {
+                "model": MODEL_LABELS.get(model, model),
+                "trained keeping": f"{round(100 * (1 - sparsity))} %",
+                "runs": len(records),
+                "epochs run (cap)": f"{mean('epochs_run'):.1f} ({'/'.join(map(str, caps))})",
+                "plateau stops": f"{sum(bool(r['stopped_early']) for r in records)} of "
+                f"{len(records)}",
+                "kept epoch": f"{mean('best_epoch'):.1f}",
+                "training loss": float(
+                    pd.Series([r["history"][-1]["loss"] for r in records]).mean()
+                ),
+                "training frames": mean("train_eval_mae"),
+                "validation": mean("val_mae"),
+                "test": mean("test_mae"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def capped_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs the epoch cap ended (not the plateau rule, not a divergence): model,
+    sparsity, seed, epochs. For them a doubled cap could train on, so their cells still
+    need the budget check's doubling."""
+    rows = [
+        {"model": run["model"], "sparsity": float(run["sparsity"]), "seed": int(run["seed"]),
+         "epochs": int(run["record"]["epochs"])}
+        for _, run in runs.iterrows()
+        if not run["record"].get("stopped_early")
+        and "diverged_at_epoch" not in run["record"]
+        and int(run["record"]["epochs_run"]) >= int(run["record"]["epochs"])
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "sparsity", "seed", "epochs"])
+
+
+def load_published(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """Published errors on KITTI's selected validation set,
+    ``results/reference/kitti_validation.csv`` (empty if missing): method, model (ours of
+    the same kind, or blank), mae_m, rmse_m, source."""
+    path = resolve_results_dir(results_dir) / "reference" / "kitti_validation.csv"
+    return pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
+
+
+def published_table(published: pd.DataFrame, runs: pd.DataFrame, sparsity: float) -> pd.DataFrame:
+    """The published validation-set figures (MAE, RMSE, m) beside ours of the same kind on
+    the four ground-truth frames, trained keeping ``1 - sparsity`` of the returns (mean
+    MAE and RMSE over the frames and seeds; "–" where that model has no run yet)."""
+    if published.empty:
+        return pd.DataFrame()
+    ours = ground_truth_table(runs, sparsity) if not runs.empty else pd.DataFrame()
+    rows = []
+    for _, entry in published.iterrows():
+        label = MODEL_LABELS.get(entry["model"], "")
+        have = label and not ours.empty and label in ours.index
+        rows.append(
+            {
+                "published": entry["method"],
+                "MAE (m)": float(entry["mae_m"]),
+                "RMSE (m)": float(entry["rmse_m"]),
+                "source": entry["source"],
+                "ours": label or "–",
+                "our MAE, four frames (m)": f"{ours.loc[label, 'mean MAE']:.3f}" if have else "–",
+                "our RMSE, four frames (m)": f"{ours.loc[label, 'mean RMSE']:.3f}" if have else "–",
+            }
+        )
+    return pd.DataFrame(rows)
