@@ -100,6 +100,6 @@ def test_published_table_sets_ours_beside_the_papers():
     assert set(published["model"]) == {"sparse", "nconv"}
     table = published_table(published, _runs(), 0.9).set_index("ours")
     assert table.loc["sparse conv", "MAE (m)"] == pytest.approx(0.484)
-    assert table.loc["sparse conv", "our MAE, four frames (m)"] == "1.250"  # (1.5 + 1) / 2
+    assert table.loc["sparse conv", "our MAE (m)"] == "1.250"  # (1.5 + 1) / 2
     nconv = [label for label in table.index if label != "sparse conv"][0]
-    assert table.loc[nconv, "our MAE, four frames (m)"] == "–"  # no nconv run
+    assert table.loc[nconv, "our MAE (m)"] == "–"  # no nconv run

@@ -103,12 +103,13 @@ class _ConvBatchNormPool(torch.autograd.Function):
         var = ((y * y).sum(dim=(0, 2, 3)) / n - mean * mean).clamp_min(0.0)
         rstd = torch.rsqrt(var + eps)
         k = rstd * bn_weight
-        negative, top = torch.stack([(k < 0).any().to(k.dtype), k.abs().max()]).tolist()
-        flip = negative > 0  # one host sync for both
+        # on the CPU one host read skips the sign pass when no gain is negative (the
+        # usual case); on an accelerator the pass is cheap and a host sync is not
+        flip = bool((k < 0).any()) if y.device.type == "cpu" else True
         sign = torch.where(k < 0, -1.0, 1.0).to(y.dtype).view(1, -1, 1, 1)
         # invalid pixels sit at the floor and never win a window that holds a valid one;
         # a floor of finfo.min / (1 + max |k|) stays finite through the affine map
-        floor = (1.0 - mask) * (torch.finfo(y.dtype).min / (1.0 + top))
+        floor = (1.0 - mask) * (torch.finfo(y.dtype).min / (1.0 + k.abs().max()))
         t = (y * sign).add_(floor) if flip else y + floor
         pooled, idx = torch.ops.aten.max_pool2d_with_indices(t, *pool)
         del t

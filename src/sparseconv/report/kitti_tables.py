@@ -159,8 +159,8 @@ def published_table(published: pd.DataFrame, runs: pd.DataFrame, sparsity: float
                 "RMSE (m)": float(entry["rmse_m"]),
                 "source": entry["source"],
                 "ours": label or "–",
-                "our MAE, four frames (m)": f"{ours.loc[label, 'mean MAE']:.3f}" if have else "–",
-                "our RMSE, four frames (m)": f"{ours.loc[label, 'mean RMSE']:.3f}" if have else "–",
+                "our MAE (m)": f"{ours.loc[label, 'mean MAE']:.3f}" if have else "–",
+                "our RMSE (m)": f"{ours.loc[label, 'mean RMSE']:.3f}" if have else "–",
             }
         )
     return pd.DataFrame(rows)
