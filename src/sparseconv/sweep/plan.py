@@ -14,10 +14,13 @@ import os
 import statistics
 from collections.abc import Sequence
 
+from sparseconv.registry.datasets import TRAIN_SPARSITIES
+from sparseconv.registry.models import tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
+from sparseconv.registry.study import FULL_GRID_LIMIT_HOURS, FULL_GRID_SEEDS, REDUCED_LEVELS
 from sparseconv.sweep.runs import Run
 
-__all__ = ["minutes_per_epoch", "estimate_hours", "plan_line"]
+__all__ = ["minutes_per_epoch", "estimate_hours", "plan_line", "level_choice"]
 
 
 def _device_kind(device: str | None) -> str:
@@ -76,3 +79,20 @@ def plan_line(
     if unknown:
         text += f" ({unknown} runs of models with no measured run are not counted)"
     return text
+
+
+def level_choice(
+    dataset: str, epochs: int, results_dir: str | os.PathLike[str] = "results"
+) -> tuple[float | None, tuple[float, ...]]:
+    """Protocol 3's rule for a classification grid's levels at ``epochs``: (the estimated
+    one-thread hours of ``study.FULL_GRID_SEEDS`` seeds of every tuned model over all
+    ten levels, from the measured CPU minutes per epoch; None without a measurement for
+    every model, the levels chosen. More than ``study.FULL_GRID_LIMIT_HOURS`` keeps
+    ``study.REDUCED_LEVELS``; otherwise, or without an estimate, all ten."""
+    rates = minutes_per_epoch(results_dir, dataset, "cpu")
+    models = tuned_models(dataset)
+    if not all(m in rates for m in models):
+        return None, tuple(TRAIN_SPARSITIES)
+    hours = FULL_GRID_SEEDS * len(TRAIN_SPARSITIES) * sum(rates[m] for m in models) * epochs / 60
+    levels = REDUCED_LEVELS if hours > FULL_GRID_LIMIT_HOURS else TRAIN_SPARSITIES
+    return hours, tuple(levels)

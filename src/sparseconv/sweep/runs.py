@@ -24,6 +24,7 @@ from sparseconv.registry.study import (
     budget_levels,
     default_lr,
     grid_epochs,
+    grid_levels,
 )
 
 __all__ = [
@@ -118,9 +119,10 @@ def grid(
     if dataset not in GRIDS:
         raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
     selected = bool(models or sparsities or seeds or pattern)
-    grid_sparsities, grid_seeds = GRIDS[dataset]
+    _, grid_seeds = GRIDS[dataset]
     defaults = DEFAULTS[dataset]
     protocol = PROTOCOL[dataset] if protocol is None else protocol
+    grid_sparsities = grid_levels(dataset, protocol)
     if epochs is None:
         epochs = grid_epochs(dataset, protocol)
     folder = grid_folder(dataset, protocol)

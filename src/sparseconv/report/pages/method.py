@@ -14,6 +14,9 @@ from sparseconv.registry.datasets import DATASET_NAMES, TEST_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS, MODELS
 from sparseconv.registry.study import (
     BUDGET_CHECK,
+    FULL_GRID_LIMIT_HOURS,
+    FULL_GRID_SEEDS,
+    REDUCED_LEVELS,
     VERDICT_MIN_SEEDS,
 )
 from sparseconv.report.budget import budget_check, budget_table, load_budget, sufficient_budget
@@ -26,6 +29,8 @@ from sparseconv.report.figures.method import (
 )
 from sparseconv.report.figures.training import budget_figure
 from sparseconv.report.tables import styled
+from sparseconv.report.text.results import join_and
+from sparseconv.sweep.plan import level_choice
 from sparseconv.sweep.runs import budget_grid
 
 __all__ = ["output_moments", "method_page"]
@@ -62,7 +67,40 @@ def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "finished)."
         )
         out[f"fig_budget_{dataset}"] = budget_figure(frame, dataset)
+        out[f"budget_{dataset}_levels"] = levels_text(dataset, frame, chosen, results_dir)
     return out
+
+
+def levels_text(
+    dataset: str, frame: pd.DataFrame, chosen: int | None, results_dir: str | os.PathLike[str]
+) -> str:
+    """Protocol 3's rule for the grid's levels, applied at the chosen budget (or, before
+    one is chosen, at the smallest budget not yet shown insufficient: a lower bound)."""
+    if frame.empty:
+        return "The rule for the grid's levels waits for the budget check's runs."
+    # before a choice: the smallest budget not yet shown insufficient, a lower bound
+    check = budget_check(frame, dataset)
+    rejected = set(check.loc[check["sufficient"] == "no", "budget (epochs)"])
+    open_budgets = [e for e in BUDGET_CHECK[dataset]["epochs"] if e not in rejected]
+    epochs = chosen if chosen is not None else (open_budgets or [max(rejected)])[0]
+    hours, levels = level_choice(dataset, epochs, results_dir)
+    if hours is None:
+        return "The rule for the grid's levels waits for a measured run of every model."
+    grid = (f"{FULL_GRID_SEEDS} seeds of every tuned model over all ten levels at "
+            f"{epochs} epochs would take about {hours:.0f} one-thread CPU-hours")  # fmt: skip
+    if levels == REDUCED_LEVELS:
+        kept = (
+            "the grid keeps the six levels "
+            + join_and([f"{100 * v:g}" for v in REDUCED_LEVELS])
+            + " %"
+        )
+        verdict = f"more than the {FULL_GRID_LIMIT_HOURS:g} the protocol allows, so {kept}"
+    else:
+        verdict = f"within the {FULL_GRID_LIMIT_HOURS:g} the protocol allows, so all ten stay"
+    if chosen is not None:
+        return f"At the chosen budget, {grid}: {verdict}."
+    return (f"The budget will be at least {epochs} epochs (every shorter one is shown "
+            f"insufficient); there {grid}: {verdict}.")  # fmt: skip
 
 
 def method_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
