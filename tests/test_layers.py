@@ -364,3 +364,26 @@ def test_channels_last_inputs_give_the_same_results(normalization):
         outputs.append((pooled.detach(), m2, xf.grad, layer.weight.grad.clone()))
     for a, b in zip(*outputs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_partial_layer_on_a_noted_full_mask_skips_no_bias():
+    """A full mask noted by the layer that made it: the partial layer skips masking its
+    bias, which lands on every output pixel, as the formula says."""
+    from sparseconv.nn.masks import known_full, mark_mask
+
+    torch.manual_seed(0)
+    layer = SparseConv2d(3, 4, 3, normalization="partial").double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    full = mark_mask(torch.ones(2, 1, 6, 6, dtype=torch.float64), True)
+    assert known_full(full) and not known_full(torch.ones(2, 1, 6, 6))
+    y_noted, _ = layer(x, full)
+    # by hand: |W| / n times the convolution, plus the bias at every (valid) pixel
+    ones = torch.ones(1, 1, 6, 6, dtype=torch.float64)
+    n = torch.nn.functional.conv2d(ones, torch.ones(1, 1, 3, 3, dtype=torch.float64), padding=1)
+    conv = torch.nn.functional.conv2d(x, layer.weight, padding=1)
+    expected = conv * 9.0 / n + layer.bias.view(1, -1, 1, 1)
+    torch.testing.assert_close(y_noted, expected, rtol=0, atol=1e-12)
+    full.mul_(1.0)  # an in-place change drops the note
+    assert not known_full(full)

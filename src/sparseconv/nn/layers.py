@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import NormalizedConv, scaled
-from sparseconv.nn.masks import check_mask, mark_mask, traced, valid_count
+from sparseconv.nn.masks import check_mask, known_full, mark_mask, traced, valid_count
 
 __all__ = ["SparseConv2d", "NORMALIZATIONS"]
 
@@ -305,7 +305,10 @@ class SparseConv2d(nn.Module):
         where ``mask_out`` is 1), from :meth:`prepare`'s tensors; ``bias=False`` leaves
         the bias out (a caller that adds it later, after a max-pool, say)."""
         b = self.bias if bias else None
-        bias_mask = mask_out if self.normalization == "partial" else None
+        # partial: the bias only where the output is valid; nothing to mask where every
+        # output is (a full mask, as noted by the layer that made it)
+        partial = self.normalization == "partial" and b is not None
+        bias_mask = mask_out if partial and not known_full(mask_out) else None
         if scale.shape[1] == 1 and _eager(x_valid):
             return NormalizedConv.apply(x_valid, self.weight, b, scale, bias_mask, self.stride,
                                         self._pad, self.dilation, self.groups)  # fmt: skip

@@ -15,7 +15,7 @@ from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import box_count
 
-__all__ = ["traced", "valid_count", "mark_mask", "inspect_mask", "check_mask"]
+__all__ = ["traced", "valid_count", "mark_mask", "known_full", "inspect_mask", "check_mask"]
 
 
 def _compiling() -> bool:
@@ -72,6 +72,13 @@ def mark_mask(mask: Tensor, all_valid: bool | None = None) -> Tensor:
     if not traced(mask):
         setattr(mask, _KNOWN, (mask._version, all_valid))
     return mask
+
+
+def known_full(mask: Tensor) -> bool:
+    """True if :func:`mark_mask` noted that every entry of ``mask`` is 1 (and the tensor
+    has not changed since); no computation, so False where nothing is noted."""
+    known = getattr(mask, _KNOWN, None)
+    return known is not None and known[0] == mask._version and known[1] is True
 
 
 def inspect_mask(mask: Tensor) -> bool:
