@@ -165,7 +165,9 @@ def test_write_summaries_on_an_empty_and_a_small_results_folder(tmp_path, depth_
     # and claims.csv holds the same rows for programs
     csv = pd.read_csv(tmp_path / "claims.csv")
     assert len(csv) == claims.count("\n| ") - 2  # minus the header and separator rows
-    assert (csv["claim"] == 4).sum() == 6
+    # claim 4: 2 variants x 3 baselines on the synthetic scenes, 3 x 3 on KITTI
+    assert ((csv["claim"] == 4) & (csv["dataset"] == "depth")).sum() == 6
+    assert ((csv["claim"] == 4) & (csv["dataset"] == "kitti")).sum() == 9
 
 
 def test_kernel_flatness_by_hand():

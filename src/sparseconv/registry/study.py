@@ -64,11 +64,13 @@ __all__ = [
 # for depth also errors on the missing pixels, early stopping and the nn_convnet baseline.
 # 3 (classification): validation masks from their own stream, a Caltech-101 split without
 # Faces/Faces_easy twins, the training budget set by BUDGET_CHECK, five seeds.
-# kitti 1: real LiDAR returns of one drive, errors on held-out returns (train.lidar)
-PROTOCOL = {"mnist": 3, "caltech101": 3, "depth": 2, "kitti": 1}
+# kitti 1: real LiDAR returns of one drive, errors on held-out returns (train.lidar);
+# kitti 2: at most 40 epochs, not 20 (both protocol-1 search runs were still improving
+# at the cap, so the budget rule asked for the doubling before the search, not after)
+PROTOCOL = {"mnist": 3, "caltech101": 3, "depth": 2, "kitti": 2}
 # The protocol whose complete grid the report reads. A data set's grid under a new
 # protocol is run beside the old one and replaces it in the report only once complete.
-REPORTED_PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 2, "kitti": 1}
+REPORTED_PROTOCOL = {"mnist": 2, "caltech101": 2, "depth": 2, "kitti": 2}
 
 # notebook defaults per data set (``lr`` is the fallback for a model without a tuned rate)
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -78,12 +80,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # error has not improved for ``DEPTH_PATIENCE`` epochs (``depth_run``)
     "depth": {"sparsity": 0.95, "epochs": 30, "lr": 0.001, "batch_size": 32},
     # kitti: sparsity is the share of each scan's returns removed (0.9 keeps 10 %)
-    "kitti": {"sparsity": 0.9, "epochs": 20, "lr": 0.001, "batch_size": 8},
+    "kitti": {"sparsity": 0.9, "epochs": 40, "lr": 0.001, "batch_size": 8},
 }
 # KITTI training crops (rows, columns) from the rows that hold returns, and batches of
 # them per epoch. Measured on one CPU thread (under load): a step of 8 crops 0.8-0.9 s,
 # a validation frame 0.2-0.3 s, so an epoch (50 steps, 33 validation frames) about a
-# minute and a run of at most 20 epochs plus its test about 20 minutes
+# minute; measured in the first search runs, 25 s an epoch, so a run of at most 40
+# epochs plus its test about 20 minutes
 LIDAR_CROP = (128, 512)
 LIDAR_STEPS = 50
 
@@ -135,10 +138,10 @@ LEARNING_RATES: dict[str, dict[str, float]] = {
 # The verdict rule (``sparseconv.report.verdicts``), fixed before the protocol-3 grids run.
 # A verdict needs at least this many seeds; with fewer a comparison is descriptive.
 VERDICT_MIN_SEEDS = 5
-# Equivalence margin Delta per data set, in the claim's unit, with its reason. Depth's
-# margin is a share of raw nearest neighbour's error (training-free, so known before any
-# network is trained): DEPTH_MARGIN_SHARE times its missing-pixel MAE, averaged over
-# claim 4's target densities.
+# Equivalence margin Delta per data set, in the claim's unit, with its reason. The depth
+# margins (synthetic scenes and KITTI) are a share of raw nearest neighbour's error
+# (training-free, so known before any network is trained): DEPTH_MARGIN_SHARE times its
+# MAE (missing pixels, held-out returns), averaged over claim 4's target levels.
 MARGINS: dict[str, tuple[float | None, str]] = {
     "mnist": (0.2, "two binomial standard errors of one model's accuracy on 10,000 test "
                    "images at 99 % (0.10 points each)"),
@@ -147,6 +150,8 @@ MARGINS: dict[str, tuple[float | None, str]] = {
                         "paired difference on the same images varies less)"),
     "depth": (None, "5 % of raw nearest-neighbour interpolation's missing-pixel MAE: a "
                     "network within it is as good as the training-free baseline"),
+    "kitti": (None, "5 % of raw nearest-neighbour interpolation's MAE on the held-out "
+                    "returns, for the same reason"),
 }  # fmt: skip
 DEPTH_MARGIN_SHARE = 0.05
 # The primary estimand of each claim kind: per seed, the paired difference (signed in the
@@ -157,8 +162,9 @@ PRIMARY_ESTIMANDS = {
                 "sparsity, averaged over the training levels",
     "invariance": "the baseline's signed invariance loss minus the sparse network's, "
                   "averaged over every (training, test) pair of levels",
-    "depth": "the baseline's missing-pixel MAE minus the sparse network's at the other "
-             "density, averaged over the two directions (5 % → 50 %, 50 % → 5 %)",
+    "depth": "the baseline's MAE (missing pixels; on KITTI held-out returns) minus the "
+             "sparse network's at the other density, averaged over the two directions "
+             "(5 % → 50 % and back; on KITTI 10 % → 50 % of the returns kept, and back)",
 }  # fmt: skip
 
 # validation images carved from the official training data (MNIST), and the number of
@@ -190,7 +196,7 @@ GRID_EPOCHS: dict[str, dict[int, int | None]] = {
     "mnist": {2: 15, 3: None},
     "caltech101": {2: 15, 3: None},
     "depth": {2: 30},
-    "kitti": {1: 20},
+    "kitti": {1: 20, 2: 40},
 }
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from sparseconv.registry.datasets import DEPTH_DENSITIES, TRAIN_SPARSITIES, VERDICT_METRIC
+from sparseconv.registry.datasets import DATASETS, TRAIN_SPARSITIES, VERDICT_METRIC
 from sparseconv.registry.study import DEPTH_MARGIN_SHARE, MARGINS
 from sparseconv.report.analysis import load_study
 from sparseconv.report.stats import holm, pooled_levels
@@ -33,7 +33,10 @@ __all__ = [
     "accuracy_family",
     "invariance_losses",
     "invariance_family",
+    "depth_directions",
+    "depth_error_keys",
     "depth_family",
+    "claim_of",
     "family_of",
     "check_pairing",
     "margin_of",
@@ -43,10 +46,20 @@ __all__ = [
     "judge_all",
     "find",
 ]
-DEPTH_DIRECTIONS = {
-    f"{100 * (1 - a):g} % → {100 * (1 - b):g} %": (a, b)
-    for a, b in (DEPTH_DENSITIES, DEPTH_DENSITIES[::-1])
-}
+
+
+def depth_directions(dataset: str = "depth") -> dict[str, tuple[float, float]]:
+    """Claim 4's directions on a depth data set: "a % → b %" (the shares of pixels or
+    returns kept in training and at test) -> (training sparsity, test sparsity), both
+    ways between the data set's two training levels."""
+    first, second = DATASETS[dataset].train_levels
+    return {
+        f"{100 * (1 - a):g} % → {100 * (1 - b):g} %": (a, b)
+        for a, b in ((first, second), (second, first))
+    }
+
+
+DEPTH_DIRECTIONS = depth_directions("depth")
 FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
 
 
@@ -62,6 +75,8 @@ class Claim:
     baselines: tuple[str, ...]
     unit: str
     variants: tuple[str, ...]
+    # False for a claim's secondary test (claim 4 on the synthetic scenes)
+    primary: bool = True
 
 
 _CLASSIFICATION_VARIANTS = ("sparse", "sparse_partial", "sparse_naive")
@@ -70,6 +85,12 @@ _INVARIANT = (
     "trained at one sparsity, the sparse network loses less accuracy at the other "
     "sparsities than the ConvNets do"
 )
+_DEPTH = (
+    "trained at one density, the sparse network fills in the missing depth at the other "
+    "density with a smaller error than the ConvNets and interpolation + ConvNet trained at "
+    "the same density do"
+)
+_DEPTH_BASELINES = ("dense", "dense_mask", "nn_convnet")
 CLAIMS = (
     Claim(
         "1",
@@ -111,19 +132,39 @@ CLAIMS = (
         "points",
         _CLASSIFICATION_VARIANTS,
     ),
+    # claim 4: primary on real LiDAR (KITTI), secondary on the synthetic scenes, where
+    # every pixel has exact ground truth; normalized convolution (the layer's successor)
+    # is judged beside the paper's layer on the real data
     Claim(
         "4",
-        "sparsity invariant in depth completion (the paper)",
-        "trained at one density, the sparse network fills in the missing depth at the "
-        "other density with a smaller error than the ConvNets and interpolation + ConvNet "
-        "trained at the same density do",
+        "sparsity invariant in depth completion, real LiDAR (primary)",
+        _DEPTH,
+        "kitti",
+        "depth",
+        _DEPTH_BASELINES,
+        "m",
+        ("sparse", "sparse_partial", "nconv"),
+    ),
+    Claim(
+        "4",
+        "sparsity invariant in depth completion, synthetic scenes (secondary)",
+        _DEPTH,
         "depth",
         "depth",
-        ("dense", "dense_mask", "nn_convnet"),
+        _DEPTH_BASELINES,
         "m",
         ("sparse", "sparse_partial"),
+        primary=False,
     ),
 )
+
+
+def claim_of(dataset: str, kind: str) -> Claim:
+    """The claim of ``kind`` on ``dataset`` (ValueError if there is none)."""
+    for claim in CLAIMS:
+        if claim.dataset == dataset and claim.kind == kind:
+            return claim
+    raise ValueError(f"no {kind} claim on {dataset!r}")
 
 
 def metric_key(dataset: str, by_sparsity: bool = True) -> str:
@@ -218,25 +259,36 @@ def invariance_family(
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
-def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd.DataFrame:
-    """Per baseline, direction "a → b" (densities) and seed: the baseline's MAE on the
-    missing pixels at b minus the model's (metres; positive: the model's error is
-    smaller), both trained at a, on the uniform pattern. Absolute errors: the
-    in-distribution model is not a divisor."""
+def depth_error_keys(dataset: str) -> tuple[str, str]:
+    """The record fields of a depth data set's claim-4 errors by test sparsity: the
+    model's and raw nearest neighbour's (missing pixels on the synthetic scenes,
+    held-out returns on KITTI)."""
+    metric = DATASETS[dataset].verdict_metric
+    return f"test_{metric}_by_sparsity", f"nn_{metric}_by_sparsity"
+
+
+def depth_family(
+    runs: pd.DataFrame, model: str, baselines: Sequence[str], dataset: str = "depth"
+) -> pd.DataFrame:
+    """Per baseline, direction "a → b" (shares kept) and seed: the baseline's error at b
+    minus the model's (metres; positive: the model's error is smaller), both trained at
+    a, on the uniform pattern; the error is the MAE on the missing pixels (synthetic
+    scenes) or on the held-out returns (KITTI). Absolute errors: the in-distribution
+    model is not a divisor."""
     if runs.empty:
         return pd.DataFrame(columns=FAMILY_COLUMNS)
     uniform = runs[runs["record"].map(lambda r: r.get("pattern", "uniform")) == "uniform"]
+    key = depth_error_keys(dataset)[0]
     errors = {
-        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][
-            "test_mae_missing_by_sparsity"
-        ]
+        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][key]
         for _, run in uniform.iterrows()
+        if key in run["record"]
     }
     rows = []
     for (name, seed, a), by in errors.items():
         if name != model:
             continue
-        for label, (source, target) in DEPTH_DIRECTIONS.items():
+        for label, (source, target) in depth_directions(dataset).items():
             if abs(a - source) > 1e-9:
                 continue
             for baseline in baselines:
@@ -247,8 +299,9 @@ def depth_family(runs: pd.DataFrame, model: str, baselines: Sequence[str]) -> pd
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 
-# the first protocol whose pairs must share one device and one torch build
-STRICT_PAIRING_PROTOCOL = 3
+# per data set, the first protocol whose pairs must share one device and one torch build
+# (KITTI from its first: all its records are new)
+STRICT_PAIRING_PROTOCOL = {"mnist": 3, "caltech101": 3, "depth": 3, "kitti": 1}
 
 
 def check_pairing(runs: pd.DataFrame) -> None:
@@ -261,7 +314,11 @@ def check_pairing(runs: pd.DataFrame) -> None:
         return
     problems = []
     for seed, group in runs.groupby("seed"):
-        strict = [r for r in group["record"] if r.get("protocol", 1) >= STRICT_PAIRING_PROTOCOL]
+        strict = [
+            r
+            for r in group["record"]
+            if r.get("protocol", 1) >= STRICT_PAIRING_PROTOCOL.get(r.get("dataset"), 3)
+        ]
         builds = {(r.get("device"), r.get("torch_version")) for r in strict}
         if len(builds) > 1:
             names = sorted(
@@ -287,30 +344,31 @@ def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
         return accuracy_family(runs, claim.dataset, variant, claim.baselines)
     if claim.kind == "invariance":
         return invariance_family(runs, claim.dataset, variant, claim.baselines)
-    return depth_family(runs, variant, claim.baselines)
+    return depth_family(runs, variant, claim.baselines, claim.dataset)
 
 
 def metric_name(claim: Claim) -> str:
     """The claim's metric as ``claims.csv`` names it."""
     if claim.kind == "depth":
-        return "mae_missing"
+        return DATASETS[claim.dataset].verdict_metric
     base = VERDICT_METRIC[claim.dataset]
     return f"invariance_loss_{base}" if claim.kind == "invariance" else base
 
 
 def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
     """The equivalence margin of ``claim`` in its unit (``study.MARGINS``); for depth,
-    ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's missing-pixel MAE at claim 4's
-    target densities (mean over the records and directions; NaN without records)."""
+    ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's error (missing pixels, or
+    held-out returns) at claim 4's target levels (mean over the records and directions;
+    NaN without records)."""
     fixed = MARGINS[claim.dataset][0]
     if fixed is not None:
         return float(fixed)
+    key = depth_error_keys(claim.dataset)[1]
     values = [
-        run["record"]["nn_mae_missing_by_sparsity"][_level(target)]
+        run["record"][key][_level(target)]
         for _, run in runs.iterrows()
-        for source, target in DEPTH_DIRECTIONS.values()
-        if "nn_mae_missing_by_sparsity" in run["record"]
-        and abs(float(run["sparsity"]) - source) < 1e-9
+        for source, target in depth_directions(claim.dataset).values()
+        if key in run["record"] and abs(float(run["sparsity"]) - source) < 1e-9
     ]
     return DEPTH_MARGIN_SHARE * sum(values) / len(values) if values else math.nan
 
@@ -361,7 +419,8 @@ class Judgement:
 def _primary(claim: Claim, family: pd.DataFrame, margin: float) -> tuple[PrimaryTest, pd.DataFrame]:
     """The primary test over the seeds that have every level of the family."""
     if family.empty:
-        return primary_test([], margin if margin == margin else 0.0), family
+        # no runs: the margin stays as known (NaN where it comes from records)
+        return replace(primary_test([], 0.0), margin=margin), family
     levels = family["comparison"].nunique()
     complete = family.groupby("seed")["comparison"].nunique()
     keep = complete[complete == levels].index

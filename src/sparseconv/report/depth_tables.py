@@ -22,7 +22,7 @@ from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.records import resolve_results_dir
 from sparseconv.registry.study import GRIDS
-from sparseconv.report.claims import CLAIMS, family_of, level_tests
+from sparseconv.report.claims import claim_of, family_of, level_tests
 from sparseconv.report.stats import one_sample
 from sparseconv.report.tables import intervals
 from sparseconv.train.depth import depth_masks, split_indices
@@ -307,12 +307,13 @@ def window_count_errors(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0])
     return table
 
 
-def depth_tests_table(runs: pd.DataFrame) -> pd.DataFrame:
+def depth_tests_table(runs: pd.DataFrame, dataset: str = "depth") -> pd.DataFrame:
     """Claim 4's level-wise findings for each sparse variant: per baseline and direction,
     the baseline's MAE minus the sparse network's (m; positive favours the sparse
     network), paired by seed, the variance pooled across directions, Holm-corrected over
-    each baseline's directions. ``runs``: the depth study's records."""
-    claim = next(c for c in CLAIMS if c.kind == "depth")
+    each baseline's directions. ``runs``: the study's records of ``dataset`` ("depth":
+    the synthetic scenes, "kitti": real LiDAR)."""
+    claim = claim_of(dataset, "depth")
     frames = []
     for variant in claim.variants:
         tests = level_tests(family_of(claim, runs, variant))

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""What the conclusions page shows: every claim's verdicts, their readings, the power, and
+claim 4's level-wise findings on both depth data sets."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def conclusions_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
     judgements = judge_claims(study)
     table = claims_table(judgements)
     depth = depth_tests_table(study["depth"])
+    kitti = depth_tests_table(study["kitti"], "kitti")
     readings = [
         f"* Claim {j.claim.number}, {DATASET_NAMES[j.claim.dataset]}, "
         f"{MODEL_LABELS[j.variant]}: {verdict_basis(j)}"
@@ -51,6 +53,14 @@ def conclusions_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
             "α = 0.05 before Holm), and the seeds needed to detect an effect "
             "of the margin or to show equivalence within it (true "
             "difference 0).",
+        ),
+        "concl_kitti": styled(
+            kitti,
+            "Claim 4 on real LiDAR, level-wise: each sparse variant against each baseline "
+            "trained keeping the same share of the returns and tested keeping the other, "
+            "paired by seed.",
+            3,
+            empty="no KITTI model type has runs at both training shares yet",
         ),
         "concl_depth": styled(
             depth,

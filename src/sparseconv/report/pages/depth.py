@@ -12,7 +12,7 @@ from sparseconv.registry.models import DEPTH_TUNED_MODELS, MODEL_LABELS
 from sparseconv.registry.study import DEFAULTS, EARLY_STOPPING, LEARNING_RATES, TUNING
 from sparseconv.report.analysis import load_study
 from sparseconv.report.benchmark_tables import depth_capacity
-from sparseconv.report.claims import CLAIMS, find, judge_claims
+from sparseconv.report.claims import claim_of, find, judge_claims
 from sparseconv.report.depth_tables import (
     benchmark_table,
     depth_fit_table,
@@ -201,7 +201,7 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         empty="no model type has runs at both densities yet",
     )
     out["depth_standouts"] = standouts(tests)
-    claim = next(c for c in CLAIMS if c.kind == "depth")
+    claim = claim_of("depth", "depth")
     judgements = judge_claims(study)
     for variant in claim.variants:
         mine = find(judgements, "depth", "depth", variant)

@@ -8,11 +8,15 @@ from typing import Any
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS
-from sparseconv.report.analysis import load_runs
+from sparseconv.report.analysis import load_study
+from sparseconv.report.claims import claim_of, find, judge_claims
+from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
 from sparseconv.report.figures.kitti import kitti_error_figure
 from sparseconv.report.kitti_tables import (
+    HELD_OUT_COLUMN,
     capped_runs,
     ground_truth_table,
+    kitti_benchmark_table,
     kitti_curves,
     kitti_fit_table,
     kitti_means,
@@ -20,21 +24,31 @@ from sparseconv.report.kitti_tables import (
     published_table,
 )
 from sparseconv.report.tables import styled
+from sparseconv.report.text.claims import format_effect, verdict_basis
+from sparseconv.report.text.results import benchmark_reading
 from sparseconv.report.text.runs import grid_progress
 
 __all__ = ["kitti_page"]
 
 
-def kitti_answer(runs) -> str:
-    """The page's first lines: what the finished KITTI records can say so far."""
+def kitti_answer(runs, judgements) -> str:
+    """The page's first lines: what the finished KITTI records can say so far, with
+    claim 4's primary verdicts for the paper's layer (``judgements``:
+    :func:`~sparseconv.report.claims.judge_claims`)."""
     if runs.empty:
         return ("Not yet: the task, its data and its baseline are in place, and no run of "
                 "the KITTI grid has finished (the grid needs a GPU or many CPU "
                 "sessions).")  # fmt: skip
     seeds = runs.groupby(["model", "sparsity"])["seed"].nunique().min()
-    return (f"{len(runs)} runs have finished, with at least {seeds} seed(s) per cell; the "
-            "figure below is descriptive until the grid is complete and its learning "
-            "rates are searched.")  # fmt: skip
+    head = f"{len(runs)} runs have finished, with at least {seeds} seed(s) per cell."
+    mine = [j for j in find(judgements, "kitti", "depth", "sparse") if j.n_seeds]
+    if not mine:
+        return (f"{head} No pair of models has runs at both training shares yet, so claim "
+                "4 is not yet judged on real data.")  # fmt: skip
+    parts = [f"{j.verdict} against the {MODEL_LABELS[j.baseline]} "
+             f"({format_effect(j.test, j.claim.unit)})" for j in mine]  # fmt: skip
+    return (f"{head} Claim 4 for the paper's layer on real LiDAR (baseline's error minus "
+            f"the layer's, at the other share): {'; '.join(parts)}.")  # fmt: skip
 
 
 def kitti_budget_text(runs) -> str:
@@ -62,9 +76,37 @@ def kitti_budget_text(runs) -> str:
 
 def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the KITTI page glues."""
-    runs = load_runs(results_dir, "kitti")
+    study = load_study(results_dir)
+    runs = study["kitti"]
+    judgements = judge_claims(study)
+    trained = KITTI_TRAIN_SPARSITIES[0]
+    bench = kitti_benchmark_table(load_kitti_benchmark(results_dir), runs, trained)
+    kept = round(100 * (1 - trained))
     out: dict[str, Any] = {
-        "kitti_answer": kitti_answer(runs),
+        "kitti_answer": kitti_answer(runs, judgements),
+        "kitti_tests": styled(
+            depth_tests_table(runs, "kitti"),
+            "Claim 4 on real LiDAR, level-wise: trained keeping one share of the returns "
+            "and tested keeping the other, the baseline's MAE on the held-out returns "
+            "minus the sparse network's (m; positive favours the sparse network), both "
+            "trained at the same share, paired by seed, Holm-corrected per variant.",
+            3,
+            empty="no KITTI model type has runs at both training shares yet",
+        ),
+        "tab_kitti_benchmark": styled(
+            bench,
+            "KITTI's depth completion test server (published numbers, not measured here: "
+            "full scans in, semi-dense ground truth, mm) beside our model of the same kind "
+            f"trained keeping {kept} % of the returns: the MAE (m) on the held-out returns "
+            f"of the test block keeping {kept} %, and on the four ground-truth frames from "
+            "their full scans (means over seeds; interpolation alone beside raw nearest "
+            "neighbour).",
+            3,
+            empty="results/reference/kitti_benchmark.csv is missing",
+        ),
+        "kitti_benchmark_reading": benchmark_reading(
+            bench, HELD_OUT_COLUMN, f"On the drive's held-out returns, keeping {kept} %"
+        ),
         "kitti_progress": grid_progress("kitti", results_dir, runs),
         "kitti_crop": f"{LIDAR_CROP[0]} × {LIDAR_CROP[1]}",
         "kitti_steps": LIDAR_STEPS,
@@ -91,6 +133,11 @@ def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
             empty="results/reference/kitti_validation.csv is missing",
         ),
     }
+    for variant in claim_of("kitti", "depth").variants:
+        mine = find(judgements, "kitti", "depth", variant)
+        out[f"kitti_{variant}_verdict"] = (
+            " ".join(verdict_basis(j) for j in mine) if len(runs) else "Not judged yet (no runs)."
+        )
     for level in KITTI_TRAIN_SPARSITIES:
         kept = round(100 * (1 - level))
         out[f"tab_kitti_truth_{kept}"] = styled(

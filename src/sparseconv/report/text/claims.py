@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from sparseconv.registry.datasets import DATASET_NAMES, VERDICT_METRIC
+from sparseconv.registry.datasets import DATASET_NAMES, DATASETS, VERDICT_METRIC
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import VERDICT_MIN_SEEDS
 from sparseconv.report.claims import Claim, Judgement
@@ -17,7 +17,8 @@ def metric_words(claim: Claim) -> str:
     """The claim's metric and unit in words, e.g. 'mean per-class accuracy (points)'."""
     base = {"accuracy": "accuracy", "mean_class_accuracy": "mean per-class accuracy"}
     if claim.kind == "depth":
-        return "missing-pixel MAE (m)"
+        real = DATASETS[claim.dataset].task == "lidar"
+        return "held-out-return MAE (m)" if real else "missing-pixel MAE (m)"
     words = base[VERDICT_METRIC[claim.dataset]]
     words = f"invariance loss of {words}" if claim.kind == "invariance" else words
     return f"{words} (points)"
@@ -140,6 +141,12 @@ def short_answer(judgements: Sequence[Judgement]) -> str:
     )
     for kind, task, level in tasks:
         mine = [j for j in main if j.claim.kind == kind]
+        if kind == "depth":
+            # the primary claim (real LiDAR) once it has runs, else the secondary one
+            primary = [j for j in mine if j.claim.primary]
+            mine = primary or mine
+            if mine:
+                task += " on real LiDAR" if primary else " on the synthetic scenes"
         if not mine:
             continue
         if decided:

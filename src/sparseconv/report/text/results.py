@@ -285,9 +285,16 @@ def kernel_reading(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> s
     )
 
 
-def benchmark_reading(table: pd.DataFrame) -> str:
-    """Whether KITTI's benchmark and our synthetic scenes rank the paper's network and
-    NN fill + ConvNet the same way (by MAE), from :func:`benchmark_table`."""
+def benchmark_reading(
+    table: pd.DataFrame,
+    column: str = "ours, synthetic 5 %: MAE (m)",
+    where: str = "On our synthetic scenes at 5 % density",
+) -> str:
+    """Whether KITTI's benchmark and our runs rank the paper's network and NN fill +
+    ConvNet the same way (by MAE), from a table with the benchmark's entries and our
+    errors in ``column`` (:func:`~sparseconv.report.depth_tables.benchmark_table`,
+    :func:`~sparseconv.report.kitti_tables.kitti_benchmark_table`); ``where`` names our
+    setting."""
     if table.empty:
         return "The benchmark's numbers are not in results/reference/."
     by = {row["KITTI entry"].split(" (")[0]: row for _, row in table.iterrows()}
@@ -300,14 +307,14 @@ def benchmark_reading(table: pd.DataFrame) -> str:
         f"{ours['KITTI MAE (mm)']:.0f} mm MAE against {theirs['KITTI MAE (mm)']:.0f} mm for "
         f"SparseConvs, so {kitti} ranks first there."
     )
-    mine, fill = theirs["ours, synthetic 5 %: MAE (m)"], ours["ours, synthetic 5 %: MAE (m)"]
+    mine, fill = theirs[column], ours[column]
     if math.isnan(mine) or math.isnan(fill):
-        return text + " Our runs at 5 % density are not all in yet."
-    synthetic = "NN+CNN" if fill < mine else "SparseConvs"
-    agree = "the same ranking" if synthetic == kitti else "the opposite ranking"
+        return text + " Our runs of the two models are not all in yet."
+    mine_first = "NN+CNN" if fill < mine else "SparseConvs"
+    agree = "the same ranking" if mine_first == kitti else "the opposite ranking"
     return text + (
-        f" On our synthetic scenes at 5 % density, NN fill + ConvNet errs {fill:.2f} m "
-        f"against {mine:.2f} m for the paper's layer: {agree}."
+        f" {where}, NN fill + ConvNet errs {fill:.2f} m against {mine:.2f} m for the "
+        f"paper's layer: {agree}."
     )
 
 
