@@ -60,13 +60,14 @@ def write_depth_study(root: Path, base: dict, cells) -> None:
     import json
 
     from sparseconv.registry.records import record_path
-    from sparseconv.registry.study import DEFAULTS, default_lr
+    from sparseconv.registry.study import REPORTED_PROTOCOL, default_lr, grid_epochs
 
+    protocol = REPORTED_PROTOCOL["depth"]  # the grid the depth page reads
     for model, sparsity, seed, pattern, scale in cells:
         record = copy.deepcopy(base)
-        epochs, lr = DEFAULTS["depth"]["epochs"], default_lr("depth", model)
+        epochs, lr = grid_epochs("depth", protocol), default_lr("depth", model, protocol)
         record.update(model=model, sparsity=sparsity, seed=seed, pattern=pattern, limit=None,
-                      epochs=epochs, lr=lr)  # fmt: skip
+                      epochs=epochs, lr=lr, protocol=protocol)  # fmt: skip
         for key, value in list(record.items()):
             if key.startswith("test_") and isinstance(value, dict):
                 record[key] = {k: v if v is None else v * scale for k, v in value.items()}

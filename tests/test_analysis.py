@@ -186,24 +186,39 @@ def test_kernel_flatness_by_hand():
 
 
 def test_grid_progress_counts_runs_with_record_and_notebook(tmp_path):
-    from sparseconv.sweep.runs import grid
+    from sparseconv.sweep.runs import grid, tuning_grid
 
-    runs = grid("depth", results_dir=str(tmp_path))
-    assert grid_progress("depth", tmp_path).startswith(f"0 of the {len(runs)} runs")
-    done = json.dumps({"protocol": PROTOCOL["depth"]})
+    runs = grid("kitti", results_dir=str(tmp_path))  # a grid of the reported protocol
+    assert grid_progress("kitti", tmp_path).startswith(f"0 of the {len(runs)} runs")
+    done = json.dumps({"protocol": PROTOCOL["kitti"]})
     for run in runs[:3]:  # three finished runs
         run.record.parent.mkdir(parents=True, exist_ok=True)
         run.record.write_text(done)
         run.notebook.write_text("{}")
     runs[3].record.write_text(done)  # a record without its notebook is not finished
-    text = grid_progress("depth", tmp_path)
-    assert text.startswith(f"3 of the {len(runs)} runs of the depth grid have finished; ")
+    text = grid_progress("kitti", tmp_path)
+    assert text.startswith(f"3 of the {len(runs)} runs of the KITTI LiDAR grid have finished; ")
+    # a new protocol's grid (depth 3) beside the reported one: its search and its grid
+    new, search = (
+        grid("depth", results_dir=str(tmp_path)),
+        tuning_grid("depth", results_dir=str(tmp_path)),
+    )
+    for run in search[:2]:
+        run.record.parent.mkdir(parents=True, exist_ok=True)
+        run.record.write_text(json.dumps({"protocol": PROTOCOL["depth"]}))
+        run.notebook.write_text("{}")
+    assert grid_progress("depth", tmp_path) == (
+        "The depth pages report the protocol-2 grid (0 runs). Protocol 3, which replaces it "
+        f"once complete, is under way: 2 of the {len(search)} runs of its learning-rate "
+        f"search and 0 of the {len(new)} runs of its grid have finished."
+    )
     assert f"{len(runs) - 3} are still to come" in text
     for run in runs:
         run.record.write_text(done)
         run.notebook.write_text("{}")
     assert (
-        grid_progress("depth", tmp_path) == f"All {len(runs)} runs of the depth grid have finished."
+        grid_progress("kitti", tmp_path)
+        == f"All {len(runs)} runs of the KITTI LiDAR grid have finished."
     )
 
 

@@ -126,7 +126,16 @@ def test_sparse_batch_norm_with_full_mask_is_batch_norm():
     assert y2[0, :, 0, 0].abs().sum() == 0
 
 
-@pytest.mark.parametrize("model", DEPTH_MODELS)
+def test_nconv_on_depth_is_its_own_network():
+    from sparseconv.nn.nconv import NConvNet
+
+    net = build_model("depth", "nconv")
+    x = torch.rand(2, 1, 48, 48)
+    mask = (torch.rand(2, 1, 48, 48) < 0.05).float()
+    assert isinstance(net, NConvNet) and net(x * mask, mask).shape == (2, 1, 48, 48)
+
+
+@pytest.mark.parametrize("model", [m for m in DEPTH_MODELS if m != "nconv"])
 def test_depth_network_is_the_papers(model):
     net = build_model("depth", model)
     x = torch.rand(2, 1, 48, 48)

@@ -44,7 +44,7 @@ def test_a_registered_variant_is_built_styled_and_trained_from_its_row(toy_varia
 
 def test_the_study_variants_are_the_rows_of_the_registry():
     assert models.MODELS == ("sparse", "sparse_naive", "sparse_partial", "dense", "dense_mask")
-    assert models.DEPTH_MODELS == (*models.MODELS, "nn_convnet")
+    assert models.DEPTH_MODELS == (*models.MODELS, "nn_convnet", "nconv")
     assert models.TUNED_MODELS == ("sparse", "sparse_partial", "dense", "dense_mask")
     mask_channel = networks.build_model("mnist", "dense_mask").blocks[0].conv.in_channels
     assert mask_channel == datasets.DATASETS["mnist"].channels + 1

@@ -387,7 +387,7 @@ def test_depth_capacity_sets_benchmark_runs_beside_the_grid(tmp_path, depth_reco
 
     from conftest import write_depth_study
 
-    from sparseconv.registry.study import DEFAULTS
+    from sparseconv.registry.study import grid_epochs
     from sparseconv.report.benchmark_tables import depth_capacity
     from sparseconv.report.text.runs import depth_capacity_text
 
@@ -418,7 +418,7 @@ def test_depth_capacity_sets_benchmark_runs_beside_the_grid(tmp_path, depth_reco
     table = depth_capacity(tmp_path)
     # the grid's seed-0 uniform run first, then 16 channels before 32
     assert list(table["channels"]) == [16, 16, 32]
-    assert list(table["epoch limit"]) == [DEFAULTS["depth"]["epochs"], 150, 30]
+    assert list(table["epoch limit"]) == [grid_epochs("depth", 2), 150, 30]
     assert list(table["epochs run"]) == [len(depth_record["history"]), 4, 30]
     assert table["test"].tolist() == pytest.approx([grid_test, 0.6, 0.7])
     text = depth_capacity_text(table)

@@ -9,7 +9,7 @@ import pytest
 from sparseconv.registry.datasets import TRAIN_SPARSITIES
 from sparseconv.registry.models import TUNED_MODELS
 from sparseconv.registry.records import validate_record
-from sparseconv.registry.study import DEFAULTS, GRIDS, TUNING, default_lr
+from sparseconv.registry.study import GRIDS, TUNING, default_lr
 from sparseconv.sweep.cli import main, run_sweep
 from sparseconv.sweep.runs import Run, grid, pending, tuning_grid
 
@@ -184,7 +184,8 @@ def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
 
 
 def test_depth_grid_is_the_issues_47_runs(tmp_path):
-    runs = grid("depth", results_dir=str(tmp_path))
+    # protocol 2, the reported depth grid
+    runs = grid("depth", results_dir=str(tmp_path), protocol=2)
     five = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet")
     have = [
         (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
@@ -200,12 +201,35 @@ def test_depth_grid_is_the_issues_47_runs(tmp_path):
     assert seeds == sorted(seeds)  # seed-major: every cell once before any twice
     assert all(r.name.endswith("_lines") for r in runs if r.params["pattern"] == "lines")
     # the study's rate per model (sparse_naive takes the ConvNet's), at most 30 epochs
-    assert all(r.params["lr"] == default_lr("depth", r.params["model"]) for r in runs)
-    assert {r.params["epochs"] for r in runs} == {DEFAULTS["depth"]["epochs"]}
+    assert all(r.params["lr"] == default_lr("depth", r.params["model"], 2) for r in runs)
+    assert {r.params["epochs"] for r in runs} == {30}
+    assert all(r.record.parent.name == "depth" for r in runs)  # the reported folder
+
+
+def test_depth_protocol3_grid_adds_nconv_five_seeds_and_a_longer_cap(tmp_path):
+    runs = grid("depth", results_dir=str(tmp_path))
+    six = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
+    have = {
+        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
+        for r in runs
+    }
+    expected = (
+        {(m, sp, sd, "uniform") for m in six for sp in (0.95, 0.5) for sd in range(5)}
+        | {(m, 0.95, sd, "lines") for m in six for sd in (0, 1, 2)}
+        | {("sparse_naive", sp, 0, "uniform") for sp in (0.95, 0.5)}
+    )
+    assert len(runs) == 6 * 2 * 5 + 6 * 3 + 2 == 80 and have == expected
+    assert {r.params["epochs"] for r in runs} == {60}
+    # beside the reported grid, never mixed with it
+    assert all(r.record.parent.name == "protocol3" for r in runs)
+    search = tuning_grid("depth", results_dir=str(tmp_path))
+    assert len(search) == 6 * 4 * 2 and {r.params["sparsity"] for r in search} == {0.95, 0.5}
+    assert all(r.record.parent.parent.name == "protocol3" for r in search)
+    assert not {r.record for r in search} & {r.record for r in runs}
 
 
 def test_depth_tuning_grid_is_five_models_at_every_rate_at_5_percent(tmp_path):
-    runs = tuning_grid("depth", results_dir=str(tmp_path))
+    runs = tuning_grid("depth", results_dir=str(tmp_path), protocol=2)
     rates = TUNING["depth"]["lrs"]
     assert len(rates) >= 3 and len(runs) == 5 * len(rates)
     assert {r.params["lr"] for r in runs} == set(rates)
@@ -221,12 +245,15 @@ def test_cli_bad_sparsity_is_a_clear_error(tmp_path, capsys):
     assert "1.5" in capsys.readouterr().err
 
 
-def test_grid_reuses_the_searchs_identical_runs(tmp_path):
+def test_grid_reuses_the_searchs_identical_runs(tmp_path, monkeypatch):
     # depth: its search trains at the grid's settings, so its run at the chosen rate is a
     # grid cell already
+    from sparseconv.registry import study
     from sparseconv.registry.study import PROTOCOL
     from sparseconv.sweep.runs import from_search, reuse_from_search
 
+    # as in depth's protocol 2, whose search was at the grid's settings
+    monkeypatch.setitem(study.PROTOCOL, "depth", 2)
     runs = grid("depth", results_dir=str(tmp_path))
     setting = TUNING["depth"]
     cell = next(r for r in runs if r.params["model"] == "dense" and r.params["seed"] == 0
@@ -252,7 +279,8 @@ def test_a_new_protocols_search_is_its_own_runs_at_both_levels_and_seeds(tmp_pat
     from sparseconv.registry.study import SEARCH, grid_epochs
     from sparseconv.sweep.runs import from_search, separate_search
 
-    assert separate_search("mnist") and not separate_search("depth")
+    assert separate_search("mnist") and separate_search("depth")
+    assert not separate_search("depth", 2)  # protocol 2 reused its search's runs
     runs = tuning_grid("mnist", results_dir=str(tmp_path))
     setting = SEARCH["mnist"]
     assert len(setting["lrs"]) >= 4
@@ -350,3 +378,21 @@ def test_the_plan_estimates_hours_from_measured_minutes_per_epoch(tmp_path):
     line = plan_line(runs, 2, tmp_path)
     assert line.startswith("plan: 2 runs, about 1.0 CPU-hours (one thread each), 0.5 h")
     assert "1 runs of models with no measured run are not counted" in line
+
+
+def test_a_new_protocols_grid_waits_for_its_own_searchs_rates(tmp_path, capsys, monkeypatch):
+    from sparseconv.registry import study
+
+    # depth protocol 3 has a search of its own and no chosen rates yet
+    monkeypatch.setattr(study, "NEW_LEARNING_RATES", {})
+    assert study.rates_pending("depth") and not study.rates_pending("depth", 2)
+    assert main(["depth", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--tune" in err and "NEW_LEARNING_RATES['depth']" in err
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+    assert main(["depth", "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    assert "note: the protocol-3 grid of depth" in capsys.readouterr().out
+    # an explicit rate, the search itself and the kitti grid (its own protocol) go ahead
+    assert main(["depth", "--dry-run", "--lr", "0.001", "--results-dir", str(tmp_path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert not study.rates_pending("kitti")

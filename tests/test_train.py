@@ -8,6 +8,7 @@ import math
 import pytest
 
 from sparseconv.registry.records import record_path, run_name
+from sparseconv.registry.study import PROTOCOL
 from sparseconv.report.analysis import load_runs
 from sparseconv.train import classify, depth
 from sparseconv.train.params import validate_params
@@ -137,7 +138,7 @@ def test_depth_run_validates_each_epoch_and_tests_once_at_the_end(tmp_path, monk
     epochs = record["epochs_run"]
     assert seen[:epochs] == ["other"] * epochs
     assert seen[epochs:].count("test") == len(record["test_mae_missing_by_sparsity"])
-    assert record["protocol"] == 2 and record["n_val"] == 48
+    assert record["protocol"] == PROTOCOL["depth"] and record["n_val"] == 48
     assert all("val_mae_missing" in h and "test_mae" not in h for h in record["history"])
     best = min(range(epochs), key=lambda i: record["history"][i]["val_mae_missing"])
     assert record["best_epoch"] == best + 1

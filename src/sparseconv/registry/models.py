@@ -114,8 +114,8 @@ for _row in (
     ModelVariant("nn_convnet", "NN fill + ConvNet", "dense", ("depth", "lidar"), "#2ca02c", "P",
                  fill="nearest"),
     # the layer's successor for depth completion: its own network (nn.nconv.NConvNet),
-    # non-negative kernels, one learning rate (on the real data first)
-    ModelVariant("nconv", "normalized conv", "nconv", ("lidar",), "#8c564b", "X",
+    # non-negative kernels, one learning rate (real data; synthetic from depth protocol 3)
+    ModelVariant("nconv", "normalized conv", "nconv", ("depth", "lidar"), "#8c564b", "X",
                  linestyle="-.", matched_steps=False),
 ):  # fmt: skip
     register_variant(_row)

@@ -24,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from sparseconv.registry.study import GRIDS
+from sparseconv.registry.study import GRIDS, PROTOCOL, rates_pending
 from sparseconv.sweep.local import run_local
 from sparseconv.sweep.packed_executor import PACK_SIZE, run_packed
 from sparseconv.sweep.plan import plan_line
@@ -180,6 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    if not (args.budget or args.tune) and args.lr is None and rates_pending(args.dataset):
+        waiting = (
+            f"the protocol-{PROTOCOL[args.dataset]} grid of {args.dataset} trains at the "
+            f"rates its own search chooses: run python -m sparseconv.sweep {args.dataset} "
+            f"--tune, then set study.NEW_LEARNING_RATES[{args.dataset!r}] from the book's "
+            "search table (or pass --lr)"
+        )
+        if not args.dry_run:
+            print(f"error: {waiting}", file=sys.stderr)
+            return 2
+        print(f"note: {waiting}; the names below carry the old protocol's rates")
     device_kind = "cuda" if str(args.device).startswith("cuda") else "cpu"
     to_train = [run for run in pending(runs) if not from_search(run)]
     print(plan_line(to_train, args.jobs, args.results_dir, device_kind))

@@ -15,7 +15,6 @@ from sparseconv.registry.records import atomic_write_text, read_record, record_p
 from sparseconv.registry.study import (
     BUDGET_CHECK,
     DEFAULTS,
-    DEPTH_LINES_RUNS,
     GRIDS,
     PROTOCOL,
     REPORTED_PROTOCOL,
@@ -23,8 +22,11 @@ from sparseconv.registry.study import (
     TUNING,
     budget_levels,
     default_lr,
+    depth_lines_runs,
     grid_epochs,
     grid_levels,
+    grid_spec,
+    grid_tuned_models,
 )
 
 __all__ = [
@@ -119,9 +121,9 @@ def grid(
     if dataset not in GRIDS:
         raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
     selected = bool(models or sparsities or seeds or pattern)
-    _, grid_seeds = GRIDS[dataset]
     defaults = DEFAULTS[dataset]
     protocol = PROTOCOL[dataset] if protocol is None else protocol
+    _, grid_seeds = grid_spec(dataset, protocol)
     grid_sparsities = grid_levels(dataset, protocol)
     if epochs is None:
         epochs = grid_epochs(dataset, protocol)
@@ -174,7 +176,7 @@ def grid(
                 },
                 subfolder=folder,
             )
-            for m, sp, sd in DEPTH_LINES_RUNS
+            for m, sp, sd in depth_lines_runs(protocol)
         ]
         runs = sorted(runs + lines, key=lambda r: r.params["seed"])  # stable: seed-major
     return runs
@@ -208,7 +210,7 @@ def tuning_grid(
     else:
         setting = TUNING[dataset]
         cells = [(setting["sparsity"], setting["seed"])]
-        epochs = defaults["epochs"] if epochs is None else epochs
+        epochs = grid_epochs(dataset, protocol) if epochs is None else epochs
     return [
         Run(
             dataset,
@@ -228,7 +230,7 @@ def tuning_grid(
         )
         for rate in (lrs or setting["lrs"])
         for level, seed in cells
-        for model in (models or tuned_models(dataset))
+        for model in (models or grid_tuned_models(dataset, protocol))
     ]
 
 

@@ -8,8 +8,16 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from sparseconv.registry.datasets import DEPTH_DENSITIES
-from sparseconv.registry.models import DEPTH_TUNED_MODELS, MODEL_LABELS
-from sparseconv.registry.study import DEFAULTS, EARLY_STOPPING, LEARNING_RATES, TUNING
+from sparseconv.registry.models import MODEL_LABELS
+from sparseconv.registry.study import (
+    DEFAULTS,
+    EARLY_STOPPING,
+    LEARNING_RATES,
+    REPORTED_PROTOCOL,
+    TUNING,
+    grid_epochs,
+    grid_tuned_models,
+)
 from sparseconv.report.analysis import load_study
 from sparseconv.report.benchmark_tables import depth_capacity
 from sparseconv.report.claims import claim_of, find, judge_claims
@@ -60,10 +68,11 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     edge = at_grid_edge(results_dir, "depth")
     table = tuning_table(results_dir, "depth")
     rates = LEARNING_RATES.get("depth", {})
+    searched = grid_tuned_models("depth", REPORTED_PROTOCOL["depth"])
     return {
         "depth_tune_rates": ", ".join(f"{lr:g}" for lr in TUNING["depth"]["lrs"]),
         "depth_tune_done": f"{len(load_tuning(results_dir, 'depth'))} of "
-        f"{len(TUNING['depth']['lrs']) * len(DEPTH_TUNED_MODELS)}",
+        f"{len(TUNING['depth']['lrs']) * len(searched)}",
         "depth_tune_edge": (
             "the best rate of "
             + ", ".join(MODEL_LABELS[m] for m in edge)
@@ -71,9 +80,7 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         )
         if edge
         else "no model's best rate lies at the edge of the grid",
-        "depth_rates": "; ".join(
-            f"{MODEL_LABELS[m]}: {rates[m]:g}" for m in DEPTH_TUNED_MODELS if m in rates
-        )
+        "depth_rates": "; ".join(f"{MODEL_LABELS[m]}: {rates[m]:g}" for m in searched if m in rates)
         + (f"; sparse conv (one lr): the ConvNet's {rates['dense']:g}" if "dense" in rates else "")
         or f"not chosen yet: every model uses {DEFAULTS['depth']['lr']:g}",
         "depth_tuning": styled(
@@ -97,7 +104,7 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         "depth_done": len(runs),
         "depth_progress": grid_progress("depth", results_dir, runs),
         "depth_time": time_by_device(runs),
-        "depth_max_epochs": DEFAULTS["depth"]["epochs"],
+        "depth_max_epochs": grid_epochs("depth", REPORTED_PROTOCOL["depth"]),
         "depth_min_gain": 100 * rule["min_gain"],
         "depth_patience": int(rule["patience"]),
         "depth_lr_patience": int(rule["lr_patience"]),
@@ -111,7 +118,7 @@ def depth_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         fit,
         "How each depth model trained (means over seeds): epochs "
         "run (the plateau rule or the limit of "
-        f"{DEFAULTS['depth']['epochs']}), the kept epoch, the seeds "
+        f"{grid_epochs('depth', REPORTED_PROTOCOL['depth'])}), the kept epoch, the seeds "
         "stopped by the plateau rule, the last "
         "epoch's training loss (L1 over all pixels, m), and the MAE on "
         "the missing pixels (m) on 1,000 training maps in eval mode, "

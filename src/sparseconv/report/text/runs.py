@@ -9,12 +9,13 @@ import os
 import pandas as pd
 
 from sparseconv.registry.datasets import DATASET_NAMES
-from sparseconv.registry.models import MODEL_LABELS, tuned_models
+from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import (
     BUDGET_CHECK,
     PROTOCOL,
     REPORTED_PROTOCOL,
     TUNING,
+    grid_tuned_models,
 )
 from sparseconv.report.analysis import (
     load_runs,
@@ -23,7 +24,14 @@ from sparseconv.report.analysis import (
 )
 from sparseconv.report.performance_tables import model_name
 from sparseconv.report.text.results import join_and
-from sparseconv.sweep.runs import budget_grid, grid, grid_folder, pending
+from sparseconv.sweep.runs import (
+    budget_grid,
+    grid,
+    grid_folder,
+    pending,
+    separate_search,
+    tuning_grid,
+)
 
 
 def fit_check(runs: pd.DataFrame, target: tuple[float, float] | None = None) -> str:
@@ -60,7 +68,8 @@ def fit_check(runs: pd.DataFrame, target: tuple[float, float] | None = None) -> 
 
 def runs_of_search(done: int, dataset: str) -> str:
     """'all 20 runs' once the search is complete, else '12 of its 20 runs so far'."""
-    total = len(TUNING[dataset]["lrs"]) * len(tuned_models(dataset))
+    models = grid_tuned_models(dataset, REPORTED_PROTOCOL[dataset])
+    total = len(TUNING[dataset]["lrs"]) * len(models)
     return f"all {total} runs" if done >= total else f"{done} of its {total} runs so far"
 
 
@@ -307,12 +316,18 @@ def grid_progress(
         f"({reported} runs). Protocol {PROTOCOL[dataset]}, which replaces it once "
         "complete, is under way: "
     )
+    parts = []
     if dataset in BUDGET_CHECK:
         budget = budget_grid(dataset, results_dir=str(results_dir))
-        done = len(budget) - len(pending(budget))
-        text += f"{done} of the {len(budget)} runs of its budget check have finished"
+        parts.append(f"{len(budget) - len(pending(budget))} of the {len(budget)} runs of "
+                     "its budget check")  # fmt: skip
+    if expected and separate_search(dataset):
+        search = tuning_grid(dataset, results_dir=str(results_dir))
+        parts.append(f"{len(search) - len(pending(search))} of the {len(search)} runs of "
+                     "its learning-rate search")  # fmt: skip
+    if expected:
+        parts.append(f"{len(expected) - left} of the {len(expected)} runs of its grid")
+    text += join_and(parts) + " have finished"
     if not expected:
         text += "; its grid waits for the budget the check chooses"
-    elif left < len(expected):
-        text += f", {len(expected) - left} of the {len(expected)} runs of its grid"
     return text + "."
