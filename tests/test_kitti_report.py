@@ -17,10 +17,11 @@ def _runs() -> pd.DataFrame:
                 "test_mae_by_sparsity": {"0.9": base + seed, "0.5": base / 2 + seed},
                 "nn_mae_by_sparsity": {"0.9": 1.5, "0.5": 1.1},
                 "ground_truth_frames": {
-                    "a": {"model": {"mae": base + seed, "rmse": 2 * base},
-                          "nearest": {"mae": 0.35, "rmse": 1.3}},
-                    "b": {"model": {"mae": base, "rmse": 2 * base},
-                          "nearest": {"mae": 0.13, "rmse": 1.5}},
+                    "a": {"model": {"mae": base + seed, "rmse": 2 * base, "imae": 1.0,
+                                    "irmse": 3.0 + seed},
+                          "nearest": {"mae": 0.35, "rmse": 1.3, "imae": 1.2, "irmse": 2.3}},
+                    "b": {"model": {"mae": base, "rmse": 2 * base, "imae": 2.0, "irmse": 3.0},
+                          "nearest": {"mae": 0.13, "rmse": 1.5, "imae": 0.4, "irmse": 5.0}},
                 },
             }  # fmt: skip
             rows.append({"model": model, "sparsity": 0.9, "seed": seed, "record": record})
@@ -47,6 +48,10 @@ def test_ground_truth_table_by_hand():
     assert table.loc["ConvNet", "mean RMSE"] == pytest.approx(4.0)
     assert table.loc["nearest neighbour (no training)", "mean MAE"] == pytest.approx(0.24)
     assert table.loc["sparse conv", "runs"] == 2
+    # KITTI's inverse-depth errors: means over frames and seeds, (1 + 2 + 1 + 2) / 4
+    assert table.loc["sparse conv", "mean iMAE (1/km)"] == pytest.approx(1.5)
+    assert table.loc["sparse conv", "mean iRMSE (1/km)"] == pytest.approx((3 + 3 + 4 + 3) / 4)
+    assert table.loc["nearest neighbour (no training)", "mean iRMSE (1/km)"] == pytest.approx(3.65)
     assert ground_truth_table(_runs(), 0.5).empty
 
 
@@ -175,3 +180,25 @@ def test_kitti_benchmark_table_sets_our_ranking_beside_the_servers():
     # the server ranks NN+CNN first, these records the paper's layer
     assert reading.endswith("On the returns, NN fill + ConvNet errs 2.50 m against 1.50 m "
                             "for the paper's layer: the opposite ranking.")  # fmt: skip
+
+
+def test_the_predictions_figure_shows_each_models_stored_completion(data_dir):
+    from sparseconv.data.kitti import ground_truth_frames
+    from sparseconv.report.figures.kitti import predictions_figure
+    from sparseconv.report.kitti_tables import stored_examples
+    from sparseconv.train.kitti_examples import encode_frame
+
+    first = ground_truth_frames(data_dir)[0]
+    runs = _runs()
+    for i, record in enumerate(runs["record"]):  # seeds 0 and 1 of two models
+        record["ground_truth_example"] = encode_frame(first.name, first.groundtruth + i)
+    name, stride, maps = stored_examples(runs, 0.9)
+    assert name == first.name and stride == 4 and list(maps) == ["sparse conv", "ConvNet"]
+    # each model's lowest seed: the sparse layer's seed 0 (i = 0), the ConvNet's (i = 2)
+    assert maps["ConvNet"].max() == pytest.approx(maps["sparse conv"].max() + 2, abs=0.01)
+    fig = predictions_figure(runs, 0.9, str(data_dir))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["input: the full scan", "KITTI's ground truth",
+                      "nearest neighbour (no training)", "sparse conv", "ConvNet"]  # fmt: skip
+    empty = predictions_figure(runs.iloc[0:0], 0.9, str(data_dir))
+    assert "no KITTI run trained keeping 10 %" in empty.axes[0].texts[0].get_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,47 @@ def test_every_kitti_model_completes_a_full_width_frame(drive):
         with torch.no_grad():
             pred = _predict(build_model("kitti", model).eval(), depth, keep)
         assert pred.shape == depth.shape and torch.isfinite(pred).all(), model
+
+
+def test_a_stored_frame_is_the_mean_of_each_block_by_hand():
+    from sparseconv.train.kitti_examples import decode_frame, encode_frame
+
+    depth = torch.zeros(6, 9)
+    depth[:4, :4] = 2.0  # one full block of 2 m
+    depth[4:, 8] = 10.0  # the corner block holds 2 x 1 pixels: their mean, 10 m
+    depth[0, 4] = 4.0  # one pixel of 4 m among 16 zeros: 0.25 m
+    stored = encode_frame("frame", depth.unsqueeze(0))
+    assert stored["frame"] == "frame" and stored["shape"] == [2, 3] and stored["stride"] == 4
+    back = decode_frame(stored)
+    assert back.tolist() == [[2.0, 0.25, 0.0], [0.0, 0.0, 10.0]]
+    # centimetres: 1.234 m is kept as 1.23 m; negative depths as 0, huge ones clamped
+    assert decode_frame(encode_frame("f", torch.full((1, 1), 1.234), stride=1)).item() == (
+        pytest.approx(1.23)
+    )
+    assert decode_frame(encode_frame("f", torch.tensor([[-3.0, 1e6]]), 1)).tolist() == [
+        [0.0, 655.35]
+    ]
+    with pytest.raises(ValueError, match="stride"):
+        encode_frame("f", depth, stride=0)
+    with pytest.raises(ValueError, match="one frame"):
+        encode_frame("f", torch.zeros(2, 1, 3, 3))
+
+
+def test_a_kitti_record_keeps_its_completion_of_the_first_ground_truth_frame(data_dir):
+    import torch.nn.functional as F
+
+    from sparseconv.train.kitti_examples import decode_frame
+    from sparseconv.train.lidar import _ground_truth
+
+    class Through(torch.nn.Module):  # returns its input: the kept returns, zero elsewhere
+        def forward(self, x, mask):
+            return x
+
+    errors, example = _ground_truth(Through(), str(data_dir), torch.device("cpu"))
+    first = ground_truth_frames(data_dir)[0]
+    assert example["frame"] == first.name == sorted(errors)[0]
+    raw = first.velodyne_raw.reshape(1, 1, *first.velodyne_raw.shape[-2:])
+    blocks = F.avg_pool2d(raw, 4, ceil_mode=True, count_include_pad=False)[0, 0]
+    back = decode_frame(example)
+    assert back.shape == (94, 311) == tuple(blocks.shape)  # 375 x 1242 at stride 4
+    assert np.abs(back - blocks.numpy()).max() <= 0.005 + 1e-6  # whole centimetres

@@ -11,6 +11,7 @@ import pandas as pd
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.records import resolve_results_dir
+from sparseconv.train.kitti_examples import decode_frame
 
 __all__ = [
     "NEAREST",
@@ -23,6 +24,7 @@ __all__ = [
     "published_table",
     "kitti_benchmark_table",
     "HELD_OUT_COLUMN",
+    "stored_examples",
 ]
 
 NEAREST = "nearest"  # the training-free baseline's name in these tables
@@ -56,8 +58,9 @@ def kitti_means(curves: pd.DataFrame) -> pd.DataFrame:
 
 def ground_truth_table(runs: pd.DataFrame, sparsity: float) -> pd.DataFrame:
     """Per model trained at ``sparsity`` (and raw nearest neighbour, last): the MAE (m) on
-    each ground-truth frame, averaged over seeds, their mean, the mean RMSE (m) and the
-    seeds. Index: the models' labels."""
+    each ground-truth frame, averaged over seeds, their mean, KITTI's other three errors
+    averaged over frames and seeds (RMSE in m, iMAE and iRMSE in 1/km) and the runs.
+    Index: the models' labels."""
     chosen = runs[(runs["sparsity"] - sparsity).abs() < 1e-9]
     rows: dict[str, dict[str, float]] = {}
     order = [m for m in models_of("kitti") if m in set(chosen["model"])] + [NEAREST]
@@ -72,11 +75,16 @@ def ground_truth_table(runs: pd.DataFrame, sparsity: float) -> pd.DataFrame:
             continue
         names = sorted(per_run[0])
         mae = {n: sum(r[n]["mae"] for r in per_run) / len(per_run) for n in names}
-        rmse = [sum(r[n]["rmse"] for r in per_run) / len(per_run) for n in names]
+
+        def mean(metric: str, per_run: list = per_run, names: list = names) -> float:
+            return sum(r[n][metric] for r in per_run for n in names) / (len(per_run) * len(names))
+
         label = NEAREST_LABEL if model == NEAREST else MODEL_LABELS[model]
         rows[label] = {**{f"{n} MAE": v for n, v in mae.items()},
                        "mean MAE": sum(mae.values()) / len(mae),
-                       "mean RMSE": sum(rmse) / len(rmse),
+                       "mean RMSE": mean("rmse"),
+                       "mean iMAE (1/km)": mean("imae"),
+                       "mean iRMSE (1/km)": mean("irmse"),
                        "runs": len(per_run)}  # fmt: skip
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
@@ -208,3 +216,21 @@ def kitti_benchmark_table(
                      "KITTI RMSE (mm)": entry["rmse_mm"], HELD_OUT_COLUMN: held_out,
                      "ours, ground-truth frames: MAE (m)": on_truth})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def stored_examples(runs: pd.DataFrame, sparsity: float) -> tuple[str | None, int, dict]:
+    """The completions of the first ground-truth frame kept in the records of the models
+    trained at ``sparsity`` (each model's lowest seed): (frame name, stride, {label: map
+    in metres}); (None, 0, {}) where no record keeps one."""
+    chosen = runs[(runs["sparsity"] - sparsity).abs() < 1e-9] if len(runs) else runs
+    frame, stride, maps = None, 0, {}
+    for model in models_of("kitti"):
+        mine = chosen[chosen["model"] == model].sort_values("seed") if len(chosen) else chosen
+        stored = [
+            r["ground_truth_example"] for r in mine["record"] if r.get("ground_truth_example")
+        ]
+        if not stored:
+            continue
+        frame, stride = stored[0]["frame"], int(stored[0]["stride"])
+        maps[MODEL_LABELS[model]] = decode_frame(stored[0])
+    return frame, stride, maps

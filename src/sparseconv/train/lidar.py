@@ -50,6 +50,7 @@ from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING, LIDAR_CROP, LIDAR_STEPS
 from sparseconv.train.engine import fit, plateau_scheduler
+from sparseconv.train.kitti_examples import encode_frame
 from sparseconv.train.kitti_task import MASK_STREAMS, elevation_bins, keep_lines, keep_returns
 
 __all__ = [
@@ -184,19 +185,26 @@ def _nearest(depth: Tensor, keep: Tensor) -> Tensor:
     return nearest_fill(depth * mask, mask)
 
 
-def _ground_truth(net: nn.Module, data_dir: str | None, dev: torch.device) -> dict[str, Any]:
+def _ground_truth(
+    net: nn.Module, data_dir: str | None, dev: torch.device
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per ground-truth frame: the model's and raw nearest neighbour's four errors on the
-    semi-dense ground truth, from the frame's full velodyne_raw."""
+    semi-dense ground truth, from the frame's full velodyne_raw; and the model's
+    completion of the first frame, stored compactly (:func:`encode_frame`)."""
     out: dict[str, Any] = {}
+    example: dict[str, Any] = {}
     for frame in ground_truth_frames(data_dir):
         raw = frame.velodyne_raw.unsqueeze(0).to(dev)
         truth = frame.groundtruth.unsqueeze(0).to(dev)
         keep, where = raw > 0, truth > 0
         with torch.no_grad():
-            model = _from_sums(_sums(_predict(net, raw, keep), truth, where))
+            pred = _predict(net, raw, keep)
+        model = _from_sums(_sums(pred, truth, where))
         nearest = _from_sums(_sums(_nearest(raw, keep), truth, where))
         out[frame.name] = {"model": model, "nearest": nearest}
-    return out
+        if not example:
+            example = encode_frame(frame.name, pred)
+    return out, example
 
 
 def _crops(
@@ -300,7 +308,7 @@ def train_lidar(
     train_eval = lidar_errors(
         network, data, shown, lidar_masks(data, shown, share, pattern, seed, "train")
     )
-    truth = _ground_truth(net, params["data_dir"], dev)
+    truth, example = _ground_truth(net, params["data_dir"], dev)
     eval_seconds = time.perf_counter() - t0
     best = result.history[result.best_epoch - 1] if result.history else {}
     fields: dict[str, Any] = {
@@ -309,6 +317,7 @@ def train_lidar(
         **{f"test_{k}_by_sparsity": {lv: e[k] for lv, e in test.items()} for k in METRICS},
         **{f"nn_{k}_by_sparsity": {lv: e[k] for lv, e in nearest.items()} for k in METRICS},
         "ground_truth_frames": truth,
+        "ground_truth_example": example,
         "val_mae": best.get("val_mae", float("nan")),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),

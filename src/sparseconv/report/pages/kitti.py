@@ -11,7 +11,7 @@ from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS
 from sparseconv.report.analysis import load_study
 from sparseconv.report.claims import claim_of, find, judge_claims
 from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
-from sparseconv.report.figures.kitti import kitti_error_figure
+from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
     capped_runs,
@@ -138,13 +138,15 @@ def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         out[f"kitti_{variant}_verdict"] = (
             " ".join(verdict_basis(j) for j in mine) if len(runs) else "Not judged yet (no runs)."
         )
+    out["fig_kitti_predictions"] = predictions_figure(runs, trained)
     for level in KITTI_TRAIN_SPARSITIES:
         kept = round(100 * (1 - level))
         out[f"tab_kitti_truth_{kept}"] = styled(
             ground_truth_table(runs, level) if not runs.empty else runs.iloc[0:0],
             f"The four frames with KITTI's semi-dense ground truth, completed from their "
             f"full velodyne_raw by the models trained keeping {kept} % of the returns "
-            "(means over seeds), MAE and RMSE in metres on the ground-truth pixels.",
+            "(means over seeds): KITTI's four errors on the ground-truth pixels, MAE and "
+            "RMSE in metres, iMAE and iRMSE of the inverse depth in 1/km.",
             3,
             empty=f"no KITTI run trained keeping {kept} % has finished yet",
         )
