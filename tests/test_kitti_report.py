@@ -202,3 +202,13 @@ def test_the_predictions_figure_shows_each_models_stored_completion(data_dir):
                       "nearest neighbour (no training)", "sparse conv", "ConvNet"]  # fmt: skip
     empty = predictions_figure(runs.iloc[0:0], 0.9, str(data_dir))
     assert "no KITTI run trained keeping 10 %" in empty.axes[0].texts[0].get_text()
+
+
+def test_the_short_answer_reads_claim_4_from_real_lidar_once_it_has_runs():
+    from sparseconv.report.claims import judge_claims
+    from sparseconv.report.text.claims import short_answer
+
+    text = short_answer(judge_claims({"kitti": _claim_runs([0.30, 0.40, 0.35, 0.45, 0.25])}))
+    assert "In depth completion on real LiDAR, sparsity invariance is supported against " \
+           "the ConvNet" in text  # fmt: skip
+    assert "synthetic" not in text
