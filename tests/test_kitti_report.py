@@ -77,13 +77,14 @@ def test_fit_table_and_capped_runs_by_hand():
     from sparseconv.report.kitti_tables import capped_runs, kitti_fit_table
 
     table = kitti_fit_table(_fit_runs()).set_index("model")
+    assert set(table["pattern"]) == {"uniform"}  # records without a pattern are uniform
     assert table.loc["sparse conv", "epochs run (cap)"] == "16.0 (20)"  # (20 + 12) / 2
     assert table.loc["sparse conv", "plateau stops"] == "1 of 2"
     assert table.loc["ConvNet", "plateau stops"] == "2 of 2"
     assert table.loc["ConvNet", "validation"] == pytest.approx(4.5)  # (4 + 5) / 2
     assert table.loc["sparse conv", "trained keeping"] == "10 %"
     capped = capped_runs(_fit_runs())
-    assert capped[["model", "seed"]].values.tolist() == [["sparse", 0]]
+    assert capped[["model", "seed", "pattern"]].values.tolist() == [["sparse", 0, "uniform"]]
 
 
 def test_budget_text_names_the_capped_cells():
@@ -212,3 +213,26 @@ def test_the_short_answer_reads_claim_4_from_real_lidar_once_it_has_runs():
     assert "In depth completion on real LiDAR, sparsity invariance is supported against " \
            "the ConvNet" in text  # fmt: skip
     assert "synthetic" not in text
+
+
+def test_lines_runs_have_their_own_table_and_stay_out_of_claim_4():
+    from sparseconv.report.claims import claim_of, margin_of
+    from sparseconv.report.kitti_tables import kitti_lines_table, uniform_runs
+
+    runs = _claim_runs([0.3, 0.4, 0.35, 0.45, 0.25])
+    lines = _claim_runs([0.3])  # one seed on the lines pattern, trained keeping 10 %
+    lines = lines[lines["sparsity"] == 0.9].copy()
+    for record in lines["record"]:
+        record.update(pattern="lines", nn_mae_by_sparsity={"0.9": 9.0, "0.5": 9.0})
+        record["test_mae_by_sparsity"] = {"0.9": 2.0, "0.5": 1.5}
+    both = pd.concat([runs, lines], ignore_index=True)
+    assert len(uniform_runs(both)) == len(runs)
+    # the margin reads raw NN's errors of the uniform inputs only
+    assert margin_of(claim_of("kitti", "depth"), both) == pytest.approx(0.07)
+    table = kitti_lines_table(both)
+    assert list(table.index) == ["sparse conv (1)", "ConvNet (1)",
+                                 "nearest neighbour (no training)"]  # fmt: skip
+    assert list(table.columns) == ["10 %", "50 %"]
+    assert table.loc["sparse conv (1)", "50 %"] == pytest.approx(1.5)
+    assert table.loc["nearest neighbour (no training)", "10 %"] == pytest.approx(9.0)
+    assert kitti_lines_table(runs).empty

@@ -396,3 +396,21 @@ def test_a_new_protocols_grid_waits_for_its_own_searchs_rates(tmp_path, capsys, 
     assert main(["depth", "--dry-run", "--lr", "0.001", "--results-dir", str(tmp_path)]) == 0
     assert "note:" not in capsys.readouterr().out
     assert not study.rates_pending("kitti")
+
+
+def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_path):
+    runs = grid("kitti", results_dir=str(tmp_path))
+    models = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
+    have = {
+        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
+        for r in runs
+    }
+    expected = {(m, sp, sd, "uniform") for m in models for sp in (0.9, 0.5) for sd in range(5)}
+    expected |= {(m, 0.9, sd, "lines") for m in models for sd in (0, 1, 2)}
+    assert len(runs) == 60 + 18 and have == expected
+    seeds = [r.params["seed"] for r in runs]
+    assert seeds == sorted(seeds)  # seed-major, the lines runs of a seed with it
+    assert {r.params["epochs"] for r in runs} == {40}
+    # a selection (a part of the grid) leaves the lines runs out unless it asks for them
+    part = grid("kitti", seeds=[0], results_dir=str(tmp_path))
+    assert {r.params["pattern"] for r in part} == {"uniform"}

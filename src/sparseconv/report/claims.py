@@ -358,8 +358,8 @@ def metric_name(claim: Claim) -> str:
 def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
     """The equivalence margin of ``claim`` in its unit (``study.MARGINS``); for depth,
     ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's error (missing pixels, or
-    held-out returns) at claim 4's target levels (mean over the records and directions;
-    NaN without records)."""
+    held-out returns) at claim 4's target levels on the uniform pattern, the claim's
+    inputs (mean over the records and directions; NaN without records)."""
     fixed = MARGINS[claim.dataset][0]
     if fixed is not None:
         return float(fixed)
@@ -368,7 +368,9 @@ def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
         run["record"][key][_level(target)]
         for _, run in runs.iterrows()
         for source, target in depth_directions(claim.dataset).values()
-        if key in run["record"] and abs(float(run["sparsity"]) - source) < 1e-9
+        if key in run["record"]
+        and run["record"].get("pattern", "uniform") == "uniform"  # the claim's inputs
+        and abs(float(run["sparsity"]) - source) < 1e-9
     ]
     return DEPTH_MARGIN_SHARE * sum(values) / len(values) if values else math.nan
 

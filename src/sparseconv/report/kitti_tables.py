@@ -25,9 +25,20 @@ __all__ = [
     "kitti_benchmark_table",
     "HELD_OUT_COLUMN",
     "stored_examples",
+    "uniform_runs",
+    "kitti_lines_table",
 ]
 
 NEAREST = "nearest"  # the training-free baseline's name in these tables
+
+
+def _patterns(runs: pd.DataFrame) -> pd.Series:
+    return runs["record"].map(lambda r: r.get("pattern", "uniform"))
+
+
+def uniform_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs on the uniform pattern (claim 4's inputs; the lines runs apart)."""
+    return runs[_patterns(runs) == "uniform"] if len(runs) else runs
 
 
 def kitti_curves(runs: pd.DataFrame, metric: str = "mae") -> pd.DataFrame:
@@ -101,8 +112,11 @@ def kitti_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     order = {m: i for i, m in enumerate(models_of("kitti"))}
-    groups = runs.groupby(["model", "sparsity"])
-    for (model, sparsity), group in sorted(groups, key=lambda g: (-g[0][1], order[g[0][0]])):
+    runs = runs.assign(pattern=_patterns(runs))
+    groups = runs.groupby(["model", "sparsity", "pattern"])
+    for (model, sparsity, pattern), group in sorted(
+        groups, key=lambda g: (g[0][2] != "uniform", -g[0][1], order[g[0][0]])
+    ):
         records = list(group["record"])
 
         def mean(key: str, records: list[dict] = records) -> float:
@@ -113,6 +127,7 @@ def kitti_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
             {
                 "model": MODEL_LABELS.get(model, model),
                 "trained keeping": f"{round(100 * (1 - sparsity))} %",
+                "pattern": pattern,
                 "runs": len(records),
                 "epochs run (cap)": f"{mean('epochs_run'):.1f} ({'/'.join(map(str, caps))})",
                 "plateau stops": f"{sum(bool(r['stopped_early']) for r in records)} of "
@@ -131,17 +146,18 @@ def kitti_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def capped_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs the epoch cap ended (not the plateau rule, not a divergence): model,
-    sparsity, seed, epochs. For them a doubled cap could train on, so their cells still
+    sparsity, seed, pattern, epochs. For them a doubled cap could train on, so their cells still
     need the budget check's doubling."""
     rows = [
         {"model": run["model"], "sparsity": float(run["sparsity"]), "seed": int(run["seed"]),
+         "pattern": run["record"].get("pattern", "uniform"),
          "epochs": int(run["record"]["epochs"])}
         for _, run in runs.iterrows()
         if not run["record"].get("stopped_early")
         and "diverged_at_epoch" not in run["record"]
         and int(run["record"]["epochs_run"]) >= int(run["record"]["epochs"])
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "sparsity", "seed", "epochs"])
+    return pd.DataFrame(rows, columns=["model", "sparsity", "seed", "pattern", "epochs"])
 
 
 def load_published(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
@@ -234,3 +250,24 @@ def stored_examples(runs: pd.DataFrame, sparsity: float) -> tuple[str | None, in
         frame, stride = stored[0]["frame"], int(stored[0]["stride"])
         maps[MODEL_LABELS[model]] = decode_frame(stored[0])
     return frame, stride, maps
+
+
+def kitti_lines_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """MAE (m) on the held-out returns of the models trained on the lines pattern (whole
+    scan lines kept), tested on the same pattern at every share: the mean over seeds per
+    model (the seeds in the row label), raw nearest neighbour of the same inputs last;
+    columns: the share of the returns kept (%, ascending)."""
+    lines = runs[_patterns(runs) == "lines"] if len(runs) else runs
+    if lines.empty:
+        return pd.DataFrame()
+    means = kitti_means(kitti_curves(lines))
+    order = [m for m in models_of("kitti") if m in set(means["model"])] + [NEAREST]
+    rows = {}
+    for model in order:
+        mine = means[means["model"] == model].sort_values("kept")
+        seeds = int(mine["n"].max())
+        label = NEAREST_LABEL if model == NEAREST else f"{MODEL_LABELS[model]} ({seeds})"
+        rows[label] = dict(zip((f"{k} %" for k in mine["kept"]), mine["mean"], strict=True))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model (seeds)"
+    return table

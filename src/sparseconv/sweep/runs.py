@@ -22,11 +22,11 @@ from sparseconv.registry.study import (
     TUNING,
     budget_levels,
     default_lr,
-    depth_lines_runs,
     grid_epochs,
     grid_levels,
     grid_spec,
     grid_tuned_models,
+    lines_runs,
 )
 
 __all__ = [
@@ -114,9 +114,9 @@ def grid(
     at those seeds (``seeds=[1, 2]`` splits a grid between machines), and a seed that no
     model of the grid has is a new seed for every model. The rest override the notebook
     defaults for every run; without ``lr`` each model gets the study's rate
-    (:func:`sparseconv.registry.study.default_lr`). For depth,
+    (:func:`sparseconv.registry.study.default_lr`). For depth and KITTI,
     ``pattern`` ("uniform" or "lines") selects the sampling; without any selection the
-    depth grid also holds its runs on the lines pattern.
+    depth and KITTI grids also hold their runs on the lines pattern.
     """
     if dataset not in GRIDS:
         raise ValueError(f"dataset must be one of {tuple(GRIDS)}, got {dataset!r}")
@@ -162,7 +162,7 @@ def grid(
                 if DATASETS[dataset].task != "classification":
                     params["pattern"] = pattern or "uniform"
                 runs.append(Run(dataset, params, subfolder=folder))
-    if dataset == "depth" and not selected:
+    if not selected and lines_runs(dataset, protocol):
         lines = [
             Run(
                 dataset,
@@ -176,7 +176,7 @@ def grid(
                 },
                 subfolder=folder,
             )
-            for m, sp, sd in depth_lines_runs(protocol)
+            for m, sp, sd in lines_runs(dataset, protocol)
         ]
         runs = sorted(runs + lines, key=lambda r: r.params["seed"])  # stable: seed-major
     return runs
