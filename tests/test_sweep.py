@@ -337,9 +337,13 @@ def test_budget_grid_is_budget_major_and_out_of_the_grid(tmp_path):
 
     runs = budget_grid("mnist", results_dir=str(tmp_path))
     setting = BUDGET_CHECK["mnist"]
-    # every budget at both levels, but 240 epochs at 90 % only (sparsities_at)
-    assert len(runs) == 4 * 2 * (2 * (len(setting["epochs"]) - 1) + 1)
-    assert {r.params["sparsity"] for r in runs if r.params["epochs"] == 240} == {0.9}
+    # every budget at both levels, but those of sparsities_at (240 and 480 epochs) at
+    # 90 % only: 4 models x 2 seeds x (2 levels x 4 budgets + 1 level x 2 budgets)
+    only = setting["sparsities_at"]
+    both = len(setting["epochs"]) - len(only)
+    assert len(runs) == 4 * 2 * (2 * both + len(only)) == 80
+    for epochs in only:
+        assert {r.params["sparsity"] for r in runs if r.params["epochs"] == epochs} == {0.9}
     assert [r.params["epochs"] for r in runs] == sorted(r.params["epochs"] for r in runs)
     assert {r.params["sparsity"] for r in runs} == set(setting["sparsities"])
     assert all(r.record.parent == tmp_path / "mnist" / "budget" for r in runs)
