@@ -71,3 +71,18 @@ def test_the_network_keeps_a_constant_scene_constant_for_any_mask():
     with pytest.raises(ValueError, match="divisible by 8"):
         net(torch.ones(1, 1, 12, 12), torch.ones(1, 1, 12, 12))
     assert math.isfinite(loss.item())
+
+
+def test_nconv_trains_on_the_synthetic_depth_task(tmp_path):
+    # depth protocol 3 adds normalized convolution to the synthetic grid
+    from sparseconv.registry.study import PROTOCOL
+    from sparseconv.train.run import train_run
+
+    record, _ = train_run("depth", sparsity=0.95, model="nconv", epochs=1, lr=1e-3,
+                          batch_size=32, seed=0, limit=64, results_dir=tmp_path,
+                          progress=False, threads=1)  # fmt: skip
+    assert record["protocol"] == PROTOCOL["depth"] and record["architecture"].startswith("nconv5")
+    kernels = record["first_layer_kernels"]  # the applied kernels, softplus of the weights
+    assert len(kernels) == 2 and len(kernels[0]) == 5
+    assert min(v for k in kernels for row in k for v in row) >= 0
+    assert record["test_mae_missing"] > 0

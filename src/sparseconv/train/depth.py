@@ -32,6 +32,7 @@ from sparseconv.data.scenes import (
     nearest_fill,
 )
 from sparseconv.data.sparsify import fixed_mask, random_mask
+from sparseconv.nn.nconv import NConvNet
 from sparseconv.nn.networks import DepthNet, build_model
 from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS, DEPTH_TEST_SPARSITIES
@@ -288,7 +289,9 @@ def train_depth(
         "history": result.history,
         "train_seconds": result.train_seconds,
         "eval_seconds": eval_seconds,
-        "architecture": _architecture(model, net.spec.channels),
+        "architecture": net.describe()
+        if isinstance(net, NConvNet)
+        else _architecture(model, net.spec.channels),
         "optimizer": describe_optimizer("adam", 0.0, compensate, DEPTH_SCHEDULE),
         "image_size": DEPTH_SIZE,
         "n_train": len(data.train),
@@ -326,8 +329,12 @@ def _architecture(model: str, channels: int) -> str:
 def first_layer_kernels(net: nn.Module) -> list[list[list[float]]]:
     """The trained first convolution's weights on the image's first channel (depth or
     grey value; not the mask channel of ``dense_mask``): (C_out, k, k) nested lists,
-    4 significant digits, as stored in depth records for the book's kernel figure."""
-    weight = net.blocks[0].conv.weight.detach().float().cpu()[:, 0]
+    4 significant digits, as stored in depth records for the book's kernel figure. For
+    normalized convolution the kernel it applies, softplus of its weights (5 x 5)."""
+    if isinstance(net, NConvNet):
+        weight = net.first[0].kernel().detach().float().cpu()[:, 0]
+    else:
+        weight = net.blocks[0].conv.weight.detach().float().cpu()[:, 0]
     return [[[float(f"{v:.4g}") for v in row] for row in kernel] for kernel in weight.tolist()]
 
 
