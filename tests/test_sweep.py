@@ -396,9 +396,15 @@ def test_a_new_protocols_grid_waits_for_its_own_searchs_rates(tmp_path, capsys, 
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
     assert main(["depth", "--dry-run", "--results-dir", str(tmp_path)]) == 0
     assert "note: the protocol-3 grid of depth" in capsys.readouterr().out
-    # an explicit rate, the search itself and the kitti grid (its own protocol) go ahead
+    # an explicit rate and the search itself go ahead
     assert main(["depth", "--dry-run", "--lr", "0.001", "--results-dir", str(tmp_path)]) == 0
     assert "note:" not in capsys.readouterr().out
+    # KITTI's grid has a search of its own too: it waits for LEARNING_RATES["kitti"]
+    monkeypatch.setattr(study, "LEARNING_RATES", {})
+    assert study.rates_pending("kitti") and study.rates_table("kitti") == "LEARNING_RATES"
+    assert main(["kitti", "--results-dir", str(tmp_path)]) == 2
+    assert "LEARNING_RATES['kitti']" in capsys.readouterr().err
+    monkeypatch.setattr(study, "LEARNING_RATES", {"kitti": {"sparse": 1e-3}})
     assert not study.rates_pending("kitti")
 
 

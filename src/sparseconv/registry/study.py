@@ -42,6 +42,7 @@ __all__ = [
     "default_lr",
     "NEW_LEARNING_RATES",
     "rates_pending",
+    "rates_table",
     "SEARCH",
     "GRID_EPOCHS",
     "grid_epochs",
@@ -188,16 +189,26 @@ N_TRAIN_EVAL = 5_000
 NEW_LEARNING_RATES: dict[str, dict[str, float]] = {}
 
 
+def rates_table(dataset: str, protocol: int | None = None) -> str:
+    """The name of the table that holds ``protocol``'s chosen rates for ``dataset``:
+    NEW_LEARNING_RATES for a protocol beside the reported one, else LEARNING_RATES."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    return "LEARNING_RATES" if protocol == REPORTED_PROTOCOL[dataset] else "NEW_LEARNING_RATES"
+
+
 def rates_pending(dataset: str, protocol: int | None = None) -> bool:
     """True while ``protocol``'s grid (default: the current one) waits for the rates of
-    its own search: a new protocol with a search of its own (``SEARCH``) and no entry in
-    NEW_LEARNING_RATES yet. Its grid would otherwise train at the old protocol's rates."""
+    its own search (``SEARCH``; KITTI's, or a new protocol's): its entry in
+    :func:`rates_table` is still empty. Its grid would otherwise train at an older
+    protocol's rates or at DEFAULTS' rate."""
     protocol = PROTOCOL[dataset] if protocol is None else protocol
-    return (
-        protocol != REPORTED_PROTOCOL[dataset]
-        and dataset in SEARCH
-        and not NEW_LEARNING_RATES.get(dataset)
+    own_search = dataset in SEARCH and (
+        protocol != REPORTED_PROTOCOL[dataset] or dataset not in TUNING
     )
+    table = (
+        LEARNING_RATES if rates_table(dataset, protocol) == "LEARNING_RATES" else NEW_LEARNING_RATES
+    )
+    return own_search and not table.get(dataset)
 
 
 # The protocol-3 learning-rate search: every tuned model at each rate, at both budget

@@ -24,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from sparseconv.registry.study import GRIDS, PROTOCOL, rates_pending
+from sparseconv.registry.study import GRIDS, PROTOCOL, rates_pending, rates_table
 from sparseconv.sweep.local import run_local
 from sparseconv.sweep.packed_executor import PACK_SIZE, run_packed
 from sparseconv.sweep.plan import plan_line
@@ -184,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         waiting = (
             f"the protocol-{PROTOCOL[args.dataset]} grid of {args.dataset} trains at the "
             f"rates its own search chooses: run python -m sparseconv.sweep {args.dataset} "
-            f"--tune, then set study.NEW_LEARNING_RATES[{args.dataset!r}] from the book's "
-            "search table (or pass --lr)"
+            f"--tune, then set study.{rates_table(args.dataset)}[{args.dataset!r}] from "
+            "the book's search table (or pass --lr)"
         )
         if not args.dry_run:
             print(f"error: {waiting}", file=sys.stderr)
