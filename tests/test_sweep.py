@@ -183,14 +183,17 @@ def test_cli_dry_run_lists_pending_runs(tmp_path, capsys):
     assert "10 of 10 runs pending" in out
 
 
+def _cells(runs) -> list[tuple]:
+    """(model, sparsity, seed, pattern) of each run of a depth or KITTI grid."""
+    return [(r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
+            for r in runs]  # fmt: skip
+
+
 def test_depth_grid_is_the_issues_47_runs(tmp_path):
     # protocol 2, the reported depth grid
     runs = grid("depth", results_dir=str(tmp_path), protocol=2)
     five = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet")
-    have = [
-        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
-        for r in runs
-    ]
+    have = _cells(runs)
     expected = (
         {(m, sp, sd, "uniform") for m in five for sp in (0.95, 0.5) for sd in (0, 1, 2)}
         | {(m, 0.95, sd, "lines") for m in five for sd in (0, 1, 2)}
@@ -209,10 +212,7 @@ def test_depth_grid_is_the_issues_47_runs(tmp_path):
 def test_depth_protocol3_grid_adds_nconv_five_seeds_and_a_longer_cap(tmp_path):
     runs = grid("depth", results_dir=str(tmp_path))
     six = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
-    have = {
-        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
-        for r in runs
-    }
+    have = set(_cells(runs))
     expected = (
         {(m, sp, sd, "uniform") for m in six for sp in (0.95, 0.5) for sd in range(5)}
         | {(m, 0.95, sd, "lines") for m in six for sd in (0, 1, 2)}
@@ -411,10 +411,7 @@ def test_a_new_protocols_grid_waits_for_its_own_searchs_rates(tmp_path, capsys, 
 def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_path):
     runs = grid("kitti", results_dir=str(tmp_path))
     models = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
-    have = {
-        (r.params["model"], r.params["sparsity"], r.params["seed"], r.params["pattern"])
-        for r in runs
-    }
+    have = set(_cells(runs))
     expected = {(m, sp, sd, "uniform") for m in models for sp in (0.9, 0.5) for sd in range(5)}
     expected |= {(m, 0.9, sd, "lines") for m in models for sd in (0, 1, 2)}
     assert len(runs) == 60 + 18 and have == expected

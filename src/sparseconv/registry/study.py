@@ -43,6 +43,7 @@ __all__ = [
     "NEW_LEARNING_RATES",
     "rates_pending",
     "rates_table",
+    "separate_search",
     "SEARCH",
     "GRID_EPOCHS",
     "grid_epochs",
@@ -189,6 +190,14 @@ N_TRAIN_EVAL = 5_000
 NEW_LEARNING_RATES: dict[str, dict[str, float]] = {}
 
 
+def separate_search(dataset: str, protocol: int | None = None) -> bool:
+    """Whether ``protocol``'s search (``SEARCH``) is its own set of runs, never reused as
+    grid cells (protocol 3 of the classification data sets and of depth, and kitti)."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    # a data set without an earlier search (kitti) has its own from the start
+    return dataset in SEARCH and (protocol != REPORTED_PROTOCOL[dataset] or dataset not in TUNING)
+
+
 def rates_table(dataset: str, protocol: int | None = None) -> str:
     """The name of the table that holds ``protocol``'s chosen rates for ``dataset``:
     NEW_LEARNING_RATES for a protocol beside the reported one, else LEARNING_RATES."""
@@ -198,17 +207,13 @@ def rates_table(dataset: str, protocol: int | None = None) -> str:
 
 def rates_pending(dataset: str, protocol: int | None = None) -> bool:
     """True while ``protocol``'s grid (default: the current one) waits for the rates of
-    its own search (``SEARCH``; KITTI's, or a new protocol's): its entry in
+    its own search (:func:`separate_search`: KITTI's, or a new protocol's): its entry in
     :func:`rates_table` is still empty. Its grid would otherwise train at an older
     protocol's rates or at DEFAULTS' rate."""
     protocol = PROTOCOL[dataset] if protocol is None else protocol
-    own_search = dataset in SEARCH and (
-        protocol != REPORTED_PROTOCOL[dataset] or dataset not in TUNING
-    )
-    table = (
-        LEARNING_RATES if rates_table(dataset, protocol) == "LEARNING_RATES" else NEW_LEARNING_RATES
-    )
-    return own_search and not table.get(dataset)
+    reported = protocol == REPORTED_PROTOCOL[dataset]
+    chosen = (LEARNING_RATES if reported else NEW_LEARNING_RATES).get(dataset)
+    return separate_search(dataset, protocol) and not chosen
 
 
 # The protocol-3 learning-rate search: every tuned model at each rate, at both budget

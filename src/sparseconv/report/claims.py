@@ -59,7 +59,6 @@ def depth_directions(dataset: str = "depth") -> dict[str, tuple[float, float]]:
     }
 
 
-DEPTH_DIRECTIONS = depth_directions("depth")
 FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.records import resolve_results_dir
+from sparseconv.report.depth_tables import pattern_of
 from sparseconv.train.kitti_examples import decode_frame
 
 __all__ = [
@@ -32,13 +33,9 @@ __all__ = [
 NEAREST = "nearest"  # the training-free baseline's name in these tables
 
 
-def _patterns(runs: pd.DataFrame) -> pd.Series:
-    return runs["record"].map(lambda r: r.get("pattern", "uniform"))
-
-
 def uniform_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs on the uniform pattern (claim 4's inputs; the lines runs apart)."""
-    return runs[_patterns(runs) == "uniform"] if len(runs) else runs
+    return runs[pattern_of(runs) == "uniform"] if len(runs) else runs
 
 
 def kitti_curves(runs: pd.DataFrame, metric: str = "mae") -> pd.DataFrame:
@@ -112,7 +109,7 @@ def kitti_fit_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     order = {m: i for i, m in enumerate(models_of("kitti"))}
-    runs = runs.assign(pattern=_patterns(runs))
+    runs = runs.assign(pattern=pattern_of(runs))
     groups = runs.groupby(["model", "sparsity", "pattern"])
     for (model, sparsity, pattern), group in sorted(
         groups, key=lambda g: (g[0][2] != "uniform", -g[0][1], order[g[0][0]])
@@ -260,7 +257,7 @@ def kitti_lines_table(runs: pd.DataFrame) -> pd.DataFrame:
     scan lines kept), tested on the same pattern at every share: the mean over seeds per
     model (the seeds in the row label), raw nearest neighbour of the same inputs last;
     columns: the share of the returns kept (%, ascending)."""
-    lines = runs[_patterns(runs) == "lines"] if len(runs) else runs
+    lines = runs[pattern_of(runs) == "lines"] if len(runs) else runs
     if lines.empty:
         return pd.DataFrame()
     means = kitti_means(kitti_curves(lines))

@@ -27,6 +27,7 @@ from sparseconv.registry.study import (
     grid_spec,
     grid_tuned_models,
     lines_runs,
+    separate_search,
 )
 
 __all__ = [
@@ -79,14 +80,6 @@ def search_folder(dataset: str, protocol: int | None = None) -> str:
     folder (:func:`grid_folder`)."""
     folder = grid_folder(dataset, protocol)
     return f"{folder}/tuning" if folder else "tuning"
-
-
-def separate_search(dataset: str, protocol: int | None = None) -> bool:
-    """Whether ``protocol``'s search (``study.SEARCH``) is its own set of runs, never
-    reused as grid cells (protocol 3 of the classification data sets, and kitti)."""
-    protocol = PROTOCOL[dataset] if protocol is None else protocol
-    # a data set without an earlier search (kitti) has its own from the start
-    return dataset in SEARCH and (protocol != REPORTED_PROTOCOL[dataset] or dataset not in TUNING)
 
 
 def grid(

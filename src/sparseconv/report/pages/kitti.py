@@ -10,7 +10,7 @@ from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS
 from sparseconv.report.analysis import load_study
 from sparseconv.report.claims import claim_of, find, judge_claims
-from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
+from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark, pattern_of
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
@@ -41,7 +41,7 @@ def kitti_answer(runs, judgements) -> str:
         return ("Not yet: the task, its data and its baseline are in place, and no run of "
                 "the KITTI grid has finished (the grid needs a GPU or many CPU "
                 "sessions).")  # fmt: skip
-    cells = runs.assign(pattern=runs["record"].map(lambda r: r.get("pattern", "uniform")))
+    cells = runs.assign(pattern=pattern_of(runs))
     seeds = cells.groupby(["model", "sparsity", "pattern"])["seed"].nunique().min()
     head = f"{len(runs)} runs have finished, with at least {seeds} seed(s) per cell."
     mine = [j for j in find(judgements, "kitti", "depth", "sparse") if j.n_seeds]
