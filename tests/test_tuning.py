@@ -111,3 +111,91 @@ def test_a_new_protocols_rates_are_the_best_of_its_committed_search(dataset):
         pytest.skip(f"{dataset} runs no new protocol")
     found = best_learning_rates("results", dataset, protocol=protocol)
     assert study.NEW_LEARNING_RATES.get(dataset, {}) == found
+
+
+def _search_record(folder, dataset, protocol, model, lr, sparsity, seed, val):
+    folder.mkdir(parents=True, exist_ok=True)
+    val_key, train_key, _ = study.SELECTION[dataset]
+    record = {"schema_version": 2, "protocol": protocol, "dataset": dataset, "model": model,
+              "lr": lr, "sparsity": sparsity, "seed": seed, "limit": None, val_key: val,
+              train_key: val, "best_epoch": 3, "history": [{"epoch": 1, "loss": 0.5}]}  # fmt: skip
+    name = f"{model}_sp{sparsity:g}_seed{seed}_lr{lr:g}.json"
+    (folder / name).write_text(json.dumps(record))
+
+
+def test_a_new_protocols_search_is_read_from_its_own_folder(tmp_path, monkeypatch):
+    # protocol 3 of mnist: two levels x two seeds per rate, records in protocol3/tuning;
+    # the choice is the best mean over the four cells (by hand below)
+    monkeypatch.setitem(study.PROTOCOL, "mnist", 3)
+    monkeypatch.setitem(study.SEARCH, "mnist", {"sparsities": (0.1, 0.9), "seeds": (0, 1),
+                                                "lrs": (0.05, 0.1)})  # fmt: skip
+    new = tmp_path / "mnist" / "protocol3" / "tuning"
+    # dense: 0.05 -> (0.99 + 0.97 + 0.90 + 0.92) / 4 = 0.945; 0.1 -> (0.98 + 0.98 + 0.93 +
+    # 0.93) / 4 = 0.955: 0.1 wins on the mean although 0.05 wins at 10 %
+    for lr, vals in ((0.05, (0.99, 0.97, 0.90, 0.92)), (0.1, (0.98, 0.98, 0.93, 0.93))):
+        cells = [(0.1, 0), (0.1, 1), (0.9, 0), (0.9, 1)]
+        for (level, seed), val in zip(cells, vals, strict=True):
+            _search_record(new, "mnist", 3, "dense", lr, level, seed, val)
+    # sparse: one cell missing at 0.1, so no choice yet
+    for lr in (0.05, 0.1):
+        for level, seed in [(0.1, 0), (0.1, 1), (0.9, 0), (0.9, 1)][: 4 if lr == 0.05 else 3]:
+            _search_record(new, "mnist", 3, "sparse", lr, level, seed, 0.9)
+    # a protocol-2 record in the reported folder is not part of protocol 3's search
+    _search_record(tmp_path / "mnist" / "tuning", "mnist", 2, "dense", 0.05, 0.1, 0, 0.999)
+    assert best_learning_rates(tmp_path, "mnist", protocol=3) == {"dense": 0.1}
+    assert len(load_tuning(tmp_path, "mnist", protocol=3)) == 15
+    assert len(load_tuning(tmp_path, "mnist")) == 1  # the reported protocol's folder
+    assert at_grid_edge(tmp_path, "mnist", protocol=3) == ["dense"]
+
+    from sparseconv.sweep.tuning import search_table
+
+    table = search_table(tmp_path, "mnist", protocol=3).set_index(["model", "trained at"])
+    dense = models.MODEL_LABELS["dense"]
+    assert table.loc[(dense, "10 % sparsity"), "0.05"] == "98.00"  # (0.99 + 0.97) / 2
+    assert table.loc[(dense, "90 % sparsity"), "0.1"] == "93.00"
+    assert table.loc[(dense, "mean"), "0.1"] == "95.50 *"
+    assert table.loc[(dense, "mean"), "0.05"] == "94.50"
+    sparse = models.MODEL_LABELS["sparse"]
+    assert table.loc[(sparse, "mean"), "0.1"] == "90.00 (3/4)"
+    assert table.loc[(sparse, "10 % sparsity"), "0.1"] == "90.00"
+    assert table.loc[(sparse, "90 % sparsity"), "0.1"] == "90.00 (1/2)"
+
+
+OWN_SEARCH = [
+    d for d in sorted(study.SEARCH) if study.separate_search(d, study.REPORTED_PROTOCOL[d])
+]
+
+
+@pytest.mark.parametrize("dataset", OWN_SEARCH)
+def test_a_reported_protocols_own_search_sets_its_rates(dataset):
+    # KITTI has no earlier search: its reported protocol's rates come from SEARCH's runs
+    protocol = study.REPORTED_PROTOCOL[dataset]
+    found = best_learning_rates("results", dataset, protocol=protocol)
+    assert study.LEARNING_RATES.get(dataset, {}) == found
+
+
+def test_search_progress_names_the_choice_and_the_wait(tmp_path, monkeypatch):
+    from sparseconv.report.text.search import search_progress
+    from sparseconv.sweep.runs import tuning_grid
+
+    monkeypatch.setitem(study.SEARCH, "kitti", {"sparsities": (0.9, 0.5), "seeds": (0,),
+                                                "lrs": (0.001, 0.01)})  # fmt: skip
+    runs = tuning_grid("kitti", results_dir=str(tmp_path))
+    assert len(runs) == 6 * 2 * 2  # six models, two rates, two shares, one seed
+    for run in runs:
+        if run.params["model"] == "dense":
+            err = 1.5 if run.params["lr"] == 0.001 else 1.2
+            _search_record(run.record.parent, "kitti", study.REPORTED_PROTOCOL["kitti"],
+                           "dense", run.params["lr"], run.params["sparsity"], 0, err)  # fmt: skip
+            written = run.record.parent / (
+                f"dense_sp{run.params['sparsity']:g}_seed0_lr{run.params['lr']:g}.json"
+            )
+            written.rename(run.record)
+            run.notebook.write_text("{}")
+    text = search_progress("kitti", tmp_path)
+    assert "4 of its 24 runs have finished" in text
+    assert "Chosen so far: ConvNet 0.01." in text
+    assert "edge of the rates tried" in text
+    assert "The grid waits for sparse conv" in text and "LEARNING_RATES['kitti']" in text
+    with pytest.raises(ValueError, match="no search of its own"):
+        search_progress("mnist", tmp_path, protocol=study.REPORTED_PROTOCOL["mnist"])

@@ -38,6 +38,7 @@ from sparseconv.sweep.runs import (
     reuse_from_search,
     tuning_grid,
 )
+from sparseconv.sweep.tuning import best_learning_rates
 
 __all__ = ["run_sweep", "main"]
 
@@ -181,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if not (args.budget or args.tune) and args.lr is None and rates_pending(args.dataset):
+        found = best_learning_rates(args.results_dir, args.dataset, protocol=PROTOCOL[args.dataset])
         waiting = (
             f"the protocol-{PROTOCOL[args.dataset]} grid of {args.dataset} trains at the "
             f"rates its own search chooses: run python -m sparseconv.sweep {args.dataset} "
             f"--tune, then set study.{rates_table(args.dataset)}[{args.dataset!r}] from "
-            "the book's search table (or pass --lr)"
+            f"the book's search table (or pass --lr); the search's complete models so far: "
+            f"{found}"
         )
         if not args.dry_run:
             print(f"error: {waiting}", file=sys.stderr)

@@ -18,9 +18,17 @@ from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
 from sparseconv.registry.study import REPORTED_PROTOCOL, SEARCH, SELECTION, TUNING
-from sparseconv.sweep.runs import separate_search
+from sparseconv.sweep.runs import search_folder, separate_search
 
-__all__ = ["load_tuning", "best_learning_rates", "tuning_table", "at_grid_edge", "choice_under"]
+__all__ = [
+    "load_tuning",
+    "best_learning_rates",
+    "tuning_table",
+    "search_table",
+    "level_text",
+    "at_grid_edge",
+    "choice_under",
+]
 
 COLUMNS = ["model", "lr", "sparsity", "seed", "val", "train_eval", "final_loss", "best_epoch",
            "diverged"]  # fmt: skip
@@ -32,21 +40,20 @@ def load_tuning(
     key: str | None = None,
     protocol: int | None = None,
 ) -> pd.DataFrame:
-    """One row per tuning record of the current protocol (columns ``COLUMNS``): the
-    validation score of the kept epoch (``study.SELECTION``, or the record field ``key``
-    measured the same way, e.g. ``val_mean_class_accuracy``), the selection score in eval
-    mode on training images, the last epoch's training loss, and whether the loss became
-    non-finite."""
+    """One row per search record of ``protocol`` (default: the reported one; a new
+    protocol's search sits in its own folder, :func:`~sparseconv.sweep.runs.search_folder`)
+    (columns ``COLUMNS``): the validation score of the kept epoch (``study.SELECTION``, or
+    the record field ``key`` measured the same way, e.g. ``val_mean_class_accuracy``), the
+    selection score in eval mode on training images, the last epoch's training loss, and
+    whether the loss became non-finite."""
     val_key, train_key, _ = SELECTION[dataset]
     val_key = key or val_key
-    folder = resolve_results_dir(results_dir) / dataset / "tuning"
+    protocol = REPORTED_PROTOCOL[dataset] if protocol is None else protocol
+    folder = resolve_results_dir(results_dir) / dataset / search_folder(dataset, protocol)
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = read_record(path)
-        if (
-            record.get("protocol", 1) != REPORTED_PROTOCOL.get(dataset)
-            or record.get("limit") is not None
-        ):
+        if record.get("protocol", 1) != protocol or record.get("limit") is not None:
             continue
         rows.append(
             {
@@ -77,7 +84,7 @@ def best_learning_rates(
     the mean over the levels and seeds; ties: the smaller rate; a diverged run counts as
     worst)."""
     frame = load_tuning(results_dir, dataset, key, protocol)
-    rates = TUNING[dataset]["lrs"]
+    rates = TUNING[dataset]["lrs"] if dataset in TUNING else ()
     cells = 1
     if separate_search(dataset, REPORTED_PROTOCOL[dataset] if protocol is None else protocol):
         rates = SEARCH[dataset]["lrs"]
@@ -100,12 +107,14 @@ def best_learning_rates(
     return chosen
 
 
-def at_grid_edge(results_dir: str | os.PathLike[str], dataset: str) -> list[str]:
+def at_grid_edge(
+    results_dir: str | os.PathLike[str], dataset: str, protocol: int | None = None
+) -> list[str]:
     """The models whose chosen rate is the smallest or largest rate tried (the search
     should then be widened)."""
-    rates = load_tuning(results_dir, dataset)
+    rates = load_tuning(results_dir, dataset, protocol=protocol)
     edges = []
-    for model, lr in best_learning_rates(results_dir, dataset).items():
+    for model, lr in best_learning_rates(results_dir, dataset, protocol=protocol).items():
         tried = rates.loc[rates["model"] == model, "lr"]
         if lr in (tried.min(), tried.max()):
             edges.append(model)
@@ -135,6 +144,61 @@ def tuning_table(
     table = pd.DataFrame(cells).T
     table = table[sorted(table.columns, key=float)].fillna("–")
     return table.loc[[m for m in tuned_models(dataset) if m in table.index]]
+
+
+def level_text(dataset: str, sparsity: float) -> str:
+    """A training level as the data set's pages name it: '10 % sparsity' (classification),
+    '5 % density' (synthetic depth), '10 % kept' (KITTI: the share of the returns)."""
+    if dataset == "kitti":
+        return f"{100 * (1 - sparsity):g} % kept"
+    if DATASETS[dataset].task == "classification":
+        return f"{100 * sparsity:g} % sparsity"
+    return f"{100 * (1 - sparsity):g} % density"
+
+
+def search_table(
+    results_dir: str | os.PathLike[str], dataset: str, protocol: int | None = None
+) -> pd.DataFrame:
+    """A search over several levels (``study.SEARCH``) as the book shows it: per model,
+    one row per training level (the validation score, mean over the search's seeds) and
+    a row "mean", the mean over levels and seeds that the choice is made on; columns
+    "model", "trained at" and one per learning rate. Accuracy in %, MAE in m; '–' where
+    no run has finished, 'diverged' where one did, ``(n/m)`` on a mean of fewer runs than
+    the search holds, and * on the chosen rate's mean."""
+    frame = load_tuning(results_dir, dataset, protocol=protocol)
+    if frame.empty:
+        return pd.DataFrame()
+    chosen = best_learning_rates(results_dir, dataset, protocol=protocol)
+    spec = SEARCH[dataset]
+    cells = len(spec["sparsities"]) * len(spec["seeds"])
+    metres = DATASETS[dataset].task != "classification"
+    rates = sorted(set(spec["lrs"]) | set(frame["lr"]))
+
+    def text(rows: pd.DataFrame, full: int) -> str:
+        if rows.empty:
+            return "–"
+        if rows["diverged"].any():
+            return "diverged"
+        mean = float(rows["val"].mean())
+        value = f"{mean:.3f}" if metres else f"{100 * mean:.2f}"
+        return value if len(rows) >= full else f"{value} ({len(rows)}/{full})"
+
+    table = []
+    for model in [m for m in tuned_models(dataset) if m in set(frame["model"])]:
+        mine = frame[frame["model"] == model]
+        for level in spec["sparsities"]:
+            at = mine[mine["sparsity"] == level]
+            row = {"model": MODEL_LABELS[model], "trained at": level_text(dataset, level)}
+            for lr in rates:
+                row[f"{lr:g}"] = text(at[at["lr"] == lr], len(spec["seeds"]))
+            table.append(row)
+        row = {"model": MODEL_LABELS[model], "trained at": "mean"}
+        for lr in rates:
+            row[f"{lr:g}"] = text(mine[mine["lr"] == lr], cells)
+            if chosen.get(model) == lr:
+                row[f"{lr:g}"] += " *"
+        table.append(row)
+    return pd.DataFrame(table)
 
 
 def choice_under(results_dir: str | os.PathLike[str], dataset: str, key: str, words: str) -> str:

@@ -15,7 +15,7 @@ from sparseconv.registry.study import BUDGET_CHECK
 from sparseconv.report.budget import BASELINE, budget_means
 from sparseconv.report.figures.style import FONT, empty_figure, legend_below, model_style
 
-__all__ = ["training_curves", "tuning_curves", "history_figure", "budget_figure"]
+__all__ = ["training_curves", "tuning_curves", "search_curves", "history_figure", "budget_figure"]
 
 
 def training_curves(runs: pd.DataFrame, sparsity: float, seed: int = 0) -> Figure:
@@ -91,6 +91,50 @@ def tuning_curves(frame: pd.DataFrame, chosen: dict[str, float], dataset: str = 
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def search_curves(
+    frame: pd.DataFrame,
+    chosen: dict[str, float],
+    levels: Sequence[float],
+    titles: Sequence[str],
+    rates: Sequence[float] = (),
+) -> Figure:
+    """A search over several training levels (``study.SEARCH``, depth errors in m): one
+    panel per level (``titles``), the validation MAE against the learning rate per model
+    (mean over the search's seeds; log axes, ticks at ``rates`` and the rates run); each
+    model's chosen rate, made on the mean over the levels, is circled in every panel."""
+    if frame.empty:
+        return empty_figure("the learning-rate search has not run yet")
+    fig, axes = plt.subplots(1, len(levels), figsize=(9.5, 4.6), sharey=True, squeeze=False)
+    values = frame["val"].dropna()
+    low, high = float(values.min()) / 1.08, float(values.max()) * 1.08
+    rates = sorted(set(rates) | set(frame["lr"]))
+    for ax, level, title in zip(axes[0], levels, titles, strict=True):
+        at = frame[(frame["sparsity"] - level).abs() < 1e-9]
+        for model, rows in at.groupby("model", sort=False):
+            means = rows.groupby("lr")["val"].mean().sort_index()
+            style = model_style(model)
+            ax.plot(means.index, means.to_numpy(), ms=6, lw=1.5, **style)
+            if chosen.get(model) in means.index:
+                lr = chosen[model]
+                ax.plot([lr], [means[lr]], "o", ms=14, mfc="none", color=style.get("color"))
+        ax.set_xscale("log")
+        ax.set_xlim(rates[0] / 1.5, rates[-1] * 1.5)
+        ax.set_xticks(rates, [f"{r:g}" for r in rates])
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+        ticks = _log_ticks(low, high)
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_title(title, fontsize=FONT + 1)
+        ax.set_xlabel("learning rate (Adam)")
+        ax.grid(alpha=0.3, which="both")
+        ax.tick_params(labelsize=FONT)
+    axes[0][0].set_ylabel("validation MAE (m, log)")
+    legend_below(fig, list(axes[0]))
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS
-from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS
+from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS, SEARCH
 from sparseconv.report.analysis import load_study
 from sparseconv.report.claims import claim_of, find, judge_claims
 from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark, pattern_of
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
+from sparseconv.report.figures.training import search_curves
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
     capped_runs,
@@ -29,6 +30,8 @@ from sparseconv.report.tables import styled
 from sparseconv.report.text.claims import format_effect, verdict_basis
 from sparseconv.report.text.results import benchmark_reading
 from sparseconv.report.text.runs import grid_progress
+from sparseconv.report.text.search import search_progress
+from sparseconv.sweep.tuning import best_learning_rates, level_text, load_tuning, search_table
 
 __all__ = ["kitti_page"]
 
@@ -77,6 +80,30 @@ def kitti_budget_text(runs) -> str:
             f"epochs before the plateau rule stopped them ({listed}). For those cells a "
             "doubled cap could change the result, so the budget check's doubling (runs "
             "at twice the cap) is still to come.")  # fmt: skip
+
+
+def _search_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The learning-rate search's paragraph, table and figure."""
+    levels = SEARCH["kitti"]["sparsities"]
+    return {
+        "kitti_search_text": search_progress("kitti", results_dir),
+        "tab_kitti_search": styled(
+            search_table(results_dir, "kitti"),
+            "The KITTI learning-rate search: validation MAE (m) on the held-out returns of "
+            "every second validation frame, per model and training share (seed 0), and the "
+            "mean over both shares on which the rate is chosen (* the chosen rate; "
+            "(n/m): a mean of fewer runs than the search holds; columns: Adam's rate).",
+            3,
+            empty="no run of the KITTI learning-rate search has finished yet",
+        ),
+        "fig_kitti_search": search_curves(
+            load_tuning(results_dir, "kitti"),
+            best_learning_rates(results_dir, "kitti"),
+            levels,
+            [f"trained keeping {level_text('kitti', s).removesuffix(' kept')}" for s in levels],
+            SEARCH["kitti"]["lrs"],
+        ),
+    }
 
 
 def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
@@ -149,6 +176,7 @@ def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
             empty="results/reference/kitti_validation.csv is missing",
         ),
     }
+    out.update(_search_values(results_dir))
     for variant in claim_of("kitti", "depth").variants:
         mine = find(judgements, "kitti", "depth", variant)
         out[f"kitti_{variant}_verdict"] = (

@@ -1,0 +1,65 @@
+"""Generated sentences about a learning-rate search over several levels (``study.SEARCH``):
+how far it is, what it chose, and whether a choice lies at the edge of the rates tried."""
+
+from __future__ import annotations
+
+import os
+
+from sparseconv.registry.models import MODEL_LABELS
+from sparseconv.registry.study import PROTOCOL, SEARCH, rates_table, separate_search
+from sparseconv.report.text.results import join_and
+from sparseconv.sweep.runs import pending, tuning_grid
+from sparseconv.sweep.tuning import at_grid_edge, best_learning_rates, level_text
+
+__all__ = ["search_progress"]
+
+
+def search_progress(
+    dataset: str, results_dir: str | os.PathLike[str] = "results", protocol: int | None = None
+) -> str:
+    """A paragraph on ``protocol``'s own search (default: the current protocol): how
+    many of its runs have finished, the rates chosen so far (each model's best mean
+    validation score over the levels and seeds), the models whose choice lies at an edge
+    of the rates tried, and where the grid takes its rates from."""
+    protocol = PROTOCOL[dataset] if protocol is None else protocol
+    if not separate_search(dataset, protocol):
+        raise ValueError(f"{dataset}'s protocol {protocol} has no search of its own")
+    spec = SEARCH[dataset]
+    runs = tuning_grid(dataset, results_dir=str(results_dir), protocol=protocol)
+    done = len(runs) - len(pending(runs))
+    models = sorted({r.params["model"] for r in runs}, key=[r.params["model"] for r in runs].index)
+    levels = join_and([level_text(dataset, s) for s in spec["sparsities"]])
+    seeds = ("seeds " if len(spec["seeds"]) > 1 else "seed ") + join_and(
+        [str(s) for s in spec["seeds"]]
+    )
+    text = (
+        f"Every model is trained at each of {len(spec['lrs'])} learning rates "
+        f"({', '.join(f'{lr:g}' for lr in spec['lrs'])}), at {levels}, with {seeds}, "
+        "and keeps the rate with the best mean "
+        "validation error over those runs; the search's runs stay out of the grid. "
+        f"{done} of its {len(runs)} runs have finished."
+    )
+    chosen = best_learning_rates(results_dir, dataset, protocol=protocol)
+    if chosen:
+        text += " Chosen so far: " + "; ".join(
+            f"{MODEL_LABELS[m]} {chosen[m]:g}" for m in models if m in chosen
+        ) + "."  # fmt: skip
+        edge = at_grid_edge(results_dir, dataset, protocol=protocol)
+        if edge:
+            text += (
+                " The best rate of " + join_and([MODEL_LABELS[m] for m in edge])
+                + " lies at the edge of the rates tried, so the search widens there "
+                "before the grid runs."
+            )  # fmt: skip
+    else:
+        text += " No model's search is complete yet."
+    left = [MODEL_LABELS[m] for m in models if m not in chosen]
+    table = f"study.{rates_table(dataset, protocol)}[{dataset!r}]"
+    if left:
+        text += (
+            f" The grid waits for {join_and(left)}: it starts once every rate is chosen and "
+            f"copied into `{table}`, which a test checks against these records."
+        )
+    else:
+        text += f" The grid trains at these rates (`{table}`, checked against the records)."
+    return text
