@@ -13,6 +13,7 @@ from sparseconv.registry.study import (
     DEFAULTS,
     EARLY_STOPPING,
     LEARNING_RATES,
+    PROTOCOL,
     REPORTED_PROTOCOL,
     TUNING,
     grid_epochs,
@@ -56,7 +57,14 @@ from sparseconv.report.text.results import (
     transfer_reading,
 )
 from sparseconv.report.text.runs import depth_capacity_text, grid_progress, time_by_device
-from sparseconv.sweep.tuning import at_grid_edge, best_learning_rates, load_tuning, tuning_table
+from sparseconv.report.text.search import search_progress
+from sparseconv.sweep.tuning import (
+    at_grid_edge,
+    best_learning_rates,
+    load_tuning,
+    search_table,
+    tuning_table,
+)
 
 __all__ = [
     "depth_page",
@@ -92,6 +100,16 @@ def _tuning_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
             empty="the learning-rate search has not run yet",
         ),
         "fig_depth_tuning": tuning_curves(load_tuning(results_dir, "depth"), chosen, "depth"),
+        "depth_search_text": search_progress("depth", results_dir),
+        "tab_depth_search": styled(
+            search_table(results_dir, "depth", protocol=PROTOCOL["depth"]),
+            "The protocol-3 learning-rate search: validation MAE on the missing pixels (m) "
+            "per model and training density (seed 0), and the mean over both densities on "
+            "which the rate is chosen (* the chosen rate; (n/m): a mean of fewer runs than "
+            "the search holds; columns: Adam's rate).",
+            3,
+            empty="no run of the protocol-3 learning-rate search has finished yet",
+        ),
     }
 
 
