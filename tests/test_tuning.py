@@ -199,3 +199,34 @@ def test_search_progress_names_the_choice_and_the_wait(tmp_path, monkeypatch):
     assert "The grid waits for sparse conv" in text and "LEARNING_RATES['kitti']" in text
     with pytest.raises(ValueError, match="no search of its own"):
         search_progress("mnist", tmp_path, protocol=study.REPORTED_PROTOCOL["mnist"])
+
+
+def test_a_choice_at_the_edge_widens_the_search_and_holds_the_grid(tmp_path, monkeypatch):
+    from sparseconv.sweep.cli import main
+    from sparseconv.sweep.tuning import widening
+
+    monkeypatch.setitem(study.SEARCH, "kitti", {"sparsities": (0.9, 0.5), "seeds": (0,),
+                                                "lrs": (0.0003, 0.001, 0.003, 0.01)})  # fmt: skip
+    folder = tmp_path / "kitti" / "tuning"
+    protocol = study.REPORTED_PROTOCOL["kitti"]
+    # the ConvNet is best at 0.01, the top; its + mask variant at 0.0003, the bottom; NN
+    # fill + ConvNet inside
+    best = {"dense": 0.01, "dense_mask": 0.0003, "nn_convnet": 0.001}
+    for model, top in best.items():
+        for lr in (0.0003, 0.001, 0.003, 0.01):
+            for level in (0.9, 0.5):
+                err = 1.0 if lr == top else 2.0
+                _search_record(folder, "kitti", protocol, model, lr, level, 0, err)
+    # the 1-3-10 grid goes on with 0.03 above and 0.0001 below
+    assert widening(tmp_path, "kitti") == {"dense": 0.03, "dense_mask": 0.0001}
+    monkeypatch.setitem(study.LEARNING_RATES, "kitti", {"dense": 0.01})  # rates set
+    args = ["kitti", "--results-dir", str(tmp_path), "--models", "dense"]
+    assert main(args) == 2  # refused: widen first
+    assert main([*args, "--dry-run"]) == 0  # a dry run only notes it
+    # a doubling grid doubles
+    monkeypatch.setitem(study.SEARCH, "kitti", {"sparsities": (0.9, 0.5), "seeds": (0,),
+                                                "lrs": (0.0025, 0.005, 0.01)})  # fmt: skip
+    for lr in (0.0025, 0.005):
+        for level in (0.9, 0.5):
+            _search_record(folder, "kitti", protocol, "dense", lr, level, 0, 2.0)
+    assert widening(tmp_path, "kitti")["dense"] == 0.02

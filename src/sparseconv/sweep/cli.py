@@ -38,7 +38,7 @@ from sparseconv.sweep.runs import (
     reuse_from_search,
     tuning_grid,
 )
-from sparseconv.sweep.tuning import best_learning_rates
+from sparseconv.sweep.tuning import best_learning_rates, widening
 
 __all__ = ["run_sweep", "main"]
 
@@ -194,6 +194,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {waiting}", file=sys.stderr)
             return 2
         print(f"note: {waiting}; the names below carry the old protocol's rates")
+    if not (args.budget or args.tune) and args.lr is None:
+        wider = widening(args.results_dir, args.dataset, PROTOCOL[args.dataset])
+        if wider:
+            rates = sorted(set(wider.values()))
+            edge = (
+                f"the search's choice for {', '.join(sorted(wider))} lies at the edge of the "
+                f"rates tried: add {', '.join(f'{r:g}' for r in rates)} to "
+                f"study.SEARCH[{args.dataset!r}]['lrs'] and run --tune again before the grid"
+            )
+            if not args.dry_run:
+                print(f"error: {edge}", file=sys.stderr)
+                return 2
+            print(f"note: {edge}")
     device_kind = "cuda" if str(args.device).startswith("cuda") else "cpu"
     to_train = [run for run in pending(runs) if not from_search(run)]
     print(plan_line(to_train, args.jobs, args.results_dir, device_kind))

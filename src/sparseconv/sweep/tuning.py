@@ -27,6 +27,7 @@ __all__ = [
     "search_table",
     "level_text",
     "at_grid_edge",
+    "widening",
     "choice_under",
 ]
 
@@ -119,6 +120,32 @@ def at_grid_edge(
         if lr in (tried.min(), tried.max()):
             edges.append(model)
     return edges
+
+
+def widening(
+    results_dir: str | os.PathLike[str], dataset: str, protocol: int | None = None
+) -> dict[str, float]:
+    """For a search of its own (``study.SEARCH``): per model whose chosen rate is the
+    smallest or largest rate of the search, the rate to add beyond it, continuing the
+    search's sequence (the second largest times the ratio of two steps, so that a
+    1-3-10 grid goes on with 30 and a doubling one doubles). Empty when every choice
+    lies inside the rates tried."""
+    protocol = REPORTED_PROTOCOL[dataset] if protocol is None else protocol
+    if not separate_search(dataset, protocol):
+        return {}
+    rates = sorted(SEARCH[dataset]["lrs"])
+    if len(rates) >= 3:
+        up, down = rates[-2] * rates[-1] / rates[-3], rates[1] * rates[0] / rates[2]
+    else:  # one step (or none): go on with its ratio (or double)
+        ratio = rates[-1] / rates[0] if len(rates) == 2 else 2.0
+        up, down = rates[-1] * ratio, rates[0] / ratio
+    out: dict[str, float] = {}
+    for model, lr in best_learning_rates(results_dir, dataset, protocol=protocol).items():
+        if lr == rates[-1]:
+            out[model] = float(f"{up:.3g}")
+        elif lr == rates[0]:
+            out[model] = float(f"{down:.3g}")
+    return out
 
 
 def tuning_table(

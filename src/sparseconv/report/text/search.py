@@ -9,7 +9,7 @@ from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import PROTOCOL, SEARCH, rates_table, separate_search
 from sparseconv.report.text.results import join_and
 from sparseconv.sweep.runs import pending, tuning_grid
-from sparseconv.sweep.tuning import at_grid_edge, best_learning_rates, level_text
+from sparseconv.sweep.tuning import best_learning_rates, level_text, widening
 
 __all__ = ["search_progress"]
 
@@ -44,12 +44,13 @@ def search_progress(
         text += " Chosen so far: " + "; ".join(
             f"{MODEL_LABELS[m]} {chosen[m]:g}" for m in models if m in chosen
         ) + "."  # fmt: skip
-        edge = at_grid_edge(results_dir, dataset, protocol=protocol)
-        if edge:
+        wider = widening(results_dir, dataset, protocol=protocol)
+        if wider:
             text += (
-                " The best rate of " + join_and([MODEL_LABELS[m] for m in edge])
-                + " lies at the edge of the rates tried, so the search widens there "
-                "before the grid runs."
+                " The best rate of " + join_and([MODEL_LABELS[m] for m in wider])
+                + " lies at the edge of the rates tried, so the search widens there ("
+                + join_and(sorted({f"{r:g}" for r in wider.values()}, key=float))
+                + ") before the grid runs; the sweep refuses the grid until then."
             )  # fmt: skip
     else:
         text += " No model's search is complete yet."
