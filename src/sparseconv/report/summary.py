@@ -19,6 +19,8 @@ from sparseconv.report.claims import judge_all
 from sparseconv.report.claims_report import claims_frame, claims_table
 from sparseconv.report.costs import refresh_readme
 from sparseconv.report.depth_tables import depth_table
+from sparseconv.report.kitti_tables import kitti_fit_table
+from sparseconv.report.status import study_status
 from sparseconv.report.tables import markdown_table
 
 __all__ = ["write_summaries", "main"]
@@ -92,6 +94,25 @@ def write_summaries(results_dir: str | os.PathLike[str] = "results") -> str:
         markdown_table(depth) if not depth.empty else "No finished runs yet.",
         "",
     ]
+    kitti = kitti_fit_table(load_runs(root, "kitti"))
+    parts += [
+        "## KITTI",
+        "",
+        "Real LiDAR (one drive): MAE in metres on the held-out returns of validation (the "
+        "kept epoch) and of the test block at the training share, per model, training "
+        "share and pattern, means over seeds.",
+        "",
+        markdown_table(kitti[["model", "trained keeping", "pattern", "runs", "validation",
+                              "test"]]) if not kitti.empty else "No finished runs yet.",
+        "",
+        "## Where the study stands",
+        "",
+        "Each part of each grid: finished and total runs, the one-thread CPU-hours the "
+        "pending runs need at the measured minutes per epoch, and what a part waits for.",
+        "",
+        markdown_table(study_status(root)),
+        "",
+    ]  # fmt: skip
     times = run_times(load_runs(root))
     parts += [
         "## Run times",

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""What the first page shows: the short answer, the claims of the paper's layer, the
+figure at a glance and how far each grid has run."""
 
 from __future__ import annotations
 
@@ -38,6 +39,6 @@ def intro_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         "intro_g66_gap": float(reference_gap(refs, "group66", "caltech101").mean()),
         "fig_glance": glance_figure(study),
     }
-    for dataset in ("mnist", "caltech101", "depth"):
+    for dataset in ("mnist", "caltech101", "kitti", "depth"):
         out[f"intro_{dataset}_progress"] = grid_progress(dataset, results_dir, study[dataset])
     return out

@@ -21,6 +21,7 @@ from sparseconv.report.performance_tables import (
     read_benchmark,
     versions_table,
 )
+from sparseconv.report.status import study_status
 from sparseconv.report.tables import note_table, styled
 from sparseconv.report.text.runs import (
     bench_load_sentence,
@@ -150,10 +151,18 @@ def performance_page(results_dir: str | os.PathLike[str] = "results") -> dict[st
 
 
 def reproduce_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
-    """Every value the reproduce page glues: the measured cost of the study's runs."""
+    """Every value the reproduce page glues: where the study stands and the measured cost
+    of its runs."""
     runs = load_runs(results_dir)
     cost = cost_table(results_dir, runs)
     return {
+        "tab_status": styled(
+            study_status(results_dir),
+            "Where the study stands: per data set and protocol, each part's finished and "
+            "total runs, the one-thread CPU-hours its pending runs need at the study's "
+            "measured minutes per epoch, and what it waits for.",
+            1,
+        ),
         "tab_provenance": styled(
             provenance_table(runs),
             "Where the study's runs ran, and the code version each record names.",
