@@ -189,6 +189,17 @@ def _cells(runs) -> list[tuple]:
             for r in runs]  # fmt: skip
 
 
+def _assert_uniform_first_then_lines(runs):
+    # the claim's uniform cells first, seed-major (every cell once before any twice), then
+    # the descriptive lines runs, seed-major too
+    patterns = [r.params["pattern"] for r in runs]
+    first_lines = patterns.index("lines")
+    assert set(patterns[:first_lines]) == {"uniform"} and set(patterns[first_lines:]) == {"lines"}
+    for part in (runs[:first_lines], runs[first_lines:]):
+        seeds = [r.params["seed"] for r in part]
+        assert seeds == sorted(seeds)
+
+
 def test_depth_grid_is_the_issues_47_runs(tmp_path):
     # protocol 2, the reported depth grid
     runs = grid("depth", results_dir=str(tmp_path), protocol=2)
@@ -200,8 +211,7 @@ def test_depth_grid_is_the_issues_47_runs(tmp_path):
         | {("sparse_naive", sp, 0, "uniform") for sp in (0.95, 0.5)}
     )
     assert len(have) == 47 and set(have) == expected
-    seeds = [r.params["seed"] for r in runs]
-    assert seeds == sorted(seeds)  # seed-major: every cell once before any twice
+    _assert_uniform_first_then_lines(runs)
     assert all(r.name.endswith("_lines") for r in runs if r.params["pattern"] == "lines")
     # the study's rate per model (sparse_naive takes the ConvNet's), at most 30 epochs
     assert all(r.params["lr"] == default_lr("depth", r.params["model"], 2) for r in runs)
@@ -415,8 +425,7 @@ def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_pa
     expected = {(m, sp, sd, "uniform") for m in models for sp in (0.9, 0.5) for sd in range(5)}
     expected |= {(m, 0.9, sd, "lines") for m in models for sd in (0, 1, 2)}
     assert len(runs) == 60 + 18 and have == expected
-    seeds = [r.params["seed"] for r in runs]
-    assert seeds == sorted(seeds)  # seed-major, the lines runs of a seed with it
+    _assert_uniform_first_then_lines(runs)
     assert {r.params["epochs"] for r in runs} == {40}
     # a selection (a part of the grid) leaves the lines runs out unless it asks for them
     part = grid("kitti", seeds=[0], results_dir=str(tmp_path))

@@ -99,7 +99,8 @@ def grid(
     protocol: int | None = None,
 ) -> list[Run]:
     """The runs of ``dataset``'s grid under ``protocol`` (default: the current one,
-    ``study.PROTOCOL``), seed-major (every cell once before any twice). Its epochs are
+    ``study.PROTOCOL``), seed-major (every cell once before any twice; for depth and KITTI
+    the uniform cells first, then the lines runs). Its epochs are
     ``study.grid_epochs`` (ValueError while a new protocol's budget is not chosen).
 
     ``models``/``sparsities`` replace the grid's lists. ``seeds`` with ``models`` gives
@@ -171,7 +172,9 @@ def grid(
             )
             for m, sp, sd in lines_runs(dataset, protocol)
         ]
-        runs = sorted(runs + lines, key=lambda r: r.params["seed"])  # stable: seed-major
+        # the claim's uniform cells first (seed-major), then the lines runs, which are
+        # descriptive: a verdict's seeds are not held up by them
+        runs = runs + sorted(lines, key=lambda r: r.params["seed"])
     return runs
 
 
