@@ -414,8 +414,21 @@ def test_a_new_protocols_grid_waits_for_its_own_searchs_rates(tmp_path, capsys, 
     assert study.rates_pending("kitti") and study.rates_table("kitti") == "LEARNING_RATES"
     assert main(["kitti", "--results-dir", str(tmp_path)]) == 2
     assert "LEARNING_RATES['kitti']" in capsys.readouterr().err
+    # a partly filled table: the chosen models' cells may run, the others wait
     monkeypatch.setattr(study, "LEARNING_RATES", {"kitti": {"sparse": 1e-3}})
-    assert not study.rates_pending("kitti")
+    assert study.rates_pending("kitti")
+    assert study.missing_rates("kitti", ["sparse", "dense"]) == ["dense"]
+    assert main(["kitti", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "sparse_partial, dense, dense_mask, nn_convnet, nconv have none yet" in err
+    assert main(["kitti", "--dry-run", "--models", "sparse", "--results-dir", str(tmp_path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    full = {m: 1e-3 for m in study.grid_models("kitti")}
+    monkeypatch.setattr(study, "LEARNING_RATES", {"kitti": full})
+    assert not study.rates_pending("kitti") and study.missing_rates("kitti") == []
+    # a model that takes another's rate needs that one (depth's sparse_naive: the ConvNet's)
+    monkeypatch.setattr(study, "NEW_LEARNING_RATES", {"depth": {"sparse": 1e-3}})
+    assert study.missing_rates("depth", ["sparse", "sparse_naive"]) == ["sparse_naive"]
 
 
 def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_path):

@@ -41,6 +41,7 @@ __all__ = [
     "N_TRAIN_EVAL",
     "default_lr",
     "NEW_LEARNING_RATES",
+    "missing_rates",
     "rates_pending",
     "rates_table",
     "separate_search",
@@ -205,15 +206,27 @@ def rates_table(dataset: str, protocol: int | None = None) -> str:
     return "LEARNING_RATES" if protocol == REPORTED_PROTOCOL[dataset] else "NEW_LEARNING_RATES"
 
 
-def rates_pending(dataset: str, protocol: int | None = None) -> bool:
-    """True while ``protocol``'s grid (default: the current one) waits for the rates of
-    its own search (:func:`separate_search`: KITTI's, or a new protocol's): its entry in
-    :func:`rates_table` is still empty. Its grid would otherwise train at an older
-    protocol's rates or at DEFAULTS' rate."""
+def missing_rates(
+    dataset: str, models: tuple[str, ...] | list[str] | None = None, protocol: int | None = None
+) -> list[str]:
+    """The models (default: those of ``protocol``'s grid) whose rate the protocol's own
+    search (:func:`separate_search`: KITTI's, or a new protocol's) has not yet put in
+    :func:`rates_table`; a model that takes another's rate (``rate_from``) needs that
+    one. Their grid cells would otherwise train at an older protocol's rates or at
+    DEFAULTS' rate. Empty where the protocol has no search of its own."""
     protocol = PROTOCOL[dataset] if protocol is None else protocol
+    if not separate_search(dataset, protocol):
+        return []
     reported = protocol == REPORTED_PROTOCOL[dataset]
-    chosen = (LEARNING_RATES if reported else NEW_LEARNING_RATES).get(dataset)
-    return separate_search(dataset, protocol) and not chosen
+    chosen = (LEARNING_RATES if reported else NEW_LEARNING_RATES).get(dataset, {})
+    models = grid_models(dataset, protocol) if models is None else models
+    return [m for m in models if (variant(m).rate_from or m) not in chosen]
+
+
+def rates_pending(dataset: str, protocol: int | None = None) -> bool:
+    """True while some model of ``protocol``'s grid (default: the current one) waits for
+    its rate from the protocol's own search (:func:`missing_rates`)."""
+    return bool(missing_rates(dataset, protocol=protocol))
 
 
 # The protocol-3 learning-rate search: every tuned model at each rate, at both budget

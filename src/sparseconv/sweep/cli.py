@@ -24,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from sparseconv.registry.study import GRIDS, PROTOCOL, rates_pending, rates_table
+from sparseconv.registry.study import GRIDS, PROTOCOL, missing_rates, rates_table
 from sparseconv.sweep.local import run_local
 from sparseconv.sweep.packed_executor import PACK_SIZE, run_packed
 from sparseconv.sweep.plan import plan_line
@@ -181,14 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    if not (args.budget or args.tune) and args.lr is None and rates_pending(args.dataset):
+    selected = list(dict.fromkeys(run.params["model"] for run in runs))
+    missing = [] if args.budget or args.tune or args.lr is not None else (
+        missing_rates(args.dataset, selected))  # fmt: skip
+    if missing:
         found = best_learning_rates(args.results_dir, args.dataset, protocol=PROTOCOL[args.dataset])
         waiting = (
             f"the protocol-{PROTOCOL[args.dataset]} grid of {args.dataset} trains at the "
-            f"rates its own search chooses: run python -m sparseconv.sweep {args.dataset} "
-            f"--tune, then set study.{rates_table(args.dataset)}[{args.dataset!r}] from "
-            f"the book's search table (or pass --lr); the search's complete models so far: "
-            f"{found}"
+            f"rates its own search chooses, and {', '.join(missing)} have none yet: run "
+            f"python -m sparseconv.sweep {args.dataset} --tune, then set "
+            f"study.{rates_table(args.dataset)}[{args.dataset!r}] from the book's search "
+            f"table (or pass --lr, or --models with chosen ones); the search's complete "
+            f"models so far: {found}"
         )
         if not args.dry_run:
             print(f"error: {waiting}", file=sys.stderr)
