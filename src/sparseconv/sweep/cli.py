@@ -130,6 +130,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _holds(args: argparse.Namespace, runs: Sequence[Run]) -> list[str]:
+    """Why a grid may not run yet: models of ``runs`` without a rate from their own
+    search, or a search whose choice lies at the edge of the rates it tried."""
+    dataset, protocol = args.dataset, PROTOCOL[args.dataset]
+    holds = []
+    missing = missing_rates(dataset, list(dict.fromkeys(run.params["model"] for run in runs)))
+    if missing:
+        found = best_learning_rates(args.results_dir, dataset, protocol=protocol)
+        holds.append(
+            f"the protocol-{protocol} grid of {dataset} trains at the rates its own search "
+            f"chooses, and {', '.join(missing)} have none yet: run python -m "
+            f"sparseconv.sweep {dataset} --tune, then set study.{rates_table(dataset)}"
+            f"[{dataset!r}] from the book's search table (or pass --lr, or --models with "
+            f"chosen ones); the search's complete models so far: {found} (a dry run's "
+            "names carry the old protocol's rates)"
+        )
+    wider = widening(args.results_dir, dataset, protocol)
+    if wider:
+        holds.append(
+            f"the search's choice for {', '.join(sorted(wider))} lies at the edge of the "
+            f"rates tried: add {', '.join(f'{r:g}' for r in sorted(set(wider.values())))} "
+            f"to study.SEARCH[{dataset!r}]['lrs'] and run --tune again before the grid"
+        )
+    return holds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if any run failed)."""
     args = _parser().parse_args(argv)
@@ -181,36 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    selected = list(dict.fromkeys(run.params["model"] for run in runs))
-    missing = [] if args.budget or args.tune or args.lr is not None else (
-        missing_rates(args.dataset, selected))  # fmt: skip
-    if missing:
-        found = best_learning_rates(args.results_dir, args.dataset, protocol=PROTOCOL[args.dataset])
-        waiting = (
-            f"the protocol-{PROTOCOL[args.dataset]} grid of {args.dataset} trains at the "
-            f"rates its own search chooses, and {', '.join(missing)} have none yet: run "
-            f"python -m sparseconv.sweep {args.dataset} --tune, then set "
-            f"study.{rates_table(args.dataset)}[{args.dataset!r}] from the book's search "
-            f"table (or pass --lr, or --models with chosen ones); the search's complete "
-            f"models so far: {found}"
-        )
-        if not args.dry_run:
-            print(f"error: {waiting}", file=sys.stderr)
-            return 2
-        print(f"note: {waiting}; the names below carry the old protocol's rates")
-    if not (args.budget or args.tune) and args.lr is None:
-        wider = widening(args.results_dir, args.dataset, PROTOCOL[args.dataset])
-        if wider:
-            rates = sorted(set(wider.values()))
-            edge = (
-                f"the search's choice for {', '.join(sorted(wider))} lies at the edge of the "
-                f"rates tried: add {', '.join(f'{r:g}' for r in rates)} to "
-                f"study.SEARCH[{args.dataset!r}]['lrs'] and run --tune again before the grid"
-            )
-            if not args.dry_run:
-                print(f"error: {edge}", file=sys.stderr)
-                return 2
-            print(f"note: {edge}")
+    holds = [] if args.budget or args.tune or args.lr is not None else _holds(args, runs)
+    if holds and not args.dry_run:
+        for hold in holds:
+            print(f"error: {hold}", file=sys.stderr)
+        return 2
+    for hold in holds:
+        print(f"note: {hold}")
     device_kind = "cuda" if str(args.device).startswith("cuda") else "cpu"
     to_train = [run for run in pending(runs) if not from_search(run)]
     print(plan_line(to_train, args.jobs, args.results_dir, device_kind))
