@@ -84,3 +84,63 @@ def test_fused_block_is_finite_for_a_steep_batch_norm():
     torch.testing.assert_close(y1, y2, rtol=1e-4, atol=1e-2)
     y1.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in block.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("normalization", ["paper", "partial"])
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_blocks_that_feed_a_sparse_layer_skip_its_mask_product(normalization, layout):
+    # the depth network on a mask that stays sparse through every layer: with the
+    # blocks' zeros noted, each layer skips its multiplication by the mask; the values
+    # and every gradient equal those of the layers applied one by one (the definition)
+    from sparseconv.nn.networks import DepthNet
+
+    g = torch.Generator().manual_seed(3)
+    mask = (torch.rand(2, 1, 40, 48, generator=g) < 0.01).double()
+    x = torch.rand(2, 1, 40, 48, generator=g, dtype=torch.float64) * mask
+    fast = DepthNet("sparse" if normalization == "paper" else "sparse_partial",
+                    memory_format=layout).double()  # fmt: skip
+    with torch.no_grad():
+        for p in fast.parameters():
+            if p.dim() == 1:
+                p.normal_(generator=g)  # biases away from 0, so that a bias shows
+    slow = copy.deepcopy(fast)
+    for block in slow.blocks:
+        block.feeds_sparse = False
+    assert all(b.feeds_sparse for b in fast.blocks)
+    # the masks stay sparse: every layer has invalid pixels, so the shortcut is taken
+    _, m = x, mask
+    for block in slow.blocks:
+        _, m = block(_, m)
+        assert float(m.min()) == 0.0
+    target = torch.rand(2, 1, 40, 48, generator=g, dtype=torch.float64)
+    outs = []
+    for net in (fast, slow):
+        y = net(x, mask)
+        ((y - target) ** 2).sum().backward()
+        outs.append((y.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=0)
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(grad, outs[1][1][name], rtol=1e-12, atol=1e-12, msg=name)
+    # the intermediate outputs are 0 at the invalid pixels, and noted so
+    from sparseconv.nn.masks import known_zero_outside
+
+    h, m = fast.blocks[0](x.contiguous(memory_format=layout), mask)
+    assert known_zero_outside(h, m) and float((h.detach() * (1 - m)).abs().max()) == 0.0
+    h.add_(1.0)  # an in-place change drops the note
+    assert not known_zero_outside(h, m)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_masked_sum_is_the_sum_of_the_product(layout):
+    from sparseconv.nn.kernels import masked_sum
+
+    g = torch.Generator().manual_seed(5)
+    grad = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64)
+    grad = grad.contiguous(memory_format=layout)
+    mask = (torch.rand(3, 1, 5, 6, generator=g) < 0.5).double()
+    want = torch.tensor([sum(float(grad[n, c, i, j] * mask[n, 0, i, j]) for n in range(3)
+                             for i in range(5) for j in range(6)) for c in range(4)],
+                        dtype=torch.float64)  # fmt: skip
+    torch.testing.assert_close(masked_sum(grad, mask), want)
+    per_channel = (torch.rand(3, 4, 5, 6, generator=g) < 0.5).double()
+    torch.testing.assert_close(masked_sum(grad, per_channel), (grad * per_channel).sum((0, 2, 3)))

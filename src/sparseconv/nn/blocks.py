@@ -31,7 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from sparseconv.nn.batchnorm import SparseBatchNorm2d
 from sparseconv.nn.layers import SparseConv2d, _eager
-from sparseconv.nn.masks import inspect_mask, mark_mask, traced
+from sparseconv.nn.masks import inspect_mask, mark_mask, mark_zero_outside, traced
 from sparseconv.nn.pooling import SparseMaxPool2d
 
 __all__ = ["ConvBlock", "conv_max_pool", "conv_bn_max_pool"]
@@ -194,6 +194,13 @@ class ConvBlock(nn.Module):
 
     x: (N, C_in, H, W), mask: (N, 1, H, W) -> (y (N, C_out, H', W'), mask (N, 1, H', W')).
     Dense blocks pass the mask through (pooled alike) without using it.
+
+    ``feeds_sparse``: the block's output goes only to another sparse layer, which reads
+    its valid pixels only. A sparse block without pool or batch norm then gives 0 at the
+    invalid pixels (the paper's layer alone gives its bias there) and notes so
+    (:func:`~sparseconv.nn.masks.mark_zero_outside`), and the next layer skips its
+    multiplication by the mask, forward and backward: the network computes the same
+    values and gradients in two passes fewer per layer.
     """
 
     def __init__(
@@ -206,9 +213,11 @@ class ConvBlock(nn.Module):
         normalization: str = "paper",
         batch_norm: bool = False,
         pool: bool = False,
+        feeds_sparse: bool = False,
     ) -> None:
         super().__init__()
         self.sparse = sparse
+        self.feeds_sparse = feeds_sparse
         self.conv: nn.Module
         self.norm: nn.Module | None = None
         self.pool: nn.Module | None = None
@@ -239,6 +248,10 @@ class ConvBlock(nn.Module):
                 else:
                     x, mask = conv_bn_max_pool(self.conv, self.norm, self.pool, x, mask)
                 return F.relu(x), mask
+            if self.feeds_sparse and self.norm is None and self.pool is None:
+                x_valid, scale, mask = self.conv.prepare(x, mask)
+                y = self.conv.apply_scale(x_valid, scale, mask, zero_invalid=True)
+                return mark_zero_outside(F.relu(y), mask), mask
             x, mask = self.conv(x, mask)
             if self.norm is not None:
                 x, mask = self.norm(x, mask)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["box_count", "NormalizedConv", "scaled"]
+__all__ = ["box_count", "NormalizedConv", "scaled", "masked_sum"]
 
 
 def box_count(
@@ -55,6 +55,20 @@ def scaled(y: Tensor, scale: Tensor) -> Tensor:
     n, c, h, w = y.shape
     g = scale.shape[1]
     return (y.view(n, g, c // g, h, w) * scale.unsqueeze(2)).view(n, c, h, w)
+
+
+def masked_sum(g: Tensor, mask: Tensor) -> Tensor:
+    """``(g * mask).sum(dim=(0, 2, 3))`` for g (N, C, H, W) and mask (N, 1, H, W) of one
+    dtype, without the full-size product: a matrix-vector product that reads ``g`` once
+    (channels-last: the pixels as rows, ``mask`` as the vector; else per image, the
+    pixels as columns). A mask of C channels takes the product."""
+    n, c, h, w = g.shape
+    if mask.shape[1] != 1 or mask.dtype != g.dtype:
+        return (g * mask).sum(dim=(0, 2, 3))
+    weights = mask.reshape(n, h * w)
+    if g.is_contiguous(memory_format=torch.channels_last) and not g.is_contiguous():
+        return weights.reshape(-1) @ g.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    return torch.bmm(g.reshape(n, c, h * w), weights.unsqueeze(2)).sum(dim=0).flatten()
 
 
 class NormalizedConv(torch.autograd.Function):
@@ -112,6 +126,5 @@ class NormalizedConv(torch.autograd.Function):
                 (need_x, need_w, False),
             )  # fmt: skip
         if ctx.has_bias and need_b:
-            masked = grad if bias_mask is None else grad * bias_mask
-            grad_b = masked.sum(dim=(0, 2, 3))
+            grad_b = grad.sum(dim=(0, 2, 3)) if bias_mask is None else masked_sum(grad, bias_mask)
         return grad_x, grad_w, grad_b, None, None, None, None, None, None

@@ -17,7 +17,14 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import NormalizedConv, scaled
-from sparseconv.nn.masks import check_mask, known_full, mark_mask, traced, valid_count
+from sparseconv.nn.masks import (
+    check_mask,
+    known_full,
+    known_zero_outside,
+    mark_mask,
+    traced,
+    valid_count,
+)
 
 __all__ = ["SparseConv2d", "NORMALIZATIONS"]
 
@@ -288,6 +295,8 @@ class SparseConv2d(nn.Module):
         all_valid = check_mask(x, mask, self.in_channels if self.multi_channel else 1)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels, the layer takes {self.in_channels}")
+        # a block's output that is already 0 wherever this mask is: x * mask is x
+        zero_outside = known_zero_outside(x, mask)
         if mask.dtype != x.dtype:
             mask = mask.to(x.dtype)
         if all_valid:
@@ -296,18 +305,26 @@ class SparseConv2d(nn.Module):
         if self._pad4 is not None:
             x, mask = F.pad(x, self._pad4), F.pad(mask, self._pad4)
         scale, mask_out = self.normalizer(mask)
-        return x * mask, scale, mask_out
+        return (x if zero_outside else x * mask), scale, mask_out
 
     def apply_scale(
-        self, x_valid: Tensor, scale: Tensor, mask_out: Tensor, bias: bool = True
+        self,
+        x_valid: Tensor,
+        scale: Tensor,
+        mask_out: Tensor,
+        bias: bool = True,
+        zero_invalid: bool = False,
     ) -> Tensor:
         """The feature side: ``conv(x_valid) * scale + bias`` (``"partial"``: the bias
         where ``mask_out`` is 1), from :meth:`prepare`'s tensors; ``bias=False`` leaves
-        the bias out (a caller that adds it later, after a max-pool, say)."""
+        the bias out (a caller that adds it later, after a max-pool, say).
+        ``zero_invalid``: the bias only where ``mask_out`` is 1 for the paper's
+        normalisation too, so that the output is 0 wherever ``mask_out`` is: for a caller
+        whose output only another sparse layer reads (it multiplies by the mask anyway)."""
         b = self.bias if bias else None
         # partial: the bias only where the output is valid; nothing to mask where every
         # output is (a full mask, as noted by the layer that made it)
-        partial = self.normalization == "partial" and b is not None
+        partial = (self.normalization == "partial" or zero_invalid) and b is not None
         bias_mask = mask_out if partial and not known_full(mask_out) else None
         if scale.shape[1] == 1 and _eager(x_valid):
             return NormalizedConv.apply(x_valid, self.weight, b, scale, bias_mask, self.stride,

@@ -15,7 +15,16 @@ from torch.nn.modules.utils import _pair
 
 from sparseconv.nn.kernels import box_count
 
-__all__ = ["traced", "valid_count", "mark_mask", "known_full", "inspect_mask", "check_mask"]
+__all__ = [
+    "traced",
+    "valid_count",
+    "mark_mask",
+    "known_full",
+    "mark_zero_outside",
+    "known_zero_outside",
+    "inspect_mask",
+    "check_mask",
+]
 
 
 def _compiling() -> bool:
@@ -79,6 +88,32 @@ def known_full(mask: Tensor) -> bool:
     has not changed since); no computation, so False where nothing is noted."""
     known = getattr(mask, _KNOWN, None)
     return known is not None and known[0] == mask._version and known[1] is True
+
+
+# the attribute under which a block notes that its output is 0 wherever its mask is
+_ZERO = "_sparseconv_zero_outside"
+
+
+def mark_zero_outside(x: Tensor, mask: Tensor) -> Tensor:
+    """Note on ``x`` (N, C, H, W), made by this package's blocks, that it is 0 wherever
+    ``mask`` (N, 1 or C, H, W) is, so that the sparse layer that reads it need not
+    multiply it by that mask again (:func:`known_zero_outside`). The note holds for the
+    current versions of both tensors only; never while traced. Returns ``x``."""
+    if not traced(x):
+        setattr(x, _ZERO, (mask, mask._version, x._version))
+    return x
+
+
+def known_zero_outside(x: Tensor, mask: Tensor) -> bool:
+    """True if :func:`mark_zero_outside` noted that ``x`` is 0 wherever this very
+    ``mask`` tensor is (both unchanged since); no computation."""
+    known = getattr(x, _ZERO, None)
+    return (
+        known is not None
+        and known[0] is mask
+        and known[1] == mask._version
+        and known[2] == x._version
+    )
 
 
 def inspect_mask(mask: Tensor) -> bool:

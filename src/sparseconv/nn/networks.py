@@ -223,7 +223,9 @@ class DepthNet(nn.Module):
         c_in = in_channels + (1 if row.mask_channel else 0)
         blocks = []
         for k in self.KERNELS:
-            blocks.append(ConvBlock(c_in, channels, k, sparse=sparse, normalization=normalization))
+            # every block feeds the next sparse layer (the last one included)
+            blocks.append(ConvBlock(c_in, channels, k, sparse=sparse, normalization=normalization,
+                                    feeds_sparse=sparse))  # fmt: skip
             c_in = channels
         self.blocks = nn.ModuleList(blocks)
         if sparse:
