@@ -28,13 +28,14 @@ def search_progress(
     runs = tuning_grid(dataset, results_dir=str(results_dir), protocol=protocol)
     done = len(runs) - len(pending(runs))
     models = sorted({r.params["model"] for r in runs}, key=[r.params["model"] for r in runs].index)
-    levels = join_and([level_text(dataset, s) for s in spec["sparsities"]])
+    levels = ", ".join(level_text(dataset, s) for s in spec["sparsities"])
     seeds = ("seeds " if len(spec["seeds"]) > 1 else "seed ") + join_and(
         [str(s) for s in spec["seeds"]]
     )
     text = (
         f"Every model is trained at each of {len(spec['lrs'])} learning rates "
-        f"({', '.join(f'{lr:g}' for lr in spec['lrs'])}), at {levels}, with {seeds}, "
+        f"({', '.join(f'{lr:g}' for lr in spec['lrs'])}) at each training level ({levels}), "
+        f"with {seeds}, "
         "and keeps the rate with the best mean "
         "validation error over those runs; the search's runs stay out of the grid. "
         f"{done} of its {len(runs)} runs have finished."
@@ -58,9 +59,9 @@ def search_progress(
     table = f"study.{rates_table(dataset, protocol)}[{dataset!r}]"
     if left:
         text += (
-            f" The grid waits for {join_and(left)}: it starts once every rate is chosen and "
-            f"copied into `{table}`, which a test checks against these records."
+            f" The grid waits for {join_and(left)}: a model's cells start once its rate is "
+            f"chosen and copied into {table}, which a test checks against these records."
         )
     else:
-        text += f" The grid trains at these rates (`{table}`, checked against the records)."
+        text += f" The grid trains at these rates ({table}, checked against the records)."
     return text
