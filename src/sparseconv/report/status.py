@@ -27,7 +27,16 @@ from sparseconv.sweep.runs import Run, budget_grid, grid, pending, tuning_grid
 
 __all__ = ["STATUS_COLUMNS", "study_status"]
 
-STATUS_COLUMNS = ["data set", "protocol", "part", "finished", "runs", "CPU-hours left", "waits for"]
+STATUS_COLUMNS = [
+    "data set",
+    "protocol",
+    "part",
+    "finished",
+    "runs",
+    "CPU-hours left",
+    "unmeasured runs",
+    "waits for",
+]
 
 
 def _row(
@@ -42,15 +51,12 @@ def _row(
         runs = make()
     except ValueError:  # a new protocol's part whose budget is not chosen yet
         return {**row, "finished": "–", "runs": "–", "CPU-hours left": "–",
-                "waits for": "the budget check's choice"}  # fmt: skip
+                "unmeasured runs": "–", "waits for": "the budget check's choice"}  # fmt: skip
     left = pending(runs)
     hours, unknown = estimate_hours(left, results_dir)
-    estimate = "0" if not left else f"{hours:.1f}" + (f" + {unknown} runs unmeasured"
-                                                      if unknown else "")  # fmt: skip
-    if unknown == len(left) and left:
-        estimate = f"{unknown} runs unmeasured"
     return {**row, "finished": len(runs) - len(left), "runs": len(runs),
-            "CPU-hours left": estimate, "waits for": waits}  # fmt: skip
+            "CPU-hours left": f"{hours:.1f}", "unmeasured runs": unknown,
+            "waits for": waits}  # fmt: skip
 
 
 def study_status(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
@@ -59,7 +65,8 @@ def study_status(results_dir: str | os.PathLike[str] = "results") -> pd.DataFram
     budget check, search and grid; for KITTI (no earlier search) its search and grid.
     "CPU-hours left": one-thread hours of the pending runs at the median measured
     minutes per epoch of their data set and model (an upper bound where runs stop
-    early); runs of a model with no measured run are counted apart."""
+    early); "unmeasured runs": pending runs of a model with no measured run yet, not in
+    those hours."""
     where = str(results_dir)
     rows = []
     for dataset in GRIDS:
@@ -83,7 +90,7 @@ def study_status(results_dir: str | os.PathLike[str] = "results") -> pd.DataFram
         done = len(load_runs(results_dir, dataset))
         rows.append({"data set": DATASET_NAMES[dataset], "protocol": reported,
                      "part": "reported grid", "finished": done, "runs": done,
-                     "CPU-hours left": "0", "waits for": ""})  # fmt: skip
+                     "CPU-hours left": "0.0", "unmeasured runs": 0, "waits for": ""})  # fmt: skip
         if dataset in BUDGET_CHECK:
 
             def budget(d: str = dataset) -> list[Run]:
