@@ -4,14 +4,14 @@ and each step's distance from the machine's rate on the same convolutions.
     python benchmarks/train.py [--steps 30] [--threads 1]
 
 For each data set and model (MNIST, Caltech-101, the synthetic depth scenes, and the
-depth network on KITTI's 128 x 512 training crops at KITTI's sparsity): images per second
-of the full training step (batch preparation, forward, backward, SGD step) on
-random-but-realistic inputs of the study's shapes and batch sizes, the ratio of each model to ``dense``, and the fraction of the
-step spent preparing the batch (indexing the uint8 data, scaling, augmentation,
-sparsification). Also the sparse and dense classification networks computing
-channels-first (the study's run channels-last), and for MNIST the sparse network with the
-paper's 11-7-5-3 kernels (the alternative to our 5-3-3 stack). Models are timed
-interleaved, median over steps.
+depth network on KITTI's 128 x 512 training crops at KITTI's sparsity): images per
+second of the full training step (batch preparation, forward, backward, SGD step) on
+random-but-realistic inputs of the study's shapes and batch sizes, the ratio of each
+model to ``dense``, and the fraction of the step spent preparing the batch (indexing the
+uint8 data, scaling, augmentation, sparsification). Also the sparse and dense
+classification networks computing channels-first (the study's run channels-last), and
+for MNIST the sparse network with the paper's 11-7-5-3 kernels (the alternative to our
+5-3-3 stack). Models are timed interleaved, median over steps.
 
 The floor: each network's training arithmetic (:func:`sparseconv.nn.flops.training_flops`)
 and the time of its dense convolutions alone (``F.conv2d`` forward + backward on each
