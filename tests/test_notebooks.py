@@ -209,6 +209,16 @@ def test_kitti_notebook_smoke_run_writes_a_valid_record(tmp_path, data_dir):
         assert all(v > 0 for v in record[f"nn_{metric}_by_sparsity"].values())
     assert record["test_mae"] == record["test_mae_by_sparsity"]["0.9"]
     assert record["val_mae"] == record["history"][record["best_epoch"] - 1]["val_mae"]
+    # raw nearest neighbour on the same validation inputs (every second validation frame,
+    # the run's validation draws), from the drive directly
+    from sparseconv.train.lidar import VAL_EVERY, _nearest, lidar_errors, lidar_masks, load_lidar
+
+    drive = load_lidar(str(data_dir), 30)
+    val = drive.val[::VAL_EVERY]
+    keep = lidar_masks(drive, val, 1 - record["sparsity"], "uniform", record["seed"], "val")
+    nearest = lidar_errors(_nearest, drive, val, keep)
+    assert record["val_nn_mae"] == pytest.approx(nearest["mae"], rel=1e-12)
+    assert record["val_nn_rmse"] == pytest.approx(nearest["rmse"], rel=1e-12)
     assert len(record["ground_truth_frames"]) == 4 and record["train_eval_mae"] > 0
     # the blocks of frames do not overlap and leave gaps
     frames = record["frames"]

@@ -113,12 +113,13 @@ def test_a_new_protocols_rates_are_the_best_of_its_committed_search(dataset):
     assert study.NEW_LEARNING_RATES.get(dataset, {}) == found
 
 
-def _search_record(folder, dataset, protocol, model, lr, sparsity, seed, val):
+def _search_record(folder, dataset, protocol, model, lr, sparsity, seed, val, **extra):
     folder.mkdir(parents=True, exist_ok=True)
     val_key, train_key, _ = study.SELECTION[dataset]
     record = {"schema_version": 2, "protocol": protocol, "dataset": dataset, "model": model,
               "lr": lr, "sparsity": sparsity, "seed": seed, "limit": None, val_key: val,
-              train_key: val, "best_epoch": 3, "history": [{"epoch": 1, "loss": 0.5}]}  # fmt: skip
+              train_key: val, "best_epoch": 3, "history": [{"epoch": 1, "loss": 0.5}],
+              **extra}  # fmt: skip
     name = f"{model}_sp{sparsity:g}_seed{seed}_lr{lr:g}.json"
     (folder / name).write_text(json.dumps(record))
 
@@ -185,8 +186,10 @@ def test_search_progress_names_the_choice_and_the_wait(tmp_path, monkeypatch):
     for run in runs:
         if run.params["model"] == "dense":
             err = 1.5 if run.params["lr"] == 0.001 else 1.2
+            nearest = 1.6 if run.params["sparsity"] == 0.9 else 1.1
             _search_record(run.record.parent, "kitti", study.REPORTED_PROTOCOL["kitti"],
-                           "dense", run.params["lr"], run.params["sparsity"], 0, err)  # fmt: skip
+                           "dense", run.params["lr"], run.params["sparsity"], 0, err,
+                           val_nn_mae=nearest)  # fmt: skip
             written = run.record.parent / (
                 f"dense_sp{run.params['sparsity']:g}_seed0_lr{run.params['lr']:g}.json"
             )
@@ -195,6 +198,14 @@ def test_search_progress_names_the_choice_and_the_wait(tmp_path, monkeypatch):
     text = search_progress("kitti", tmp_path)
     assert "4 of its 24 runs have finished" in text
     assert "Chosen so far: ConvNet 0.01." in text
+    assert "errs 1.600 m at 10 % kept and 1.100 m at 50 % kept on the same validation" in text
+    # the figure draws that baseline in each panel
+    from sparseconv.report.figures.training import search_curves
+
+    fig = search_curves(load_tuning(tmp_path, "kitti"), {"dense": 0.01}, (0.9, 0.5), ("a", "b"))
+    for ax, want in zip(fig.axes[:2], (1.6, 1.1), strict=True):
+        (line,) = [x for x in ax.lines if x.get_label() == "raw nearest neighbour"]
+        assert line.get_ydata()[0] == pytest.approx(want)
     assert "edge of the rates tried" in text
     assert "The grid waits for sparse conv" in text and "LEARNING_RATES['kitti']" in text
     with pytest.raises(ValueError, match="no search of its own"):

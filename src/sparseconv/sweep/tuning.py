@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 COLUMNS = ["model", "lr", "sparsity", "seed", "val", "train_eval", "final_loss", "best_epoch",
-           "diverged"]  # fmt: skip
+           "diverged", "val_nn"]  # fmt: skip
 
 
 def load_tuning(
@@ -45,8 +45,9 @@ def load_tuning(
     protocol's search sits in its own folder, :func:`~sparseconv.sweep.runs.search_folder`)
     (columns ``COLUMNS``): the validation score of the kept epoch (``study.SELECTION``, or
     the record field ``key`` measured the same way, e.g. ``val_mean_class_accuracy``), the
-    selection score in eval mode on training images, the last epoch's training loss, and
-    whether the loss became non-finite."""
+    selection score in eval mode on training images, the last epoch's training loss,
+    whether the loss became non-finite, and raw nearest neighbour's error on the same
+    validation inputs where the record has it (KITTI; else None)."""
     val_key, train_key, _ = SELECTION[dataset]
     val_key = key or val_key
     protocol = REPORTED_PROTOCOL[dataset] if protocol is None else protocol
@@ -67,6 +68,8 @@ def load_tuning(
                 "final_loss": record["history"][-1]["loss"] if record["history"] else None,
                 "best_epoch": record["best_epoch"],
                 "diverged": "diverged_at_epoch" in record,
+                # raw nearest neighbour on the run's validation inputs (KITTI records)
+                "val_nn": record.get("val_nn_mae"),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)

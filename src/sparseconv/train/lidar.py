@@ -259,6 +259,9 @@ def train_lidar(
         bins = torch.where(bins < 0, 64, bins).to(torch.uint8)
     val = data.val[::VAL_EVERY]
     val_keep = lidar_masks(data, val, share, pattern, seed, "val")
+    # the training-free baseline on the same validation inputs: what a search can hold a
+    # network against without the test block
+    val_nearest = lidar_errors(_nearest, data, val, val_keep)
     steps = LIDAR_STEPS  # batches of crops per epoch
 
     def network(depth: Tensor, keep: Tensor) -> Tensor:
@@ -319,6 +322,8 @@ def train_lidar(
         "ground_truth_frames": truth,
         "ground_truth_example": example,
         "val_mae": best.get("val_mae", float("nan")),
+        "val_nn_mae": val_nearest["mae"],
+        "val_nn_rmse": val_nearest["rmse"],
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,

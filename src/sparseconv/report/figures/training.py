@@ -104,11 +104,14 @@ def search_curves(
     """A search over several training levels (``study.SEARCH``, depth errors in m): one
     panel per level (``titles``), the validation MAE against the learning rate per model
     (mean over the search's seeds; log axes, ticks at ``rates`` and the rates run); each
-    model's chosen rate, made on the mean over the levels, is circled in every panel."""
+    model's chosen rate, made on the mean over the levels, is circled in every panel; raw
+    nearest neighbour on the same validation inputs dashed, where the records hold it
+    (column ``val_nn``)."""
     if frame.empty:
         return empty_figure("the learning-rate search has not run yet")
     fig, axes = plt.subplots(1, len(levels), figsize=(9.5, 4.6), sharey=True, squeeze=False)
-    values = frame["val"].dropna()
+    nearest = frame.dropna(subset=["val_nn"]) if "val_nn" in frame else frame.iloc[0:0]
+    values = pd.concat([frame["val"].dropna(), nearest["val_nn"] if len(nearest) else None])
     low, high = float(values.min()) / 1.08, float(values.max()) * 1.08
     rates = sorted(set(rates) | set(frame["lr"]))
     for ax, level, title in zip(axes[0], levels, titles, strict=True):
@@ -120,6 +123,10 @@ def search_curves(
             if chosen.get(model) in means.index:
                 lr = chosen[model]
                 ax.plot([lr], [means[lr]], "o", ms=14, mfc="none", color=style.get("color"))
+        baseline = nearest[(nearest["sparsity"] - level).abs() < 1e-9]["val_nn"]
+        if len(baseline):
+            ax.axhline(float(baseline.mean()), color="0.35", ls="--", lw=1.3,
+                       label="raw nearest neighbour")  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlim(rates[0] / 1.5, rates[-1] * 1.5)
         ax.set_xticks(rates, [f"{r:g}" for r in rates])

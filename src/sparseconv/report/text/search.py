@@ -9,7 +9,7 @@ from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import PROTOCOL, SEARCH, rates_table, separate_search
 from sparseconv.report.text.results import join_and
 from sparseconv.sweep.runs import pending, tuning_grid
-from sparseconv.sweep.tuning import best_learning_rates, level_text, widening
+from sparseconv.sweep.tuning import best_learning_rates, level_text, load_tuning, widening
 
 __all__ = ["search_progress"]
 
@@ -40,6 +40,12 @@ def search_progress(
         "validation error over those runs; the search's runs stay out of the grid. "
         f"{done} of its {len(runs)} runs have finished."
     )
+    frame = load_tuning(results_dir, dataset, protocol=protocol)
+    nearest = frame.dropna(subset=["val_nn"]).groupby("sparsity")["val_nn"].mean()
+    if len(nearest):
+        text += (" Raw nearest neighbour, with no training, errs " + join_and(
+            [f"{nearest[s]:.3f} m at {level_text(dataset, s)}" for s in spec["sparsities"]
+             if s in nearest.index]) + " on the same validation inputs.")  # fmt: skip
     chosen = best_learning_rates(results_dir, dataset, protocol=protocol)
     if chosen:
         text += " Chosen so far: " + "; ".join(
