@@ -24,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from sparseconv.registry.study import GRIDS, PROTOCOL, missing_rates, rates_table
+from sparseconv.registry.study import GRIDS, PROTOCOL, missing_rates, rates_table, untuned
 from sparseconv.sweep.local import run_local
 from sparseconv.sweep.packed_executor import PACK_SIZE, run_packed
 from sparseconv.sweep.plan import plan_line
@@ -156,6 +156,19 @@ def _holds(args: argparse.Namespace, runs: Sequence[Run]) -> list[str]:
     return holds
 
 
+def _budget_holds(dataset: str, runs: Sequence[Run]) -> list[str]:
+    """Why a budget check may not run yet: models without any chosen rate (they would
+    train at DEFAULTS' fallback rate)."""
+    missing = untuned(dataset, list(dict.fromkeys(run.params["model"] for run in runs)))
+    if not missing:
+        return []
+    return [
+        f"the budget check trains every model at its chosen rate, and {', '.join(missing)} "
+        f"have none yet in study.{rates_table(dataset)}[{dataset!r}]: run python -m "
+        f"sparseconv.sweep {dataset} --tune first, or pass --models with chosen ones"
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if any run failed)."""
     args = _parser().parse_args(argv)
@@ -207,7 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    holds = [] if args.budget or args.tune or args.lr is not None else _holds(args, runs)
+    if args.budget:
+        holds = _budget_holds(args.dataset, runs)
+    else:
+        holds = [] if args.tune or args.lr is not None else _holds(args, runs)
     if holds and not args.dry_run:
         for hold in holds:
             print(f"error: {hold}", file=sys.stderr)

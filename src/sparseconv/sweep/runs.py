@@ -28,6 +28,7 @@ from sparseconv.registry.study import (
     grid_tuned_models,
     lines_runs,
     separate_search,
+    trained_budgets,
 )
 
 __all__ = [
@@ -256,6 +257,16 @@ def budget_grid(
                 raise ValueError(f"{key} {outside} are not in {dataset}'s budget check "
                                  f"{setting[key]}")  # fmt: skip
             setting[key] = tuple(chosen)
+    trained = trained_budgets(dataset)
+    read_off = [e for e in epochs or () if e not in trained]
+    if read_off:
+        raise ValueError(
+            f"{dataset}'s budget check trains {', '.join(map(str, trained))} epochs only and "
+            f"reads {', '.join(map(str, read_off))} off their histories (study.BUDGET_CHECK's "
+            '"from_history"); pass --epochs with one of the trained budgets or none'
+            if BUDGET_CHECK[dataset].get("from_history")
+            else f"epochs {read_off} are not in {dataset}'s budget check {trained}"
+        )
     defaults = DEFAULTS[dataset]
     return [
         Run(
@@ -273,7 +284,7 @@ def budget_grid(
             },
             subfolder="budget",
         )
-        for budget in (epochs or setting["epochs"])
+        for budget in (epochs or trained)
         for seed in setting["seeds"]
         for level in setting["sparsities"]
         if level in budget_levels(dataset, int(budget))
