@@ -327,8 +327,12 @@ BUDGET_CHECK: dict[str, dict[str, Any]] = {
     # "from_history" trains only the longest budget and reads each shorter one off its
     # history (the best validation error within the first B epochs). Judged on the
     # validation MAE (m) against 5 % of raw nearest neighbour's on the same inputs.
-    "kitti": {"sparsities": KITTI_TRAIN_SPARSITIES, "seeds": (0, 1), "epochs": (40, 80),
-              "from_history": True},
+    "kitti": {
+        "sparsities": KITTI_TRAIN_SPARSITIES,
+        "seeds": (0, 1),
+        "epochs": (40, 80),
+        "from_history": True,
+    },
 }
 
 
