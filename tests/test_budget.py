@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,3 +54,74 @@ def test_a_budget_with_a_missing_run_is_not_judged(monkeypatch):
     frame = frame.drop(index=frame.index[-1])  # one seed of one cell missing
     check = budget_check(frame, "mnist")
     assert check["sufficient"].tolist() == ["–"] and sufficient_budget(frame, "mnist") is None
+
+
+def _kitti_record(model, sparsity, seed, vals, nn=2.0, stopped=False):
+    """A KITTI budget record capped at 80 epochs with validation MAEs ``vals`` per epoch."""
+    history = [{"epoch": i + 1, "loss": 10.0 - i / 10, "val_mae": v, "seconds": 60.0}
+               for i, v in enumerate(vals)]  # fmt: skip
+    best = min(range(len(vals)), key=vals.__getitem__)
+    return {"protocol": study.PROTOCOL["kitti"], "dataset": "kitti", "model": model,
+            "sparsity": sparsity, "seed": seed, "epochs": 80, "limit": None,
+            "history": history, "val_mae": vals[best], "best_epoch": best + 1,
+            "train_eval_mae": 0.5, "val_nn_mae": nn, "train_seconds": 60.0 * len(vals),
+            "stopped_early": stopped}  # fmt: skip
+
+
+def _write(folder, record):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{record['model']}_sp{record['sparsity']}_seed{record['seed']}_ep80.json"
+    (folder / name).write_text(json.dumps(record))
+
+
+def test_kitti_budgets_are_read_off_the_longest_runs_history(tmp_path):
+    from sparseconv.report.budget import budget_margin, load_budget
+
+    folder = tmp_path / "kitti" / "budget"
+    # capped at 80 and still improving after 40: 40 keeps epoch 40 (1.5), 80 keeps 80 (1.2)
+    long = [2.0 - i / 80 for i in range(40)] + [1.5 - 0.3 * i / 39 for i in range(40)]
+    _write(folder, _kitti_record("sparse", 0.9, 0, long, nn=1.6))
+    # stopped on its plateau at epoch 30 (best at 24): the run at 40 and at 80 alike
+    short = [3.0 - i / 10 for i in range(24)] + [0.8] * 6
+    short[23] = 0.7
+    _write(folder, _kitti_record("dense", 0.5, 0, short, nn=0.8, stopped=True))
+    frame = load_budget(tmp_path, "kitti").set_index(["model", "epochs"])
+    assert frame.loc[("sparse", 40), "val"] == pytest.approx(long[39])
+    assert frame.loc[("sparse", 40), "kept_epoch"] == 40
+    assert frame.loc[("sparse", 80), "val"] == pytest.approx(1.2)
+    assert frame.loc[("sparse", 40), "minutes"] == pytest.approx(40.0)
+    assert frame.loc[("sparse", 40), "train_loss"] == pytest.approx(10.0 - 39 / 10)
+    # the eval-mode training error is the run's own only where the budget holds the run
+    assert np.isnan(frame.loc[("sparse", 40), "train_eval"])
+    assert frame.loc[("sparse", 80), "train_eval"] == 0.5
+    for epochs in (40, 80):
+        row = frame.loc[("dense", epochs)]
+        assert row["val"] == 0.7 and row["kept_epoch"] == 24 and row["epochs_run"] == 30
+        assert row["train_eval"] == 0.5
+    # the margin: 5 % of raw nearest neighbour's validation MAE, mean over the levels
+    assert budget_margin(frame.reset_index(), "kitti") == pytest.approx(0.05 * (1.6 + 0.8) / 2)
+
+
+def test_kitti_budget_check_by_hand(tmp_path, monkeypatch):
+    from sparseconv.report.budget import budget_check, load_budget
+
+    monkeypatch.setattr(study, "tuned_models", lambda d: ("sparse", "dense"))
+    import sparseconv.report.budget as budget
+
+    monkeypatch.setattr(budget, "tuned_models", lambda d: ("sparse", "dense"))
+    folder = tmp_path / "kitti" / "budget"
+    flat = [1.0] * 30  # both stop at 30: 40 and 80 are the same run
+    for seed in (0, 1):
+        for level in (0.9, 0.5):
+            _write(folder, _kitti_record("dense", level, seed, flat, nn=2.0, stopped=True))
+            # the paper's layer gains 0.06 m from 40 to 80 epochs at 10 % kept only
+            vals = [1.1] * 40 + ([1.04] * 40 if level == 0.9 else [1.1] * 40)
+            _write(folder, _kitti_record("sparse", level, seed, vals, nn=2.0))
+    check = budget_check(load_budget(tmp_path, "kitti"), "kitti").iloc[0]
+    # margin 0.1 m (5 % of 2.0): the model moves 0.06 < 0.1, the difference 0.06 > 0.05
+    assert check["limit, model"] == pytest.approx(0.1)
+    assert check["largest change of a model"] == pytest.approx(0.06)
+    assert check["largest change of a difference"] == pytest.approx(0.06)
+    assert check["sufficient"] == "no"

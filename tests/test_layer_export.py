@@ -3,8 +3,6 @@ ONNX (checked with onnxruntime), float16 and bfloat16 autocast, channels_last.""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import torch
 from torch import nn
@@ -33,7 +31,9 @@ def _inputs(seed: int = 0, density: float = 0.3):
     return torch.randn(3, 2, 24, 24, generator=g) * mask, mask
 
 
-def _study_digest(dataset: str, shape: tuple[int, ...]) -> str:
+def _study_outputs(dataset: str, shape: tuple[int, ...]) -> list[float]:
+    """The sparse study network's logits on a fixed input (seeded weights and input):
+    six entries spread over them, then the sum of their absolute values and their sum."""
     from sparseconv.nn.networks import build_model
 
     torch.manual_seed(0)
@@ -42,19 +42,29 @@ def _study_digest(dataset: str, shape: tuple[int, ...]) -> str:
     mask = (torch.rand(shape[0], 1, *shape[2:], generator=g) < 0.3).float()
     x = torch.randn(*shape, generator=g) * mask
     with torch.no_grad():
-        out = net(x, mask)
-    return hashlib.sha256(out.numpy().tobytes()).hexdigest()[:16]
+        out = net(x, mask).double().flatten()
+    picked = out[:: max(1, out.numel() // 6)][:6].tolist()
+    return [*picked, float(out.abs().sum()), float(out.sum())]
 
 
 def test_the_study_networks_compute_what_they_computed_before_the_options():
-    # digests of the layer before stride, dilation, groups and multi-channel masks (the
+    # the networks' outputs before stride, dilation, groups and multi-channel masks (the
     # old and new layers were also compared bit for bit on random inputs, both
-    # normalisations, kernels 1-11, forward and weight gradients)
-    assert _study_digest("mnist", (3, 1, 28, 28)) == DIGESTS["mnist"]
-    assert _study_digest("caltech101", (2, 3, 64, 64)) == DIGESTS["caltech101"]
+    # normalisations, kernels 1-11, forward and weight gradients). To float rounding, not
+    # bit for bit: a SHA-256 digest of the float32 logits held on the machine that wrote
+    # it and failed on a CPU whose convolution kernels round differently; these values
+    # are those logits (the code that matched the digest, on such a CPU)
+    for dataset, shape in (("mnist", (3, 1, 28, 28)), ("caltech101", (2, 3, 64, 64))):
+        assert _study_outputs(dataset, shape) == pytest.approx(OUTPUTS[dataset], rel=1e-4,
+                                                               abs=1e-5), dataset  # fmt: skip
 
 
-DIGESTS = {"mnist": "cc07eea079b4e0d2", "caltech101": "cf11208fa2147bec"}
+OUTPUTS = {
+    "mnist": [0.1542988, 2.0827472, 0.0593025, 1.9779902, -0.2088246, 2.8318608,
+              30.3431307, 6.2779152],
+    "caltech101": [1.024657, -3.5825584, 1.5961263, -0.1575963, 2.2377415, 1.4407862,
+                   317.5123680, -9.9781117],
+}  # fmt: skip
 
 
 @pytest.mark.slow

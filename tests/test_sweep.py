@@ -443,3 +443,30 @@ def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_pa
     # a selection (a part of the grid) leaves the lines runs out unless it asks for them
     part = grid("kitti", seeds=[0], results_dir=str(tmp_path))
     assert {r.params["pattern"] for r in part} == {"uniform"}
+
+
+def test_kitti_budget_check_trains_only_its_longest_budget(tmp_path, monkeypatch, capsys):
+    from sparseconv.registry import study
+    from sparseconv.sweep.runs import budget_grid
+
+    setting = study.BUDGET_CHECK["kitti"]
+    assert setting["epochs"] == (40, 80) and setting["from_history"]
+    runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path))
+    # 40 epochs are read off the 80-epoch runs' histories: 2 levels x 2 seeds, 80 only
+    assert {r.params["epochs"] for r in runs} == {80} and len(runs) == 4
+    assert {(r.params["sparsity"], r.params["seed"]) for r in runs} == {
+        (s, seed) for s in (0.9, 0.5) for seed in (0, 1)
+    }
+    assert {r.params["lr"] for r in runs} == {study.LEARNING_RATES["kitti"]["dense"]}
+    with pytest.raises(ValueError, match="reads 40 off"):
+        budget_grid("kitti", epochs=[40])
+    with pytest.raises(ValueError, match=r"epochs \[45\]"):
+        budget_grid("mnist", epochs=[45])
+    # a model without a chosen rate is held (it would train at DEFAULTS' fallback rate)
+    monkeypatch.setitem(study.LEARNING_RATES, "kitti", {"dense": 0.003})
+    code = main(["kitti", "--budget", "--models", "sparse", "--results-dir", str(tmp_path)])
+    assert code == 2 and "sparse have none yet" in capsys.readouterr().err
+    assert main(["kitti", "--budget", "--models", "dense", "--dry-run",
+                 "--results-dir", str(tmp_path)]) == 0  # fmt: skip
+    # the classification checks train at the reported protocol's rates: nothing held
+    assert study.untuned("mnist", list(study.TUNED_MODELS)) == []

@@ -7,6 +7,13 @@ doubling it moves every paired difference against the ConvNet by less than half 
 claim's margin, and every model's own metric by less than the margin; both on the
 validation split, in the data set's verdict metric (the test set stays unseen until the
 grid's one evaluation). The grid's budget is the smallest sufficient one.
+
+KITTI's check (``"from_history"``) trains only its longest budget: its learning rate
+follows the validation plateau and never the cap, so each shorter budget B is read off
+the longest run's history (the best validation error within its first B epochs, where a
+run capped at B would have stopped or kept its weights). Its scores are validation MAE
+in metres, lower is better, and its margin is 5 % of raw nearest neighbour's validation
+MAE on the same inputs (known before any network trains).
 """
 
 from __future__ import annotations
@@ -19,11 +26,21 @@ import pandas as pd
 from sparseconv.registry.datasets import VERDICT_METRIC
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
-from sparseconv.registry.study import BUDGET_CHECK, MARGINS, PROTOCOL, budget_levels
+from sparseconv.registry.study import (
+    BUDGET_CHECK,
+    DEPTH_MARGIN_SHARE,
+    MARGINS,
+    PROTOCOL,
+    SELECTION,
+    budget_levels,
+)
+from sparseconv.sweep.tuning import level_text
 
 __all__ = [
     "BASELINE",
+    "UNITS",
     "load_budget",
+    "budget_margin",
     "budget_means",
     "budget_check",
     "sufficient_budget",
@@ -31,22 +48,30 @@ __all__ = [
 ]
 
 BASELINE = "dense"  # the paired differences are against the ConvNet
-COLUMNS = ["model", "sparsity", "seed", "epochs", "val", "train_loss", "train_eval", "minutes"]
+COLUMNS = ["model", "sparsity", "seed", "epochs", "val", "train_loss", "train_eval", "minutes",
+           "kept_epoch", "epochs_run", "val_nn"]  # fmt: skip
+# the unit of a budget check's scores and differences, per data set
+UNITS = {"mnist": "points", "caltech101": "points", "kitti": "m"}
 
 
 def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFrame:
-    """One row per budget record of ``dataset`` under the current protocol (columns
-    COLUMNS): the validation score in the verdict metric of the kept epoch (points), the
-    last epoch's training loss, the eval-mode training accuracy (points) and the run's
-    minutes."""
+    """One row per budget record of ``dataset`` under the current protocol and budget it
+    answers for (columns COLUMNS): the validation score of the kept epoch (classification:
+    the verdict metric in points; KITTI: MAE in m), the last epoch's training loss, the
+    eval-mode training score, the minutes, the kept epoch, the epochs run and raw nearest
+    neighbour's validation score (KITTI; NaN elsewhere). A ``"from_history"`` check gives
+    each record one row per budget up to its own, read off its history; a shorter
+    budget's eval-mode training score is NaN unless the run stopped within it."""
     if dataset not in BUDGET_CHECK:
         raise ValueError(f"no budget check for {dataset!r}; one of {tuple(BUDGET_CHECK)}")
     folder = resolve_results_dir(results_dir) / dataset / "budget"
-    key = f"val_{VERDICT_METRIC[dataset]}"
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         r = read_record(path)
         if r.get("protocol") != PROTOCOL[dataset] or r.get("limit") is not None:
+            continue
+        if BUDGET_CHECK[dataset].get("from_history"):
+            rows += _history_rows(r, dataset)
             continue
         history = r.get("history") or [{}]
         rows.append(
@@ -55,18 +80,66 @@ def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
                 float(r["sparsity"]),
                 int(r["seed"]),
                 int(r["epochs"]),
-                100 * r[key],
+                100 * r[f"val_{VERDICT_METRIC[dataset]}"],
                 history[-1].get("loss", math.nan),
                 100 * r["train_eval_accuracy"],
                 r["train_seconds"] / 60,
+                r.get("best_epoch", math.nan),
+                len(r.get("history") or []),
+                math.nan,
             ]
         )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _history_rows(record: dict, dataset: str) -> list[list]:
+    """The rows of one record of a ``"from_history"`` check: one per budget B of the
+    check up to the record's own, as the run capped at B: its first min(B, epochs run)
+    epochs, the kept epoch the best validation score among them."""
+    val_key, train_key, maximize = SELECTION[dataset]
+    history = record.get("history") or []
+    rows = []
+    for budget in BUDGET_CHECK[dataset]["epochs"]:
+        if budget > int(record["epochs"]) or not history:
+            continue
+        seen = history[:budget]
+        scores = [h[val_key] for h in seen]
+        best = (max if maximize else min)(range(len(scores)), key=scores.__getitem__)
+        whole = len(seen) == len(history)  # the run stopped within B: it is the run at B
+        rows.append(
+            [
+                record["model"],
+                float(record["sparsity"]),
+                int(record["seed"]),
+                int(budget),
+                float(scores[best]),
+                seen[-1].get("loss", math.nan),
+                record.get(train_key, math.nan) if whole else math.nan,
+                sum(h.get("seconds", math.nan) for h in seen) / 60,
+                best + 1,
+                len(seen),
+                record.get("val_nn_mae", math.nan),
+            ]
+        )
+    return rows
+
+
+def budget_margin(frame: pd.DataFrame, dataset: str) -> float:
+    """The claim's margin in the budget check's unit: ``MARGINS`` where it is a number;
+    for KITTI ``DEPTH_MARGIN_SHARE`` times raw nearest neighbour's validation MAE,
+    averaged over the check's levels (NaN before any run)."""
+    margin = MARGINS[dataset][0]
+    if margin is not None:
+        return float(margin)
+    if frame.empty:
+        return math.nan
+    per_level = frame.groupby("sparsity")["val_nn"].mean()
+    return DEPTH_MARGIN_SHARE * float(per_level.mean())
+
+
 def budget_means(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (sparsity, epochs, model): the mean validation score over seeds (``val``) and
-    the mean paired difference to the ConvNet of the same seed (``diff``, points; NaN
+    the mean paired difference to the ConvNet of the same seed (``diff``, ``UNITS``; NaN
     for the ConvNet itself), and the seeds (``n``)."""
     if frame.empty:
         return pd.DataFrame(columns=["sparsity", "epochs", "model", "val", "diff", "n"])
@@ -83,9 +156,10 @@ def budget_means(frame: pd.DataFrame) -> pd.DataFrame:
 def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Per budget B whose double 2B has run: the largest change, over models and levels,
     of a model's validation score and of a paired difference to the ConvNet when B is
-    doubled (points), the limits (margin, half the margin) and whether B is sufficient.
+    doubled (``UNITS``), the limits (margin, half the margin; :func:`budget_margin`) and
+    whether B is sufficient.
     A budget with a missing cell (model, level, seeds) is not judged (NaN)."""
-    margin = MARGINS[dataset][0]
+    margin = budget_margin(frame, dataset)
     setting = BUDGET_CHECK[dataset]
     means = budget_means(frame)
     rows = []
@@ -99,7 +173,8 @@ def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
         complete = all(len(t) == cells and (t["n"] == len(setting["seeds"])).all() for t in (a, b))
         model_move = (b["val"] - a["val"]).abs().max() if complete else math.nan
         diff_move = (b["diff"] - a["diff"]).abs().max() if complete else math.nan
-        ok = (model_move < margin and diff_move < margin / 2) if complete else None
+        judged = complete and math.isfinite(margin)
+        ok = (model_move < margin and diff_move < margin / 2) if judged else None
         rows.append(
             {
                 "budget (epochs)": budget,
@@ -117,7 +192,7 @@ def budget_check(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 def _noise(frame: pd.DataFrame, budget: int, double: int) -> float:
     """The standard error of a mean change of one model's score on doubling, from the
-    spread of the per-seed changes (pooled over models and levels; points): a change
+    spread of the per-seed changes (pooled over models and levels; ``UNITS``): a change
     well below it cannot be told from the seed-to-seed noise."""
     keys = ["model", "sparsity", "seed"]
     a = frame[frame["epochs"] == budget].set_index(keys)["val"]
@@ -135,9 +210,10 @@ def sufficient_budget(frame: pd.DataFrame, dataset: str) -> int | None:
     return int(chosen["budget (epochs)"].iloc[0]) if not chosen.empty else None
 
 
-def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validation score (points, mean over seeds) per level and budget (rows) and model
-    (columns), then each model's difference to the ConvNet."""
+def budget_table(frame: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
+    """Validation score (``UNITS``, mean over seeds) per level and budget (rows) and model
+    (columns), then each model's difference to the ConvNet; ``dataset`` names the levels
+    as its pages do (default: as sparsities)."""
     means = budget_means(frame)
     if means.empty:
         return pd.DataFrame()
@@ -147,6 +223,9 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = val[models].rename(columns=MODEL_LABELS)
     for m in [m for m in models if m in diff.columns and m != BASELINE]:
         table[f"{MODEL_LABELS[m]} − ConvNet"] = diff[m]
-    table.index = [f"{100 * s:g} %, {e} epochs" for s, e in table.index]
+    table.index = [
+        f"{level_text(dataset, s) if dataset else f'{100 * s:g} %'}, {e} epochs"
+        for s, e in table.index
+    ]
     table.index.name = "trained at, budget"
     return table

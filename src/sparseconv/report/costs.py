@@ -10,7 +10,7 @@ import pandas as pd
 
 from sparseconv.registry.datasets import DATASET_NAMES
 from sparseconv.registry.records import atomic_write_text, resolve_results_dir
-from sparseconv.registry.study import BUDGET_CHECK, REPORTED_PROTOCOL
+from sparseconv.registry.study import BUDGET_CHECK, PROTOCOL, REPORTED_PROTOCOL
 from sparseconv.report.analysis import load_study, run_times, timed_runs
 from sparseconv.report.tables import markdown_table
 from sparseconv.sweep.plan import estimate_hours
@@ -76,7 +76,8 @@ def cost_rows(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     for dataset in BUDGET_CHECK:
         cells = budget_grid(dataset, results_dir=str(root))
         hours, _ = estimate_hours(cells, root)
-        rows.append({"what": f"the protocol-3 {DATASET_NAMES[dataset]} budget check "
+        rows.append({"what": f"the protocol-{PROTOCOL[dataset]} {DATASET_NAMES[dataset]} "
+                             "budget check "
                              f"({len(cells)} runs, estimated)",
                      "one CPU thread": _hours(hours), GPU: "–"})  # fmt: skip
     return pd.DataFrame(rows, columns=["what", "one CPU thread", GPU])

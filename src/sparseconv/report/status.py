@@ -20,6 +20,7 @@ from sparseconv.registry.study import (
     rates_pending,
     rates_table,
     separate_search,
+    untuned,
 )
 from sparseconv.report.analysis import load_runs
 from sparseconv.sweep.plan import estimate_hours
@@ -62,7 +63,8 @@ def _row(
 def study_status(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     """One row per part of the study (columns ``STATUS_COLUMNS``): the reported grid of
     each data set; for a data set whose current protocol runs beside it, that protocol's
-    budget check, search and grid; for KITTI (no earlier search) its search and grid.
+    budget check, search and grid; for KITTI (no earlier search) its search, budget check
+    and grid.
     "CPU-hours left": one-thread hours of the pending runs at the median measured
     minutes per epoch of their data set and model (an upper bound where runs stop
     early); "unmeasured runs": pending runs of a model with no measured run yet, not in
@@ -83,6 +85,13 @@ def study_status(results_dir: str | os.PathLike[str] = "results") -> pd.DataFram
         if current == reported:
             if separate_search(dataset, reported):
                 rows.append(_row(dataset, reported, "learning-rate search", search, where))
+            if dataset in BUDGET_CHECK:  # KITTI: its check runs beside its grid
+
+                def check(d: str = dataset) -> list[Run]:
+                    return budget_grid(d, results_dir=where)
+
+                held = rates if untuned(dataset, list(GRIDS[dataset][1])) else ""
+                rows.append(_row(dataset, reported, "budget check", check, where, held))
             rows.append(_row(dataset, reported, "grid", cells, where, waits))
             continue
         # the reported grid is the one the pages read, complete; it is replaced once the

@@ -12,8 +12,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sparseconv.registry.study import BUDGET_CHECK
-from sparseconv.report.budget import BASELINE, budget_means
+from sparseconv.report.budget import BASELINE, UNITS, budget_means
 from sparseconv.report.figures.style import FONT, empty_figure, legend_below, model_style
+from sparseconv.sweep.tuning import level_text
 
 __all__ = ["training_curves", "tuning_curves", "search_curves", "history_figure", "budget_figure"]
 
@@ -163,7 +164,8 @@ def _log_ticks(low: float, high: float) -> list[float]:
 def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
     """Against the budget, one column per training level: the validation score of each
     model (top; mean over seeds, each seed a dot) and each model's paired difference to
-    the ConvNet (bottom, points), the comparison the budget must no longer move."""
+    the ConvNet (bottom; points, or metres for KITTI), the comparison the budget must no
+    longer move."""
     if frame.empty:
         return empty_figure("no budget runs yet", (7.0, 3.5))
     levels = BUDGET_CHECK[dataset]["sparsities"]
@@ -191,7 +193,10 @@ def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
                 axes[1, col].plot(
                     diff["epochs"], diff["diff"], color=style["color"], marker=style["marker"]
                 )
-        axes[0, col].set_title(f"trained at {100 * level:g} % sparsity", fontsize=12)
+        name = level_text(dataset, level)
+        title = f"trained keeping {name.removesuffix(' kept')}" if name.endswith(" kept") else (
+            f"trained at {name}")  # fmt: skip
+        axes[0, col].set_title(title, fontsize=12)
         axes[1, col].axhline(0.0, color="grey", lw=1)
         for ax in axes[:, col]:
             ax.set_xscale("log", base=2)
@@ -199,8 +204,12 @@ def budget_figure(frame: pd.DataFrame, dataset: str) -> Figure:
             ax.minorticks_off()
             ax.grid(alpha=0.3)
         axes[1, col].set_xlabel("training budget (epochs)")
-    axes[0, 0].set_ylabel("validation score (%)")
-    axes[1, 0].set_ylabel("minus the ConvNet (points)")
+    if UNITS[dataset] == "m":
+        axes[0, 0].set_ylabel("validation MAE (m)")
+        axes[1, 0].set_ylabel("minus the ConvNet (m)")
+    else:
+        axes[0, 0].set_ylabel("validation score (%)")
+        axes[1, 0].set_ylabel("minus the ConvNet (points)")
     legend_below(fig, list(axes[0]), ncol=4)
     return fig
 
