@@ -125,3 +125,24 @@ def test_kitti_budget_check_by_hand(tmp_path, monkeypatch):
     assert check["largest change of a model"] == pytest.approx(0.06)
     assert check["largest change of a difference"] == pytest.approx(0.06)
     assert check["sufficient"] == "no"
+
+
+def test_the_kitti_page_states_the_checks_decision(tmp_path, monkeypatch):
+    import sparseconv.report.budget as budget
+    from sparseconv.report.budget import load_budget
+    from sparseconv.report.pages.kitti import kitti_check_text
+
+    monkeypatch.setattr(budget, "tuned_models", lambda d: ("sparse", "dense"))
+    folder = tmp_path / "kitti" / "budget"
+    for seed in (0, 1):
+        for level in (0.9, 0.5):
+            _write(folder, _kitti_record("dense", level, seed, [1.0] * 30, stopped=True))
+            # 0.01 m from 40 to 80 epochs: within both limits (0.1 and 0.05 m)
+            _write(folder, _kitti_record("sparse", level, seed, [1.1] * 40 + [1.09] * 40))
+    text = kitti_check_text(load_budget(tmp_path, "kitti"), tmp_path)
+    assert "40 epochs are sufficient" in text and "cap of 40 epochs stands" in text
+    assert "read" in text and f"of its {len(study.tuned_models('kitti')) * 4} runs" in text
+    # a move past the limit: not sufficient
+    _write(folder, _kitti_record("sparse", 0.9, 1, [1.1] * 40 + [0.9] * 40))
+    text = kitti_check_text(load_budget(tmp_path, "kitti"), tmp_path)
+    assert "40 epochs are not sufficient" in text

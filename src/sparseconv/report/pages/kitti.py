@@ -5,14 +5,31 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pandas as pd
+
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
-from sparseconv.registry.models import MODEL_LABELS
-from sparseconv.registry.study import DEFAULTS, LIDAR_CROP, LIDAR_STEPS, SEARCH
+from sparseconv.registry.models import MODEL_LABELS, tuned_models
+from sparseconv.registry.study import (
+    BUDGET_CHECK,
+    DEFAULTS,
+    LIDAR_CROP,
+    LIDAR_STEPS,
+    SEARCH,
+    grid_epochs,
+    untuned,
+)
 from sparseconv.report.analysis import load_study
+from sparseconv.report.budget import (
+    budget_check,
+    budget_margin,
+    budget_table,
+    load_budget,
+    sufficient_budget,
+)
 from sparseconv.report.claims import claim_of, find, judge_claims
 from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark, pattern_of
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
-from sparseconv.report.figures.training import search_curves
+from sparseconv.report.figures.training import budget_figure, search_curves
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
     capped_runs,
@@ -28,9 +45,10 @@ from sparseconv.report.kitti_tables import (
 )
 from sparseconv.report.tables import styled
 from sparseconv.report.text.claims import format_effect, verdict_basis
-from sparseconv.report.text.results import benchmark_reading
+from sparseconv.report.text.results import benchmark_reading, join_and
 from sparseconv.report.text.runs import grid_progress
 from sparseconv.report.text.search import search_progress
+from sparseconv.sweep.runs import budget_grid, pending
 from sparseconv.sweep.tuning import best_learning_rates, level_text, load_tuning, search_table
 
 __all__ = ["kitti_page"]
@@ -69,8 +87,9 @@ def kitti_budget_text(runs) -> str:
         return (f"Every one of the {len(runs)} finished runs stopped on its own plateau "
                 f"before the cap of {cap} epochs. A doubled cap would train each of them "
                 "identically (the same seeds and draws, and a schedule that depends on "
-                "the validation error, not on the cap), so the budget passes the budget "
-                "check's rule without further runs.")  # fmt: skip
+                "the validation error, not on the cap), so for these runs a doubled cap "
+                "changes nothing; the budget check below covers every model at both "
+                "shares.")  # fmt: skip
     cells = sorted({(MODEL_LABELS.get(m, m), round(100 * (1 - s)), p)
                     for m, s, p in zip(capped["model"], capped["sparsity"], capped["pattern"],
                                        strict=True)})  # fmt: skip
@@ -78,8 +97,62 @@ def kitti_budget_text(runs) -> str:
                        for m, k, p in cells)  # fmt: skip
     return (f"{len(capped)} of the {len(runs)} finished runs reached the cap of {cap} "
             f"epochs before the plateau rule stopped them ({listed}). For those cells a "
-            "doubled cap could change the result, so the budget check's doubling (runs "
-            "at twice the cap) is still to come.")  # fmt: skip
+            "doubled cap could change the result: the budget check below answers it.")  # fmt: skip
+
+
+def kitti_check_text(frame: pd.DataFrame, results_dir: str | os.PathLike[str]) -> str:
+    """The budget check's progress and decision (``frame``: :func:`load_budget`)."""
+    setting = BUDGET_CHECK["kitti"]
+    short, long = setting["epochs"][0], setting["epochs"][-1]
+    runs = budget_grid("kitti", results_dir=str(results_dir))
+    done = len(runs) - len(pending(runs))
+    head = (f"The check trains every model at its chosen rate at both shares with "
+            f"{len(setting['seeds'])} seeds, capped at {long} epochs, and reads the run "
+            f"capped at {short} off each one's first {short} epochs (the rate follows the "
+            "validation plateau, never the cap, so the two runs agree epoch for epoch "
+            f"until {short}; tested). {done} of its {len(runs)} runs have finished.")  # fmt: skip
+    chosen = sufficient_budget(frame, "kitti")
+    margin = budget_margin(frame, "kitti")
+    if chosen is not None:
+        return (f"{head} {chosen} epochs are sufficient: doubling them moved no model's "
+                f"validation MAE by {margin:.3f} m or more and no difference to the ConvNet "
+                f"by {margin / 2:.3f} m or more, so the grid's cap of "
+                f"{grid_epochs('kitti')} epochs stands.")  # fmt: skip
+    check = budget_check(frame, "kitti")
+    if (check["sufficient"] == "no").any():
+        return (f"{head} {short} epochs are not sufficient: doubling them moves a model or "
+                "a difference by more than its limit, so the grid's cells need the longer "
+                "cap (a new protocol) before their verdict.")  # fmt: skip
+    untrained = untuned("kitti", list(tuned_models("kitti")))
+    waits = (f" It waits for the rates of {join_and([MODEL_LABELS[m] for m in untrained])}."
+             if untrained else "")  # fmt: skip
+    return f"{head} The check is not complete, so no budget is judged yet.{waits}"
+
+
+def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The budget check's paragraph, tables and figure."""
+    frame = load_budget(results_dir, "kitti")
+    return {
+        "kitti_check_text": kitti_check_text(frame, results_dir),
+        "tab_kitti_budget_check": styled(
+            budget_check(frame, "kitti"),
+            "The KITTI budget check: the largest change on doubling the cap, over models "
+            "and both shares (validation MAE, m), against its limits (5 % of raw nearest "
+            "neighbour's validation MAE, and half that for a difference); noise: the "
+            "standard error of one model's mean change from the spread over seeds. '–': "
+            "not all runs are in.",
+            3,
+        ),
+        "tab_kitti_budget": styled(
+            budget_table(frame, "kitti"),
+            "Validation MAE (m) per training share and cap, mean over the seeds that have "
+            "run, and each model's difference to the ConvNet of the same seed (m; "
+            "negative: below the ConvNet's error).",
+            3,
+            empty="no KITTI budget run has finished yet",
+        ),
+        "fig_kitti_budget": budget_figure(frame, "kitti"),
+    }
 
 
 def _search_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -177,6 +250,7 @@ def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
         ),
     }
     out.update(_search_values(results_dir))
+    out.update(_budget_values(results_dir))
     for variant in claim_of("kitti", "depth").variants:
         mine = find(judgements, "kitti", "depth", variant)
         out[f"kitti_{variant}_verdict"] = (
