@@ -49,8 +49,10 @@ def run_local(
                         progress.skipped(run, "skipped: finished elsewhere since the sweep began")
                         continue
                     out(f"starting {run.name}")
+                    # a run stopped part-way (a killed sweep) resumes from its checkpoint
+                    params = {**run.params, "checkpoint": str(run.checkpoint)}
                     future = pool.submit(
-                        _local_task, notebooks[run.dataset], run.params, threads, device
+                        _local_task, notebooks[run.dataset], params, threads, device
                     )
                     active[future] = run
                 done, _ = wait(active, return_when=FIRST_COMPLETED)

@@ -11,7 +11,12 @@ from typing import Any
 from sparseconv.data.sparsify import check_sparsity
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import tuned_models
-from sparseconv.registry.records import atomic_write_text, read_record, record_path
+from sparseconv.registry.records import (
+    atomic_write_text,
+    read_record,
+    record_path,
+    resolve_results_dir,
+)
 from sparseconv.registry.study import (
     BUDGET_CHECK,
     DEFAULTS,
@@ -65,6 +70,14 @@ class Run:
     def notebook(self) -> Path:
         """Where the executed notebook is kept, beside the record."""
         return self.record.with_suffix(".ipynb")
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where the run's state is saved after every epoch while it trains, so that a
+        sweep started again resumes it (git-ignored, deleted once the record is written):
+        ``<results_dir>/.partial/<dataset>/[<subfolder>/]<run name>.pt``."""
+        root = resolve_results_dir(self.params["results_dir"]) / ".partial" / self.dataset
+        return (root / self.subfolder if self.subfolder else root) / f"{self.name}.pt"
 
 
 def grid_folder(dataset: str, protocol: int | None = None) -> str:

@@ -37,6 +37,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS, TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import N_TRAIN_EVAL, N_VAL
+from sparseconv.train.checkpoint import Checkpoint
 from sparseconv.train.engine import FitResult, fit
 
 __all__ = [
@@ -319,6 +320,7 @@ def train_classification(
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
     spec: ConvSpec | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Train and test one MNIST or Caltech-101 run; returns (record fields, model).
 
@@ -345,6 +347,7 @@ def train_classification(
     result = fit(
         net, params["epochs"], steps, optimizer, scheduler, train_epoch, val_epoch, dev,
         select="val_accuracy", progress=progress, on_epoch=on_epoch,
+        checkpoint=checkpoint, generators=[generator],
     )  # fmt: skip
 
     return record_fields(net, data, params, result, compensate), net

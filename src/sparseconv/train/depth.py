@@ -38,6 +38,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS, DEPTH_TEST_SPARSITIES
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING
+from sparseconv.train.checkpoint import Checkpoint
 from sparseconv.train.engine import fit, plateau_scheduler
 
 __all__ = [
@@ -208,6 +209,7 @@ def train_depth(
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
     channels: int | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Depth completion (protocol 2, see the module docstring); returns (record fields,
     model). ``channels``: another width than the paper's 16 (for capacity measurements,
@@ -254,6 +256,7 @@ def train_depth(
         net, epochs, steps, optimizer, scheduler, train_epoch, val_epoch, dev,
         select="val_mae_missing", maximize=False, patience=int(rule["patience"]),
         min_gain=rule["min_gain"], progress=progress, on_epoch=on_epoch,
+        checkpoint=checkpoint, generators=[generator],
     )  # fmt: skip
 
     t0 = time.perf_counter()

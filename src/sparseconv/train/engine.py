@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from sparseconv.registry.paths import project_root
+from sparseconv.train.checkpoint import Checkpoint
 
 __all__ = [
     "pick_device",
@@ -158,6 +159,8 @@ def fit(
     min_gain: float = 0.0,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
+    generators: Sequence[torch.Generator] = (),
 ) -> FitResult:
     """The epoch loop: a progress bar per epoch, one scheduler step per epoch, then
     ``eval_epoch`` (the validation metrics) after each.
@@ -171,6 +174,10 @@ def fit(
     Early stopping (with ``select`` and ``patience``): training ends after ``patience``
     epochs in a row without a relative gain of at least ``min_gain`` over the best
     score so far. A ``ReduceLROnPlateau`` scheduler is stepped with the score.
+
+    ``checkpoint``: the run's state is saved there after every epoch, and a saved state
+    of the same run is resumed from before the first (with ``generators``, the random
+    generators ``train_epoch`` draws from): the loop goes on as if never stopped.
     """
     result = FitResult()
     best_score = -math.inf if maximize else math.inf
@@ -178,7 +185,16 @@ def fit(
     reference = best_score  # the score the last meaningful gain reached
     stale = 0
     on_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    for epoch in range(1, epochs + 1):
+    first = 1
+    saved = checkpoint.restore(model, optimizer, scheduler, generators) if checkpoint else None
+    if saved is not None:
+        result.history, result.train_seconds = saved["history"], saved["train_seconds"]
+        result.best_epoch, result.stopped_early = saved["best_epoch"], saved["stopped"]
+        best_score, best_state = saved["best_score"], saved["best_state"]
+        reference, stale = saved["reference"], saved["stale"]
+        first = saved["epoch"] + 1 if not saved["stopped"] else epochs + 1
+        print(f"resumed after epoch {saved['epoch']} from {checkpoint.path}")  # type: ignore[union-attr]
+    for epoch in range(first, epochs + 1):
         bar = None
         if progress:
             # a text bar, not a widget: it updates live in JupyterLab and in a terminal,
@@ -221,9 +237,16 @@ def fit(
                 stale += 1
         else:
             result.best_epoch = epoch
+        stop = patience is not None and stale >= patience
+        if checkpoint is not None:
+            loop = {"epoch": epoch, "history": result.history, "stopped": stop,
+                    "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
+                    "best_score": best_score, "best_state": best_state,
+                    "reference": reference, "stale": stale}  # fmt: skip
+            checkpoint.save(model, optimizer, scheduler, generators, loop)
         if on_epoch is not None:
             on_epoch(entry)
-        if patience is not None and stale >= patience:
+        if stop:
             result.stopped_early = True
             break
     if best_state is not None and result.best_epoch != len(result.history):

@@ -49,6 +49,7 @@ from sparseconv.nn.optim import describe_optimizer, make_optimizer
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import variant
 from sparseconv.registry.study import EARLY_STOPPING, LIDAR_CROP, LIDAR_STEPS
+from sparseconv.train.checkpoint import Checkpoint
 from sparseconv.train.engine import fit, plateau_scheduler
 from sparseconv.train.kitti_examples import encode_frame
 from sparseconv.train.kitti_task import MASK_STREAMS, elevation_bins, keep_lines, keep_returns
@@ -240,6 +241,7 @@ def train_lidar(
     dev: torch.device,
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """One run on the KITTI drive (see the module docstring); returns (record fields,
     model)."""
@@ -293,6 +295,7 @@ def train_lidar(
         net, epochs, steps, optimizer, scheduler, train_epoch, val_epoch, dev,
         select="val_mae", maximize=False, patience=int(rule["patience"]),
         min_gain=rule["min_gain"], progress=progress, on_epoch=on_epoch,
+        checkpoint=checkpoint, generators=[generator],
     )  # fmt: skip
     net.eval()
     t0 = time.perf_counter()

@@ -40,6 +40,7 @@ NOTEBOOK_PARAMETERS = (
     "device",
     "threads",
     "amp",
+    "checkpoint",
 )
 
 
@@ -94,6 +95,7 @@ def validate_params(
     threads: Any = None,
     pattern: Any = None,
     amp: Any = False,
+    checkpoint: Any = None,
     check_data: bool = True,
 ) -> dict[str, Any]:
     """Check every notebook parameter; return them normalised.
@@ -139,6 +141,10 @@ def validate_params(
         raise _bad("pattern", pattern, f"must be one of {allowed} for {dataset}")
     if not isinstance(amp, bool):
         raise _bad("amp", amp, "must be True (bfloat16 autocast) or False (float32)")
+    if checkpoint is not None and (
+        not isinstance(checkpoint, str | os.PathLike) or str(checkpoint) == ""
+    ):
+        raise _bad("checkpoint", checkpoint, "must be a file path or None")
     params = {
         "dataset": dataset,
         "sparsity": sparsity,
@@ -155,6 +161,7 @@ def validate_params(
         "threads": threads,
         **({"pattern": pattern} if patterned else {}),
         "amp": amp,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
     }
     target = record_path(results_dir, params)
     if is_study_folder(results_dir) and target.exists() and not overwrite:

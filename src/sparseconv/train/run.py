@@ -18,9 +18,10 @@ from torch import nn
 
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.records import read_record
+from sparseconv.train.checkpoint import Checkpoint, run_identity
 from sparseconv.train.classify import train_classification
 from sparseconv.train.depth import train_depth
-from sparseconv.train.engine import autocast, now, pick_device, tune_cpu_allocator
+from sparseconv.train.engine import autocast, git_state, now, pick_device, tune_cpu_allocator
 from sparseconv.train.lidar import train_lidar
 from sparseconv.train.params import RUNS_DIR, validate_params
 from sparseconv.train.record import build_record, save_run
@@ -59,6 +60,7 @@ def train_run(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     pattern: str | None = None,
     amp: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Train one model and test it at every sparsity; write and return its record.
 
@@ -71,6 +73,11 @@ def train_run(
     Returns ``(record, trained model)``. The record is written atomically at the very
     end, so a stopped run leaves nothing behind. ``on_epoch`` receives each history
     entry as it is made (for live curves).
+
+    ``checkpoint``: a file to which the run's state is saved after every epoch; a run
+    started again with the same file (same parameters, code and device type) resumes
+    after the last saved epoch (:mod:`sparseconv.train.checkpoint`). The file is deleted
+    once the record is written, and the record lists the epochs it resumed after.
     """
     params = validate_params(
         dataset,
@@ -88,6 +95,7 @@ def train_run(
         threads=threads,
         pattern=pattern,
         amp=amp,
+        checkpoint=checkpoint,
         check_data=False,
     )
     started_at = now()
@@ -97,10 +105,16 @@ def train_run(
     dev = pick_device(device)
     torch.manual_seed(seed)
     train = TRAINERS[DATASETS[dataset].task]
+    saved = params["checkpoint"]
+    state = Checkpoint(saved, run_identity(params, dev, git_state())) if saved is not None else None
     with autocast(dev, params["amp"]):
-        fields, net = train(params, dev, progress, on_epoch)
+        fields, net = train(params, dev, progress, on_epoch, checkpoint=state)
+    if state is not None and state.resumed:
+        fields["resumed_after_epochs"] = state.resumed
     record = build_record(params, fields, net, dev, started_at, executor)
     save_run(record, results_dir)
+    if state is not None:
+        state.remove()
     return record, net
 
 

@@ -1,0 +1,109 @@
+"""Resuming a stopped run: the same run as one never stopped, and never another run's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sparseconv.train.checkpoint import Checkpoint
+
+
+class Interrupt(Exception):
+    """Stands for a killed process."""
+
+
+def _stop_after(epoch: int):
+    def on_epoch(entry):
+        if entry["epoch"] == epoch:
+            raise Interrupt
+
+    return on_epoch
+
+
+def _same_run(a: dict, b: dict) -> None:
+    def without_time(h):
+        return {k: v for k, v in h.items() if k != "seconds"}
+
+    assert [without_time(h) for h in a["history"]] == [without_time(h) for h in b["history"]]
+    for key in ("best_epoch", "val_mae", "val_accuracy", "test_mae", "test_accuracy"):
+        if key in a:
+            assert a[key] == b[key], key
+
+
+def _resumed_run(dataset, tmp_path, stop, **args):
+    from sparseconv.train.run import train_run
+
+    path = tmp_path / "state" / "run.pt"
+    with pytest.raises(Interrupt):
+        train_run(dataset, checkpoint=path, on_epoch=_stop_after(stop), **args)
+    assert path.is_file()
+    record, _ = train_run(dataset, checkpoint=path, **args)
+    assert not path.exists()  # deleted once the record is written
+    return record
+
+
+@pytest.mark.slow
+def test_a_kitti_run_stopped_and_resumed_is_the_run_never_stopped(data_dir, tmp_path, monkeypatch):
+    from sparseconv.train import lidar
+    from sparseconv.train.run import train_run
+
+    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
+    args = dict(sparsity=0.9, model="sparse", epochs=4, lr=0.003, batch_size=1, seed=2,
+                limit=30, data_dir=str(data_dir), results_dir=tmp_path / "results",
+                progress=False, threads=1)  # fmt: skip
+    whole, _ = train_run("kitti", **{**args, "results_dir": None})
+    resumed = _resumed_run("kitti", tmp_path, 2, **args)
+    _same_run(whole, resumed)
+    assert resumed["resumed_after_epochs"] == [2] and "resumed_after_epochs" not in whole
+
+
+@pytest.mark.slow
+def test_a_classification_run_resumes_its_schedule_and_batches(data_dir, tmp_path):
+    from sparseconv.train.run import train_run
+
+    args = dict(sparsity=0.5, model="sparse", epochs=3, lr=0.05, batch_size=64, seed=1,
+                limit=200, data_dir=str(data_dir), results_dir=tmp_path / "results",
+                progress=False, threads=1)  # fmt: skip
+    whole, _ = train_run("mnist", **{**args, "results_dir": None})
+    resumed = _resumed_run("mnist", tmp_path, 1, **args)
+    _same_run(whole, resumed)  # the cosine rate and the batch order carry on
+    assert resumed["resumed_after_epochs"] == [1]
+
+
+def _objects(seed: int):
+    torch.manual_seed(seed)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=5)
+    return model, optimizer, scheduler, [torch.Generator().manual_seed(seed)]
+
+
+def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
+    path = tmp_path / "run.pt"
+    identity = {"model": "sparse", "seed": 0, "git_commit": "abc", "torch_version": "x"}
+    model, optimizer, scheduler, generators = _objects(0)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    generators[0].manual_seed(7)
+    loop = {"epoch": 1, "history": [{"epoch": 1}]}
+    Checkpoint(path, identity).save(model, optimizer, scheduler, generators, loop)
+    # another seed, another commit: ignored, nothing loaded
+    for other in ({**identity, "seed": 1}, {**identity, "git_commit": "def"}):
+        fresh = _objects(1)
+        assert Checkpoint(path, other).restore(*fresh) is None
+        assert not torch.equal(fresh[0].weight, model.weight)
+    # the same run: weights, momentum, schedule and the generator's draws carry on
+    same = Checkpoint(path, identity)
+    fresh = _objects(1)
+    assert same.restore(*fresh) == loop and same.resumed == [1]
+    assert torch.equal(fresh[0].weight, model.weight)
+    assert fresh[2].last_epoch == 1
+    assert torch.equal(torch.rand(3, generator=fresh[3][0]), torch.rand(3, generator=generators[0]))
+    assert optimizer.state_dict()["state"][0]["momentum_buffer"].equal(
+        fresh[1].state_dict()["state"][0]["momentum_buffer"]
+    )
+    # an unreadable file is not resumed either
+    path.write_bytes(b"not a checkpoint")
+    assert Checkpoint(path, identity).restore(*_objects(2)) is None
