@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -56,6 +58,7 @@ def test_a_kitti_run_stopped_and_resumed_is_the_run_never_stopped(data_dir, tmp_
     resumed = _resumed_run("kitti", tmp_path, 2, **args)
     _same_run(whole, resumed)
     assert resumed["resumed_after_epochs"] == [2] and "resumed_after_epochs" not in whole
+    assert len(resumed["resumed_from_commits"]) == 1
 
 
 @pytest.mark.slow
@@ -81,7 +84,7 @@ def _objects(seed: int):
 
 def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
     path = tmp_path / "run.pt"
-    identity = {"model": "sparse", "seed": 0, "git_commit": "abc", "torch_version": "x"}
+    identity = {"model": "sparse", "seed": 0, "training_code": "abc", "torch_version": "x"}
     model, optimizer, scheduler, generators = _objects(0)
     model(torch.ones(1, 3)).sum().backward()
     optimizer.step()
@@ -89,8 +92,8 @@ def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
     generators[0].manual_seed(7)
     loop = {"epoch": 1, "history": [{"epoch": 1}]}
     Checkpoint(path, identity).save(model, optimizer, scheduler, generators, loop)
-    # another seed, another commit: ignored, nothing loaded
-    for other in ({**identity, "seed": 1}, {**identity, "git_commit": "def"}):
+    # another seed, other training code: ignored, nothing loaded
+    for other in ({**identity, "seed": 1}, {**identity, "training_code": "def"}):
         fresh = _objects(1)
         assert Checkpoint(path, other).restore(*fresh) is None
         assert not torch.equal(fresh[0].weight, model.weight)
@@ -107,3 +110,22 @@ def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
     # an unreadable file is not resumed either
     path.write_bytes(b"not a checkpoint")
     assert Checkpoint(path, identity).restore(*_objects(2)) is None
+
+
+def test_the_training_code_digest_follows_the_training_code_only(tmp_path, monkeypatch):
+    import shutil
+
+    from sparseconv.train import checkpoint
+
+    package = Path(checkpoint.__file__).resolve().parents[1]
+    copy = tmp_path / "sparseconv"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fake = copy / "train" / "checkpoint.py"
+    monkeypatch.setattr(checkpoint, "__file__", str(fake))
+    before = checkpoint.training_code_digest()
+    assert before == checkpoint.training_code_digest()
+    (copy / "report" / "budget.py").write_text("# the report changed\n")
+    assert checkpoint.training_code_digest() == before
+    with (copy / "nn" / "layers.py").open("a") as f:
+        f.write("# the layer changed\n")
+    assert checkpoint.training_code_digest() != before

@@ -3,16 +3,18 @@ killed process) resumes where it stopped instead of starting again.
 
 The file holds the weights, the optimiser's and scheduler's state, the random generators
 that draw batches and masks, the epoch loop's own state (history, best weights and score,
-early stopping's counters) and the run's identity: its parameters, the git commit and
-torch version of the code that trained it and the device type. A file of another identity
-is ignored (and replaced), so a resumed run is always one run of one code on one kind of
-device. Written atomically; :func:`~sparseconv.train.run.train_run` deletes it once the
-record is written, and the record lists the epochs after which the run was resumed
-(``resumed_after_epochs``).
+early stopping's counters) and the run's identity: its parameters, a digest of the
+training code, the torch version and the device type. A file of another identity is
+ignored (and replaced), so a resumed run is always one run of one training code and one
+torch build on one kind of device. Written atomically;
+:func:`~sparseconv.train.run.train_run` deletes it once the record is written, and the
+record lists the epochs after which the run was resumed (``resumed_after_epochs``) and
+the commits that trained the epochs before them (``resumed_from_commits``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -29,17 +31,30 @@ IDENTITY_KEYS = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_
                  "pattern", "amp")  # fmt: skip
 
 
-def run_identity(
-    params: dict[str, Any], device: torch.device, code: tuple[str | None, bool | None]
-) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: the run's parameters, the code
-    (``code``: git commit and whether the tree was dirty, ``engine.git_state()``), the
-    torch version and the device type."""
-    commit, dirty = code
+# the subpackages whose files decide what a run computes (the report and the sweep do not)
+TRAINING_CODE = ("data", "nn", "registry", "train")
+
+
+def training_code_digest() -> str:
+    """SHA-256 (16 hex digits) of every file of the package's ``TRAINING_CODE``
+    subpackages, names and contents: equal for two trees whose training code is the same,
+    whatever their commits (a later commit that changes only the report keeps it)."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for sub in TRAINING_CODE:
+        for path in sorted((package / sub).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(package)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def run_identity(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the run's parameters, the training
+    code (:func:`training_code_digest`), the torch version and the device type."""
     return {
         **{key: params.get(key) for key in IDENTITY_KEYS},
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "training_code": training_code_digest(),
         "torch_version": torch.__version__,
         "device_type": device.type,
     }
@@ -51,10 +66,14 @@ class Checkpoint:
     every epoch and :meth:`restore` before the first; ``resumed`` lists the epochs after
     which this run was resumed, over all its restarts."""
 
-    def __init__(self, path: str | os.PathLike[str], identity: dict[str, Any]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], identity: dict[str, Any], commit: str | None = None
+    ) -> None:
         self.path = Path(path)
         self.identity = identity
+        self.commit = commit  # of the code running now, kept for the record
         self.resumed: list[int] = []
+        self.commits: list[str | None] = []  # of the parts before each resumption
 
     def save(
         self,
@@ -69,6 +88,7 @@ class Checkpoint:
         state = {
             "identity": self.identity,
             "resumed": self.resumed,
+            "commits": [*self.commits, self.commit],
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -114,6 +134,7 @@ class Checkpoint:
         torch.set_rng_state(state["torch_rng"])
         loop = state["loop"]
         self.resumed = [*state["resumed"], int(loop["epoch"])]
+        self.commits = list(state["commits"])
         return loop
 
     def remove(self) -> None:

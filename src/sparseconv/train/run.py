@@ -106,11 +106,14 @@ def train_run(
     torch.manual_seed(seed)
     train = TRAINERS[DATASETS[dataset].task]
     saved = params["checkpoint"]
-    state = Checkpoint(saved, run_identity(params, dev, git_state())) if saved is not None else None
+    state = None
+    if saved is not None:
+        state = Checkpoint(saved, run_identity(params, dev), git_state()[0])
     with autocast(dev, params["amp"]):
         fields, net = train(params, dev, progress, on_epoch, checkpoint=state)
     if state is not None and state.resumed:
         fields["resumed_after_epochs"] = state.resumed
+        fields["resumed_from_commits"] = state.commits
     record = build_record(params, fields, net, dev, started_at, executor)
     save_run(record, results_dir)
     if state is not None:
