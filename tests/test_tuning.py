@@ -241,3 +241,33 @@ def test_a_choice_at_the_edge_widens_the_search_and_holds_the_grid(tmp_path, mon
         for level in (0.9, 0.5):
             _search_record(folder, "kitti", protocol, "dense", lr, level, 0, 2.0)
     assert widening(tmp_path, "kitti")["dense"] == 0.02
+
+
+def test_a_widened_model_needs_its_own_extra_rates_and_no_other_model_does(tmp_path, monkeypatch):
+    from sparseconv.sweep.runs import tuning_grid
+    from sparseconv.sweep.tuning import best_learning_rates, widening
+
+    rates = (0.0003, 0.001, 0.003, 0.01)
+    spec = {"sparsities": (0.9, 0.5), "seeds": (0,), "lrs": rates,
+            "wider": {"sparse": (0.03,)}}  # fmt: skip
+    monkeypatch.setitem(study.SEARCH, "kitti", spec)
+    assert study.search_rates("kitti", "sparse") == (*rates, 0.03)
+    assert study.search_rates("kitti", "dense") == rates
+    # the search runs the extra rate for the widened model only
+    runs = tuning_grid("kitti", models=["sparse", "dense"], results_dir=str(tmp_path))
+    at = {(r.params["model"], r.params["lr"]) for r in runs}
+    assert ("sparse", 0.03) in at and ("dense", 0.03) not in at and len(runs) == 2 * 9
+    folder = tmp_path / "kitti" / "tuning"
+    protocol = study.REPORTED_PROTOCOL["kitti"]
+    for lr in rates:
+        for level in (0.9, 0.5):
+            _search_record(folder, "kitti", protocol, "dense", lr, level, 0, 1.0 + lr)
+            _search_record(folder, "kitti", protocol, "sparse", lr, level, 0, 1.0 - lr)
+    # the ConvNet is complete without 0.03; the paper's layer waits for it
+    assert best_learning_rates(tmp_path, "kitti") == {"dense": 0.0003}
+    _search_record(folder, "kitti", protocol, "sparse", 0.03, 0.9, 0, 0.5)
+    assert "sparse" not in best_learning_rates(tmp_path, "kitti")  # one level of two
+    _search_record(folder, "kitti", protocol, "sparse", 0.03, 0.5, 0, 0.5)
+    assert best_learning_rates(tmp_path, "kitti")["sparse"] == 0.03
+    # still at its (new) edge: its own sequence goes on with 0.1; the ConvNet's with 1e-4
+    assert widening(tmp_path, "kitti") == {"sparse": 0.1, "dense": 0.0001}

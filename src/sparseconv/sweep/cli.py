@@ -151,7 +151,8 @@ def _holds(args: argparse.Namespace, runs: Sequence[Run]) -> list[str]:
         holds.append(
             f"the search's choice for {', '.join(sorted(wider))} lies at the edge of the "
             f"rates tried: add {', '.join(f'{r:g}' for r in sorted(set(wider.values())))} "
-            f"to study.SEARCH[{dataset!r}]['lrs'] and run --tune again before the grid"
+            f"to study.SEARCH[{dataset!r}]['wider'] for each of them and run --tune again "
+            "before the grid"
         )
     return holds
 

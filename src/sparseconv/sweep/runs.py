@@ -32,6 +32,7 @@ from sparseconv.registry.study import (
     grid_spec,
     grid_tuned_models,
     lines_runs,
+    search_rates,
     separate_search,
     trained_budgets,
 )
@@ -204,7 +205,8 @@ def tuning_grid(
     protocol: int | None = None,
 ) -> list[Run]:
     """The learning-rate search of ``dataset`` under ``protocol`` (default: the current
-    one): every tuned model at every rate (or ``lrs``); for the reported protocol at the
+    one): every tuned model at each of its rates (``study.search_rates``, or ``lrs``); for
+    the reported protocol at the
     sparsity and seed of ``study.TUNING`` (records in ``<results_dir>/<dataset>/tuning/``),
     for a new protocol at every level and seed of ``study.SEARCH`` and the grid's budget
     (records in its folder's ``tuning/``; rate-major)."""
@@ -221,6 +223,14 @@ def tuning_grid(
         setting = TUNING[dataset]
         cells = [(setting["sparsity"], setting["seed"])]
         epochs = grid_epochs(dataset, protocol) if epochs is None else epochs
+
+    def rates(model: str) -> tuple[float, ...]:
+        if lrs:
+            return tuple(lrs)
+        return search_rates(dataset, model) if setting is SEARCH.get(dataset) else setting["lrs"]
+
+    chosen = models or grid_tuned_models(dataset, protocol)
+    every = sorted({rate for model in chosen for rate in rates(model)})
     return [
         Run(
             dataset,
@@ -238,9 +248,10 @@ def tuning_grid(
             },
             subfolder=search_folder(dataset, protocol),
         )
-        for rate in (lrs or setting["lrs"])
+        for rate in every
         for level, seed in cells
-        for model in (models or grid_tuned_models(dataset, protocol))
+        for model in chosen
+        if rate in rates(model)
     ]
 
 

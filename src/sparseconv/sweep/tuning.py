@@ -17,7 +17,13 @@ import pandas as pd
 from sparseconv.registry.datasets import DATASETS
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
 from sparseconv.registry.records import read_record, resolve_results_dir
-from sparseconv.registry.study import REPORTED_PROTOCOL, SEARCH, SELECTION, TUNING
+from sparseconv.registry.study import (
+    REPORTED_PROTOCOL,
+    SEARCH,
+    SELECTION,
+    TUNING,
+    search_rates,
+)
 from sparseconv.sweep.runs import search_folder, separate_search
 
 __all__ = [
@@ -88,11 +94,16 @@ def best_learning_rates(
     the mean over the levels and seeds; ties: the smaller rate; a diverged run counts as
     worst)."""
     frame = load_tuning(results_dir, dataset, key, protocol)
-    rates = TUNING[dataset]["lrs"] if dataset in TUNING else ()
+    own = separate_search(dataset, REPORTED_PROTOCOL[dataset] if protocol is None else protocol)
     cells = 1
-    if separate_search(dataset, REPORTED_PROTOCOL[dataset] if protocol is None else protocol):
-        rates = SEARCH[dataset]["lrs"]
+    if own:
         cells = len(SEARCH[dataset]["sparsities"]) * len(SEARCH[dataset]["seeds"])
+
+    def rates(model: str) -> tuple[float, ...]:
+        if own:
+            return search_rates(dataset, model)
+        return TUNING[dataset]["lrs"] if dataset in TUNING else ()
+
     chosen: dict[str, float] = {}
     if frame.empty:
         return chosen
@@ -104,7 +115,7 @@ def best_learning_rates(
     for model in tuned_models(dataset):
         mine = means[means["model"] == model]
         done = set(mine.loc[mine["n"] >= cells, "lr"])
-        if not set(rates) <= done:
+        if not set(rates(model)) <= done:
             continue
         best = mine.sort_values(["val", "lr"], ascending=[not higher_better, True]).iloc[0]
         chosen[model] = float(best["lr"])
@@ -129,21 +140,21 @@ def widening(
     results_dir: str | os.PathLike[str], dataset: str, protocol: int | None = None
 ) -> dict[str, float]:
     """For a search of its own (``study.SEARCH``): per model whose chosen rate is the
-    smallest or largest rate of the search, the rate to add beyond it, continuing the
-    search's sequence (the second largest times the ratio of two steps, so that a
+    smallest or largest of its rates (``study.search_rates``), the rate to add beyond it,
+    continuing its sequence (the second largest times the ratio of two steps, so that a
     1-3-10 grid goes on with 30 and a doubling one doubles). Empty when every choice
     lies inside the rates tried."""
     protocol = REPORTED_PROTOCOL[dataset] if protocol is None else protocol
     if not separate_search(dataset, protocol):
         return {}
-    rates = sorted(SEARCH[dataset]["lrs"])
-    if len(rates) >= 3:
-        up, down = rates[-2] * rates[-1] / rates[-3], rates[1] * rates[0] / rates[2]
-    else:  # one step (or none): go on with its ratio (or double)
-        ratio = rates[-1] / rates[0] if len(rates) == 2 else 2.0
-        up, down = rates[-1] * ratio, rates[0] / ratio
     out: dict[str, float] = {}
     for model, lr in best_learning_rates(results_dir, dataset, protocol=protocol).items():
+        rates = list(search_rates(dataset, model))
+        if len(rates) >= 3:
+            up, down = rates[-2] * rates[-1] / rates[-3], rates[1] * rates[0] / rates[2]
+        else:  # one step (or none): go on with its ratio (or double)
+            ratio = rates[-1] / rates[0] if len(rates) == 2 else 2.0
+            up, down = rates[-1] * ratio, rates[0] / ratio
         if lr == rates[-1]:
             out[model] = float(f"{up:.3g}")
         elif lr == rates[0]:

@@ -16,6 +16,7 @@ from sparseconv.registry.study import (
     LIDAR_STEPS,
     SEARCH,
     grid_epochs,
+    search_rates,
     untuned,
 )
 from sparseconv.report.analysis import load_study
@@ -174,7 +175,7 @@ def _search_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
             best_learning_rates(results_dir, "kitti"),
             levels,
             [f"trained keeping {level_text('kitti', s).removesuffix(' kept')}" for s in levels],
-            SEARCH["kitti"]["lrs"],
+            sorted({r for m in tuned_models("kitti") for r in search_rates("kitti", m)}),
         ),
     }
 

@@ -40,6 +40,12 @@ def search_progress(
         "validation error over those runs; the search's runs stay out of the grid. "
         f"{done} of its {len(runs)} runs have finished."
     )
+    widened = spec.get("wider", {})
+    if widened:
+        text += " Widened where a model's best lay at the edge: " + "; ".join(
+            f"{MODEL_LABELS[m]} also at {join_and([f'{r:g}' for r in rates])}"
+            for m, rates in widened.items()
+        ) + "."  # fmt: skip
     frame = load_tuning(results_dir, dataset, protocol=protocol)
     nearest = frame.dropna(subset=["val_nn"]).groupby("sparsity")["val_nn"].mean()
     if len(nearest):
