@@ -193,7 +193,7 @@ def fit(
         best_score, best_state = saved["best_score"], saved["best_state"]
         reference, stale = saved["reference"], saved["stale"]
         first = saved["epoch"] + 1 if not saved["stopped"] else epochs + 1
-        print(f"resumed after epoch {saved['epoch']} from {checkpoint.path}")  # type: ignore[union-attr]
+        print(f"resumed after epoch {saved['epoch']} from {checkpoint.path.name}")  # type: ignore[union-attr]
     for epoch in range(first, epochs + 1):
         bar = None
         if progress:
