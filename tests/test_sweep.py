@@ -470,3 +470,17 @@ def test_kitti_budget_check_trains_only_its_longest_budget(tmp_path, monkeypatch
                  "--results-dir", str(tmp_path)]) == 0  # fmt: skip
     # the classification checks train at the reported protocol's rates: nothing held
     assert study.untuned("mnist", list(study.TUNED_MODELS)) == []
+
+
+def test_a_dry_run_names_the_runs_that_resume(tmp_path, capsys):
+    from sparseconv.sweep.runs import budget_grid
+
+    runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path))
+    assert runs[0].checkpoint == (tmp_path / ".partial" / "kitti" / "budget" / f"{runs[0].name}.pt")
+    runs[0].checkpoint.parent.mkdir(parents=True)
+    runs[0].checkpoint.write_bytes(b"state")
+    assert main(["kitti", "--budget", "--models", "dense", "--dry-run",
+                 "--results-dir", str(tmp_path)]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{runs[0].name} (stopped part-way: resumes from its checkpoint)" in lines
+    assert runs[1].name in lines  # no checkpoint, no note

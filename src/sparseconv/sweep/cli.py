@@ -237,8 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         todo = pending(runs)
         for run in todo:
-            print(run.name + (" (made by the search: copied, not trained)"
-                              if from_search(run) else ""))  # fmt: skip
+            note = " (made by the search: copied, not trained)" if from_search(run) else ""
+            if run.checkpoint.is_file() and args.executor == "local":
+                note = " (stopped part-way: resumes from its checkpoint)"
+            print(run.name + note)
         copied = sum(1 for run in todo if from_search(run))
         print(f"{len(todo)} of {len(runs)} runs pending"
               + (f" ({copied} copied from the search, {len(todo) - copied} to train)"

@@ -48,7 +48,8 @@ def run_local(
                     if not pending([run]):
                         progress.skipped(run, "skipped: finished elsewhere since the sweep began")
                         continue
-                    out(f"starting {run.name}")
+                    resumes = " (resumes from its checkpoint)" if run.checkpoint.is_file() else ""
+                    out(f"starting {run.name}{resumes}")
                     # a run stopped part-way (a killed sweep) resumes from its checkpoint
                     params = {**run.params, "checkpoint": str(run.checkpoint)}
                     future = pool.submit(
