@@ -59,6 +59,7 @@ def test_a_kitti_run_stopped_and_resumed_is_the_run_never_stopped(data_dir, tmp_
     _same_run(whole, resumed)
     assert resumed["resumed_after_epochs"] == [2] and "resumed_after_epochs" not in whole
     assert len(resumed["resumed_from_commits"]) == 1
+    assert resumed["resumed_from_cpus"] == [resumed["cpu"]]  # stopped and resumed here
 
 
 @pytest.mark.slow
@@ -125,7 +126,20 @@ def test_the_training_code_digest_follows_the_training_code_only(tmp_path, monke
     before = checkpoint.training_code_digest()
     assert before == checkpoint.training_code_digest()
     (copy / "report" / "budget.py").write_text("# the report changed\n")
+    (copy / "registry" / "study.py").write_text("# a rate chosen, a grid grown\n")
     assert checkpoint.training_code_digest() == before
     with (copy / "nn" / "layers.py").open("a") as f:
         f.write("# the layer changed\n")
     assert checkpoint.training_code_digest() != before
+
+
+def test_the_study_values_a_run_reads_enter_its_identity(monkeypatch):
+    from sparseconv.registry import study
+    from sparseconv.train.checkpoint import run_identity
+
+    params = {"dataset": "kitti", "model": "sparse", "seed": 0}
+    before = run_identity(params, torch.device("cpu"))
+    monkeypatch.setitem(study.LEARNING_RATES, "kitti", {"sparse": 0.5})  # not read by a run
+    assert run_identity(params, torch.device("cpu")) == before
+    monkeypatch.setattr(study, "LIDAR_STEPS", 7)  # read by every KITTI run
+    assert run_identity(params, torch.device("cpu")) != before

@@ -66,3 +66,21 @@ def test_git_state_takes_the_shipped_commit_when_named(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSECONV_COMMIT", "0123abc")
     assert git_state(tmp_path) == ("0123abc", None)
     assert git_state() == ("0123abc", None)  # wins over a (possibly stale) git folder
+
+
+def test_a_record_names_its_cpu_and_the_kernels_instruction_set():
+    import platform
+    from pathlib import Path
+
+    import torch
+
+    from sparseconv.train.engine import cpu_model, provenance
+
+    fields = provenance(torch.device("cpu"), "2026-01-01T00:00:00+00:00", "notebook")
+    assert fields["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert fields["cpu"] == cpu_model()
+    info = Path("/proc/cpuinfo")
+    if info.is_file():  # Linux: the first "model name" line, by hand
+        names = [line for line in info.read_text().splitlines() if line.startswith("model name")]
+        expected = names[0].split(":", 1)[1].strip() if names else platform.processor() or None
+        assert fields["cpu"] == expected

@@ -9,7 +9,9 @@ ignored (and replaced), so a resumed run is always one run of one training code 
 torch build on one kind of device. Written atomically;
 :func:`~sparseconv.train.run.train_run` deletes it once the record is written, and the
 record lists the epochs after which the run was resumed (``resumed_after_epochs``) and
-the commits that trained the epochs before them (``resumed_from_commits``).
+the commits and CPUs that trained the epochs before them (``resumed_from_commits``,
+``resumed_from_cpus``; a CPU whose kernels round differently takes the run along another
+float path from there on, as it would have from the start).
 """
 
 from __future__ import annotations
@@ -31,30 +33,50 @@ IDENTITY_KEYS = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_
                  "pattern", "amp")  # fmt: skip
 
 
-# the subpackages whose files decide what a run computes (the report and the sweep do not)
-TRAINING_CODE = ("data", "nn", "registry", "train")
+# the package's files that decide what a run computes: the data, the layers and networks,
+# the training loops, and the registry's rows of models and data sets. The study's design
+# (registry/study.py) changes often without touching a run (a chosen rate, a grid), so
+# only its values that training reads enter the identity (``_study_values``); a change to
+# training also bumps ``study.PROTOCOL``, which is among them.
+TRAINING_CODE = ("data", "nn", "train", "registry/models.py", "registry/datasets.py")
 
 
 def training_code_digest() -> str:
-    """SHA-256 (16 hex digits) of every file of the package's ``TRAINING_CODE``
-    subpackages, names and contents: equal for two trees whose training code is the same,
-    whatever their commits (a later commit that changes only the report keeps it)."""
+    """SHA-256 (16 hex digits) of the ``TRAINING_CODE`` files, names and contents: equal
+    for two trees whose training code is the same, whatever their commits (a later
+    commit that changes only the report, the sweep or the study's grids keeps it)."""
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for sub in TRAINING_CODE:
-        for path in sorted((package / sub).rglob("*")):
+    for part in TRAINING_CODE:
+        root = package / part
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(package)).encode() + b"\0")
                 digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
+def _study_values(dataset: str) -> dict[str, Any]:
+    """The values of ``registry.study`` that a run of ``dataset`` reads while training."""
+    from sparseconv.registry import study
+
+    return {
+        "protocol": study.PROTOCOL.get(dataset),
+        "defaults": study.DEFAULTS.get(dataset),
+        "early_stopping": study.EARLY_STOPPING.get(dataset),
+        "lidar": [list(study.LIDAR_CROP), study.LIDAR_STEPS] if dataset == "kitti" else None,
+        "evaluation": [study.N_VAL.get(dataset), study.N_TRAIN_EVAL],
+    }
+
+
 def run_identity(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the run's parameters, the training
-    code (:func:`training_code_digest`), the torch version and the device type."""
+    code (:func:`training_code_digest` and the study's values it reads), the torch
+    version and the device type."""
     return {
         **{key: params.get(key) for key in IDENTITY_KEYS},
         "training_code": training_code_digest(),
+        "study": _study_values(str(params.get("dataset"))),
         "torch_version": torch.__version__,
         "device_type": device.type,
     }
@@ -67,13 +89,19 @@ class Checkpoint:
     which this run was resumed, over all its restarts."""
 
     def __init__(
-        self, path: str | os.PathLike[str], identity: dict[str, Any], commit: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        identity: dict[str, Any],
+        commit: str | None = None,
+        cpu: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.identity = identity
-        self.commit = commit  # of the code running now, kept for the record
+        self.commit, self.cpu = commit, cpu  # of the process running now, for the record
         self.resumed: list[int] = []
-        self.commits: list[str | None] = []  # of the parts before each resumption
+        # the commits and CPUs of the parts before each resumption
+        self.commits: list[str | None] = []
+        self.cpus: list[str | None] = []
 
     def save(
         self,
@@ -89,6 +117,7 @@ class Checkpoint:
             "identity": self.identity,
             "resumed": self.resumed,
             "commits": [*self.commits, self.commit],
+            "cpus": [*self.cpus, self.cpu],
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -134,7 +163,7 @@ class Checkpoint:
         torch.set_rng_state(state["torch_rng"])
         loop = state["loop"]
         self.resumed = [*state["resumed"], int(loop["epoch"])]
-        self.commits = list(state["commits"])
+        self.commits, self.cpus = list(state["commits"]), list(state["cpus"])
         return loop
 
     def remove(self) -> None:

@@ -101,11 +101,25 @@ def git_state(folder: Path | None = None) -> tuple[str | None, bool | None]:
         return None, None
 
 
+def cpu_model() -> str | None:
+    """The processor's name as Linux reports it (``/proc/cpuinfo``), else the platform's
+    (None where neither says): two CPUs whose kernels round differently train the same
+    seed along different float paths, so a record names its CPU."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
 def provenance(dev: torch.device, started_at: str, executor: str) -> dict[str, Any]:
-    """The record fields that say where, when and from which code a run came."""
+    """The record fields that say where, when and from which code a run came: the
+    device, and for every run the CPU and the instruction set torch's CPU kernels use."""
     commit, dirty = git_state()
     return {
         "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),

@@ -21,7 +21,14 @@ from sparseconv.registry.records import read_record
 from sparseconv.train.checkpoint import Checkpoint, run_identity
 from sparseconv.train.classify import train_classification
 from sparseconv.train.depth import train_depth
-from sparseconv.train.engine import autocast, git_state, now, pick_device, tune_cpu_allocator
+from sparseconv.train.engine import (
+    autocast,
+    cpu_model,
+    git_state,
+    now,
+    pick_device,
+    tune_cpu_allocator,
+)
 from sparseconv.train.lidar import train_lidar
 from sparseconv.train.params import RUNS_DIR, validate_params
 from sparseconv.train.record import build_record, save_run
@@ -108,12 +115,13 @@ def train_run(
     saved = params["checkpoint"]
     state = None
     if saved is not None:
-        state = Checkpoint(saved, run_identity(params, dev), git_state()[0])
+        state = Checkpoint(saved, run_identity(params, dev), git_state()[0], cpu_model())
     with autocast(dev, params["amp"]):
         fields, net = train(params, dev, progress, on_epoch, checkpoint=state)
     if state is not None and state.resumed:
         fields["resumed_after_epochs"] = state.resumed
         fields["resumed_from_commits"] = state.commits
+        fields["resumed_from_cpus"] = state.cpus
     record = build_record(params, fields, net, dev, started_at, executor)
     save_run(record, results_dir)
     if state is not None:
