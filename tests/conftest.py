@@ -77,3 +77,9 @@ def write_depth_study(root: Path, base: dict, cells) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record))
         path.with_suffix(".ipynb").write_text("{}")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Sweeps run by tests keep their checkpoints in a temporary cache, not the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

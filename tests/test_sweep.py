@@ -473,14 +473,23 @@ def test_kitti_budget_check_trains_only_its_longest_budget(tmp_path, monkeypatch
 
 
 def test_a_dry_run_names_the_runs_that_resume(tmp_path, capsys):
+    import hashlib
+
     from sparseconv.sweep.runs import budget_grid
 
-    runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path))
-    assert runs[0].checkpoint == (tmp_path / ".partial" / "kitti" / "budget" / f"{runs[0].name}.pt")
-    runs[0].checkpoint.parent.mkdir(parents=True)
-    runs[0].checkpoint.write_bytes(b"state")
-    assert main(["kitti", "--budget", "--models", "dense", "--dry-run",
-                 "--results-dir", str(tmp_path)]) == 0  # fmt: skip
+    runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path / "results"))
+    saved = runs[0].checkpoint_in(tmp_path / "states")
+    study = hashlib.sha256(str((tmp_path / "results").resolve()).encode()).hexdigest()[:12]
+    assert saved == tmp_path / "states" / study / "kitti" / "budget" / f"{runs[0].name}.pt"
+    # another results folder, another place: two studies' runs of one name stay apart
+    other = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path / "other"))
+    assert other[0].name == runs[0].name
+    assert other[0].checkpoint_in(tmp_path / "states") != saved
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(b"state")
+    args = ["kitti", "--budget", "--models", "dense", "--dry-run"]
+    assert main([*args, "--results-dir", str(tmp_path / "results"),
+                 "--checkpoint-dir", str(tmp_path / "states")]) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert f"{runs[0].name} (stopped part-way: resumes from its checkpoint)" in lines
     assert runs[1].name in lines  # no checkpoint, no note

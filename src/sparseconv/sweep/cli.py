@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sparseconv.registry.study import GRIDS, PROTOCOL, missing_rates, rates_table, untuned
 from sparseconv.sweep.local import run_local
@@ -32,6 +33,7 @@ from sparseconv.sweep.ray_executor import run_ray
 from sparseconv.sweep.runs import (
     Run,
     budget_grid,
+    default_checkpoint_dir,
     from_search,
     grid,
     pending,
@@ -54,13 +56,16 @@ def run_sweep(
     gpus_per_run: float = 0.0,
     out: Callable[[str], None] = print,
     pack_size: int = PACK_SIZE,
+    checkpoints: Path | None = None,
 ) -> list[tuple[Run, str]]:
     """Skip finished runs and execute the rest with ``executor`` ("local", "ray" or
-    "packed"); returns the failures."""
+    "packed"); the local executor keeps each run's checkpoint under ``checkpoints``
+    (None: none). Returns the failures."""
     todo = pending(runs)
     out(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run")
     if executor == "local":
-        return run_local(todo, jobs=jobs, threads=threads, device=device, out=out)
+        return run_local(todo, jobs=jobs, threads=threads, device=device, out=out,
+                         checkpoints=checkpoints)  # fmt: skip
     if executor == "ray":
         return run_ray(
             todo,
@@ -115,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs per run")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray GPUs per run")
     p.add_argument("--dry-run", action="store_true", help="list the pending runs and stop")
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=default_checkpoint_dir(),
+        help="where a run's state is kept after every epoch, so that a stopped sweep "
+        "resumes it (local executor; default: %(default)s)",
+    )
     p.add_argument(
         "--tune",
         action="store_true",
@@ -238,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         todo = pending(runs)
         for run in todo:
             note = " (made by the search: copied, not trained)" if from_search(run) else ""
-            if run.checkpoint.is_file() and args.executor == "local":
+            if run.checkpoint_in(args.checkpoint_dir).is_file() and args.executor == "local":
                 note = " (stopped part-way: resumes from its checkpoint)"
             print(run.name + note)
         copied = sum(1 for run in todo if from_search(run))
@@ -259,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpus_per_run=args.cpus_per_run,
             gpus_per_run=args.gpus_per_run,
             pack_size=args.pack_size,
+            checkpoints=args.checkpoint_dir,
         )
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 from sparseconv.sweep.execute import (
@@ -31,8 +32,11 @@ def run_local(
     threads: int | None = 1,
     device: str = "auto",
     out: Callable[[str], None] = print,
+    checkpoints: Path | None = None,
 ) -> list[tuple[Run, str]]:
-    """Run ``runs`` on this machine, ``jobs`` at a time. Returns the failures (run, error)."""
+    """Run ``runs`` on this machine, ``jobs`` at a time; each saves its state after every
+    epoch under ``checkpoints`` (``Run.checkpoint_in``; None: no checkpoints) and resumes
+    from it when started again. Returns the failures (run, error)."""
     if not runs:
         return []
     notebooks = {ds: notebook_source(ds) for ds in {r.dataset for r in runs}}
@@ -48,10 +52,11 @@ def run_local(
                     if not pending([run]):
                         progress.skipped(run, "skipped: finished elsewhere since the sweep began")
                         continue
-                    resumes = " (resumes from its checkpoint)" if run.checkpoint.is_file() else ""
+                    saved = run.checkpoint_in(checkpoints) if checkpoints is not None else None
+                    resumes = " (resumes from its checkpoint)" if saved and saved.is_file() else ""
                     out(f"starting {run.name}{resumes}")
                     # a run stopped part-way (a killed sweep) resumes from its checkpoint
-                    params = {**run.params, "checkpoint": str(run.checkpoint)}
+                    params = {**run.params, "checkpoint": str(saved) if saved else None}
                     future = pool.submit(
                         _local_task, notebooks[run.dataset], params, threads, device
                     )

@@ -3,6 +3,8 @@ search as lists of runs, and which of them are still to do."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ __all__ = [
     "grid",
     "tuning_grid",
     "budget_grid",
+    "default_checkpoint_dir",
     "grid_folder",
     "search_folder",
     "separate_search",
@@ -72,13 +75,22 @@ class Run:
         """Where the executed notebook is kept, beside the record."""
         return self.record.with_suffix(".ipynb")
 
-    @property
-    def checkpoint(self) -> Path:
+    def checkpoint_in(self, folder: str | os.PathLike[str]) -> Path:
         """Where the run's state is saved after every epoch while it trains, so that a
-        sweep started again resumes it (git-ignored, deleted once the record is written):
-        ``<results_dir>/.partial/<dataset>/[<subfolder>/]<run name>.pt``."""
-        root = resolve_results_dir(self.params["results_dir"]) / ".partial" / self.dataset
+        sweep started again resumes it (deleted once the record is written):
+        ``<folder>/<results folder's digest>/<dataset>/[<subfolder>/]<run name>.pt``; the
+        digest of the resolved results folder keeps two studies' runs of one name apart."""
+        where = str(resolve_results_dir(self.params["results_dir"]).resolve())
+        root = Path(folder) / hashlib.sha256(where.encode()).hexdigest()[:12] / self.dataset
         return (root / self.subfolder if self.subfolder else root) / f"{self.name}.pt"
+
+
+def default_checkpoint_dir() -> Path:
+    """Where the sweep keeps its runs' checkpoints by default: outside the repository
+    (a fresh clone or work tree keeps them), in ``$XDG_CACHE_HOME/sparseconv/checkpoints``
+    (``~/.cache`` where the variable is not set)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "sparseconv" / "checkpoints"
 
 
 def grid_folder(dataset: str, protocol: int | None = None) -> str:
