@@ -221,9 +221,8 @@ def budget_table(frame: pd.DataFrame, dataset: str | None = None) -> pd.DataFram
     diff = means.pivot_table(index=["sparsity", "epochs"], columns="model", values="diff")
     if dataset is not None:  # the levels in the check's order (KITTI: 10 % kept first)
         order = list(BUDGET_CHECK[dataset]["sparsities"])
-        val = val.iloc[sorted(range(len(val)), key=lambda i: (order.index(val.index[i][0]),
-                                                             val.index[i][1]))]  # fmt: skip
-        diff = diff.reindex(val.index)
+        rows = sorted(val.index, key=lambda key: (order.index(key[0]), key[1]))
+        val, diff = val.loc[rows], diff.reindex(rows)
     models = [m for m in MODEL_LABELS if m in val.columns]
     table = val[models].rename(columns=MODEL_LABELS)
     for m in [m for m in models if m in diff.columns and m != BASELINE]:
