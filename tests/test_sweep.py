@@ -9,7 +9,7 @@ import pytest
 from sparseconv.registry.datasets import TRAIN_SPARSITIES
 from sparseconv.registry.models import TUNED_MODELS
 from sparseconv.registry.records import validate_record
-from sparseconv.registry.study import GRIDS, TUNING, default_lr
+from sparseconv.registry.study import GRIDS, SEARCH, TUNING, default_lr
 from sparseconv.sweep.cli import main, run_sweep
 from sparseconv.sweep.runs import Run, grid, pending, tuning_grid
 
@@ -32,7 +32,12 @@ def test_classification_grid_has_the_power_analysis_seeds_seed_major(dataset, tm
     assert count == {"sparse": 10 * n, "sparse_partial": 10 * n, "dense": 10 * n,
                      "dense_mask": 10 * n, "sparse_naive": 10 * NAIVE_SEEDS}  # fmt: skip
     assert {r.params["sparsity"] for r in runs} == set(TRAIN_SPARSITIES)
-    assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {0, 1, 2}
+    # after the search's seeds (its runs stay out of the grid); sparse_naive on the first
+    # three, paired by seed with the tuned models
+    first = max(SEARCH[dataset]["seeds"]) + 1
+    assert {r.params["seed"] for r in runs} == set(range(first, first + n))
+    assert {r.params["seed"] for r in runs if r.params["model"] == "sparse_naive"} == {
+        first, first + 1, first + 2}  # fmt: skip
     # each model at the study's rate; sparse_naive at the ConvNet's; the chosen budget
     from sparseconv.registry.study import grid_epochs
 
@@ -131,10 +136,11 @@ def test_seeds_without_models_select_the_grids_cells(tmp_path):
 
     from sparseconv.registry.study import CLASSIFICATION_SEEDS, NAIVE_SEEDS
 
+    seeds = GRIDS["caltech101"][1]["dense"]
     # seeds the single-rate layer does not have: the tuned models only
-    tuned_only = [NAIVE_SEEDS, CLASSIFICATION_SEEDS["caltech101"] - 1]
+    tuned_only = [seeds[NAIVE_SEEDS], seeds[-1]]
     assert count(seeds=tuned_only) == {m: 20 for m in TUNED_MODELS}
-    assert count(seeds=[0]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
+    assert count(seeds=[seeds[0]]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
     # a seed that is not in the grid is a new seed for every model
     new = CLASSIFICATION_SEEDS["caltech101"] + 5
     assert count(seeds=[new]) == {**{m: 10 for m in TUNED_MODELS}, "sparse_naive": 10}
@@ -224,9 +230,9 @@ def test_depth_protocol3_grid_adds_nconv_five_seeds_and_a_longer_cap(tmp_path):
     six = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
     have = set(_cells(runs))
     expected = (
-        {(m, sp, sd, "uniform") for m in six for sp in (0.95, 0.5) for sd in range(5)}
-        | {(m, 0.95, sd, "lines") for m in six for sd in (0, 1, 2)}
-        | {("sparse_naive", sp, 0, "uniform") for sp in (0.95, 0.5)}
+        {(m, sp, sd, "uniform") for m in six for sp in (0.95, 0.5) for sd in range(1, 6)}
+        | {(m, 0.95, sd, "lines") for m in six for sd in (1, 2, 3)}
+        | {("sparse_naive", sp, 1, "uniform") for sp in (0.95, 0.5)}
     )
     assert len(runs) == 6 * 2 * 5 + 6 * 3 + 2 == 80 and have == expected
     assert {r.params["epochs"] for r in runs} == {60}
@@ -306,6 +312,20 @@ def test_a_new_protocols_search_is_its_own_runs_at_both_levels_and_seeds(tmp_pat
     twin.notebook.write_text("{}")
     twin.record.write_text(json.dumps({"protocol": 3}))
     assert from_search(cell) is None
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "caltech101", "depth", "kitti"])
+def test_no_grid_cell_is_a_run_of_the_search(dataset, tmp_path):
+    # a cell at a search seed and the chosen rate would be the search's run trained again
+    # (same name, same draws): the search's runs stay out of the grid in fact
+    from sparseconv.registry.study import separate_search
+
+    assert separate_search(dataset)
+    cells = {r.name for r in grid(dataset, results_dir=str(tmp_path))}
+    searched = {r.name for r in tuning_grid(dataset, results_dir=str(tmp_path))}
+    assert cells and searched and not cells & searched
+    uniform = {r.params["seed"] for r in grid(dataset, results_dir=str(tmp_path))}
+    assert not uniform & set(SEARCH[dataset]["seeds"])
 
 
 def test_a_new_protocols_grid_needs_its_budget_first(monkeypatch):
@@ -435,13 +455,14 @@ def test_kitti_grid_is_five_seeds_at_both_shares_plus_three_on_scan_lines(tmp_pa
     runs = grid("kitti", results_dir=str(tmp_path))
     models = ("sparse", "sparse_partial", "dense", "dense_mask", "nn_convnet", "nconv")
     have = set(_cells(runs))
-    expected = {(m, sp, sd, "uniform") for m in models for sp in (0.9, 0.5) for sd in range(5)}
-    expected |= {(m, 0.9, sd, "lines") for m in models for sd in (0, 1, 2)}
+    # seeds 1-5: seed 0 is the search's
+    expected = {(m, sp, sd, "uniform") for m in models for sp in (0.9, 0.5) for sd in range(1, 6)}
+    expected |= {(m, 0.9, sd, "lines") for m in models for sd in (1, 2, 3)}
     assert len(runs) == 60 + 18 and have == expected
     _assert_uniform_first_then_lines(runs)
     assert {r.params["epochs"] for r in runs} == {40}
     # a selection (a part of the grid) leaves the lines runs out unless it asks for them
-    part = grid("kitti", seeds=[0], results_dir=str(tmp_path))
+    part = grid("kitti", seeds=[1], results_dir=str(tmp_path))
     assert {r.params["pattern"] for r in part} == {"uniform"}
 
 

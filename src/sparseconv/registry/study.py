@@ -54,6 +54,7 @@ __all__ = [
     "GRIDS",
     "PAST_GRIDS",
     "grid_spec",
+    "after_search",
     "grid_models",
     "grid_tuned_models",
     "lines_runs",
@@ -374,9 +375,20 @@ CLASSIFICATION_SEEDS = {"mnist": 8, "caltech101": 6}
 NAIVE_SEEDS = 3
 
 
+def after_search(dataset: str, n: int) -> tuple[int, ...]:
+    """``n`` seeds of ``dataset``'s grid that its learning-rate search (``SEARCH``) does
+    not use, the next ones after its seeds. A grid cell at a search seed and the chosen
+    rate would be the search's own run trained again (same parameters, same draws, the
+    same numbers on the same machine): not an independent replicate, and the one the
+    rate was chosen on. So the search's runs stay out of the grid in fact, not only in
+    name."""
+    first = max(SEARCH[dataset]["seeds"]) + 1
+    return tuple(range(first, first + n))
+
+
 def _classification_seeds(dataset: str) -> dict[str, tuple[int, ...]]:
-    seeds = tuple(range(CLASSIFICATION_SEEDS[dataset]))
-    naive = tuple(range(NAIVE_SEEDS))
+    seeds = after_search(dataset, CLASSIFICATION_SEEDS[dataset])
+    naive = seeds[:NAIVE_SEEDS]  # paired by seed with the tuned models
     # the untuned variants (the paper layer at one rate) are explained, not judged: 3 seeds
     untuned = {
         m: naive for m, row in VARIANTS.items() if row.rate_from and "classification" in row.tasks
@@ -406,8 +418,10 @@ def grid_levels(dataset: str, protocol: int | None = None) -> tuple[float, ...]:
     return tuple(chosen) if chosen is not None else tuple(grid_spec(dataset, protocol)[0])
 
 
-# the verdict rule's minimum (VERDICT_MIN_SEEDS): the depth grids, both claim-4 tests
-_FIVE_SEEDS = tuple(range(VERDICT_MIN_SEEDS))
+# the verdict rule's minimum (VERDICT_MIN_SEEDS) for both claim-4 tests, after the
+# search's seed
+_DEPTH_SEEDS = after_search("depth", VERDICT_MIN_SEEDS)
+_KITTI_SEEDS = after_search("kitti", VERDICT_MIN_SEEDS)
 # data set -> (training sparsities, {model: seeds}): the study's grids under the current
 # protocol (``PROTOCOL``); an earlier protocol's grid that differs is in PAST_GRIDS
 GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
@@ -416,14 +430,19 @@ GRIDS: dict[str, tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
     # depth: uniform sampling at 5 % and 50 % density, five seeds (the verdict rule's
     # minimum) for every tuned model; plus the lines runs (``lines_runs``)
     "depth": (DEPTH_DENSITIES,
-              {**{m: _FIVE_SEEDS for m in DEPTH_TUNED_MODELS}, "sparse_naive": (0,)}),
+              {**{m: _DEPTH_SEEDS for m in DEPTH_TUNED_MODELS},
+               "sparse_naive": _DEPTH_SEEDS[:1]}),
     # kitti: keeping 10 % and 50 % of each scan's returns, uniformly, five seeds (claim
     # 4's primary test); plus the lines runs (``lines_runs``)
-    "kitti": (KITTI_TRAIN_SPARSITIES, {m: _FIVE_SEEDS for m in tuned_models("kitti")}),
+    "kitti": (KITTI_TRAIN_SPARSITIES, {m: _KITTI_SEEDS for m in tuned_models("kitti")}),
 }  # fmt: skip
-# (data set, protocol) -> that protocol's grid where it differs from GRIDS: depth's
-# protocol 2 had three seeds and no normalized convolution
+# (data set, protocol) -> that protocol's grid where it differs from GRIDS: the
+# classification grids' protocol 2 had three seeds (its search's runs were its seed-0
+# cells), depth's three seeds and no normalized convolution
+_PROTOCOL2_CLASSIFICATION = {**{m: _SEEDS for m in TUNED_MODELS}, "sparse_naive": (0,)}
 PAST_GRIDS: dict[tuple[str, int], tuple[tuple[float, ...], dict[str, tuple[int, ...]]]] = {
+    ("mnist", 2): (TRAIN_SPARSITIES, _PROTOCOL2_CLASSIFICATION),
+    ("caltech101", 2): (TRAIN_SPARSITIES, _PROTOCOL2_CLASSIFICATION),
     ("depth", 2): (
         DEPTH_DENSITIES,
         {**{m: _SEEDS for m in DEPTH_TUNED_MODELS if m != "nconv"}, "sparse_naive": (0,)},
@@ -456,13 +475,14 @@ def grid_tuned_models(dataset: str, protocol: int | None = None) -> tuple[str, .
 def lines_runs(dataset: str, protocol: int | None = None) -> tuple[tuple[str, float, int], ...]:
     """(model, sparsity, seed) of a depth grid's runs on the LiDAR-like "lines" pattern
     under ``protocol``: every tuned model at the sparse training level (5 % of the pixels
-    kept on the synthetic scenes, 10 % of the returns on KITTI), three seeds; none for a
-    classification data set."""
+    kept on the synthetic scenes, 10 % of the returns on KITTI), the grid's first three
+    seeds; none for a classification data set."""
     if dataset not in LINES_DATASETS:
         return ()
     models = grid_tuned_models(dataset, protocol)
-    sparse = grid_spec(dataset, protocol)[0][0]
-    return tuple((m, sparse, seed) for seed in _SEEDS for m in models)
+    levels, seeds_of = grid_spec(dataset, protocol)
+    seeds = seeds_of[models[0]][: len(_SEEDS)]
+    return tuple((m, levels[0], seed) for seed in seeds for m in models)
 
 
 # the data sets whose grids hold runs on the lines pattern beside the uniform ones

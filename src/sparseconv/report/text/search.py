@@ -6,12 +6,26 @@ from __future__ import annotations
 import os
 
 from sparseconv.registry.models import MODEL_LABELS
-from sparseconv.registry.study import PROTOCOL, SEARCH, rates_table, separate_search
+from sparseconv.registry.study import (
+    PROTOCOL,
+    SEARCH,
+    grid_spec,
+    grid_tuned_models,
+    rates_table,
+    separate_search,
+)
 from sparseconv.report.text.results import join_and
 from sparseconv.sweep.runs import pending, tuning_grid
 from sparseconv.sweep.tuning import best_learning_rates, level_text, load_tuning, widening
 
 __all__ = ["search_progress"]
+
+
+def _seed_range(dataset: str, protocol: int) -> str:
+    """The seeds of the grid's tuned models, e.g. "1 to 5"."""
+    seeds = sorted({s for m in grid_tuned_models(dataset, protocol)
+                    for s in grid_spec(dataset, protocol)[1][m]})  # fmt: skip
+    return f"{seeds[0]} to {seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
 def search_progress(
@@ -37,7 +51,10 @@ def search_progress(
         f"({', '.join(f'{lr:g}' for lr in spec['lrs'])}) at each training level ({levels}), "
         f"with {seeds}, "
         "and keeps the rate with the best mean "
-        "validation error over those runs; the search's runs stay out of the grid. "
+        "validation error over those runs. The search's runs stay out of the grid: "
+        f"the grid's seeds ({_seed_range(dataset, protocol)}) come after the search's, "
+        "since a cell at a search seed and the chosen rate would be the search's own run "
+        "trained again, the one its rate was chosen on. "
         f"{done} of its {len(runs)} runs have finished."
     )
     widened = spec.get("wider", {})
