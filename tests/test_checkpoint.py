@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from sparseconv.registry.study import CAP_FREE
 from sparseconv.train.checkpoint import Checkpoint
 
 
@@ -41,7 +42,8 @@ def _resumed_run(dataset, tmp_path, stop, **args):
         train_run(dataset, checkpoint=path, on_epoch=_stop_after(stop), **args)
     assert path.is_file()
     record, _ = train_run(dataset, checkpoint=path, **args)
-    assert not path.exists()  # deleted once the record is written
+    # deleted once the record is written, unless a later cap may continue it
+    assert path.exists() == (dataset in CAP_FREE)
     return record
 
 
@@ -73,6 +75,49 @@ def test_a_classification_run_resumes_its_schedule_and_batches(data_dir, tmp_pat
     resumed = _resumed_run("mnist", tmp_path, 1, **args)
     _same_run(whole, resumed)  # the cosine rate and the batch order carry on
     assert resumed["resumed_after_epochs"] == [1]
+
+
+@pytest.mark.slow
+def test_a_kitti_run_under_a_later_cap_continues_the_earlier_caps_state(
+    data_dir, tmp_path, monkeypatch
+):
+    # KITTI's training never reads its cap: the run capped at 4 is the run capped at 2
+    # continued, so the budget check's and the grid's longer caps cost only the extra epochs
+    from sparseconv.train import lidar
+    from sparseconv.train.run import train_run
+
+    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
+    args = dict(sparsity=0.9, model="sparse", lr=0.003, batch_size=1, seed=2, limit=30,
+                data_dir=str(data_dir), results_dir=None, progress=False, threads=1)  # fmt: skip
+    path = tmp_path / "cell.pt"
+    fresh, _ = train_run("kitti", epochs=4, **args)
+    short, _ = train_run("kitti", epochs=2, checkpoint=path, **args)
+    assert path.is_file() and len(short["history"]) == 2
+    longer, _ = train_run("kitti", epochs=4, checkpoint=path, **args)
+    _same_run(fresh, longer)
+    assert longer["resumed_after_epochs"] == [2]
+    # a state past a run's cap is not that run's: it trains afresh beside it, and the
+    # longer state stays for the longer run
+    kept = path.read_bytes()
+    again, _ = train_run("kitti", epochs=2, checkpoint=path, **args)
+    _same_run(short, again)
+    assert "resumed_after_epochs" not in again
+    assert path.read_bytes() == kept and (tmp_path / "cell_ep2.pt").is_file()
+
+
+def test_a_state_past_the_cap_is_neither_restored_nor_overwritten(tmp_path):
+    path = tmp_path / "cell.pt"
+    identity = {"model": "sparse", "seed": 0, "training_code": "abc", "torch_version": "x"}
+    model, optimizer, scheduler, generators = _objects(0)
+    Checkpoint(path, identity).save(model, optimizer, scheduler, generators, {"epoch": 3})
+    assert Checkpoint(path, identity, cap=3).restore(*_objects(1)) == {"epoch": 3}
+    assert Checkpoint(path, identity, cap=5).restore(*_objects(1)) == {"epoch": 3}
+    shorter = Checkpoint(path, identity, cap=2)
+    assert shorter.restore(*_objects(1)) is None
+    assert shorter.path == tmp_path / "cell_ep2.pt"
+    shorter.save(model, optimizer, scheduler, generators, {"epoch": 1})
+    assert Checkpoint(path, identity, cap=5).restore(*_objects(1)) == {"epoch": 3}
+    assert Checkpoint(path, identity, cap=2).restore(*_objects(1)) == {"epoch": 1}
 
 
 def _objects(seed: int):
@@ -128,6 +173,11 @@ def test_the_training_code_digest_follows_the_training_code_only(tmp_path, monke
     (copy / "report" / "budget.py").write_text("# the report changed\n")
     (copy / "registry" / "study.py").write_text("# a rate chosen, a grid grown\n")
     assert checkpoint.training_code_digest() == before
+    # saving and restoring, and the record's assembly, come after training
+    for after in ("checkpoint.py", "record.py"):
+        with (copy / "train" / after).open("a") as f:
+            f.write("# changed\n")
+    assert checkpoint.training_code_digest() == before
     with (copy / "nn" / "layers.py").open("a") as f:
         f.write("# the layer changed\n")
     assert checkpoint.training_code_digest() != before
@@ -143,3 +193,14 @@ def test_the_study_values_a_run_reads_enter_its_identity(monkeypatch):
     assert run_identity(params, torch.device("cpu")) == before
     monkeypatch.setattr(study, "LIDAR_STEPS", 7)  # read by every KITTI run
     assert run_identity(params, torch.device("cpu")) != before
+
+
+def test_a_cap_free_runs_identity_leaves_the_cap_out():
+    from sparseconv.train.checkpoint import run_identity
+
+    cpu = torch.device("cpu")
+    kitti = {"dataset": "kitti", "model": "sparse", "seed": 0, "epochs": 40}
+    assert run_identity(kitti, cpu) == run_identity({**kitti, "epochs": 80}, cpu)
+    assert run_identity(kitti, cpu) != run_identity({**kitti, "seed": 1}, cpu)
+    mnist = {**kitti, "dataset": "mnist"}
+    assert run_identity(mnist, cpu) != run_identity({**mnist, "epochs": 80}, cpu)

@@ -498,19 +498,49 @@ def test_a_dry_run_names_the_runs_that_resume(tmp_path, capsys):
 
     from sparseconv.sweep.runs import budget_grid
 
-    runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path / "results"))
+    runs = budget_grid("mnist", models=["dense"], results_dir=str(tmp_path / "results"))
     saved = runs[0].checkpoint_in(tmp_path / "states")
     study = hashlib.sha256(str((tmp_path / "results").resolve()).encode()).hexdigest()[:12]
-    assert saved == tmp_path / "states" / study / "kitti" / "budget" / f"{runs[0].name}.pt"
+    assert saved == tmp_path / "states" / study / "mnist" / "budget" / f"{runs[0].name}.pt"
     # another results folder, another place: two studies' runs of one name stay apart
-    other = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path / "other"))
+    other = budget_grid("mnist", models=["dense"], results_dir=str(tmp_path / "other"))
     assert other[0].name == runs[0].name
     assert other[0].checkpoint_in(tmp_path / "states") != saved
     saved.parent.mkdir(parents=True)
     saved.write_bytes(b"state")
-    args = ["kitti", "--budget", "--models", "dense", "--dry-run"]
+    args = ["mnist", "--budget", "--models", "dense", "--dry-run"]
     assert main([*args, "--results-dir", str(tmp_path / "results"),
                  "--checkpoint-dir", str(tmp_path / "states")]) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert f"{runs[0].name} (stopped part-way: resumes from its checkpoint)" in lines
     assert runs[1].name in lines  # no checkpoint, no note
+
+
+def test_a_cap_free_cell_keeps_one_state_for_every_cap_and_folder(tmp_path, capsys):
+    # KITTI never reads its cap: its search, budget check and grid share a cell's state
+    import hashlib
+
+    from sparseconv.registry.study import CAP_FREE
+    from sparseconv.sweep.runs import budget_grid
+
+    assert "kitti" in CAP_FREE and "mnist" not in CAP_FREE
+    where = str(tmp_path / "results")
+    budget = budget_grid("kitti", models=["dense"], seeds=[1], sparsities=[0.5],
+                         results_dir=where)[0]  # fmt: skip
+    cell = grid("kitti", models=["dense"], seeds=[1], sparsities=[0.5], results_dir=where)[0]
+    searched = tuning_grid("kitti", models=["dense"], results_dir=where)
+    assert budget.params["epochs"] != cell.params["epochs"] and budget.name != cell.name
+    saved = budget.checkpoint_in(tmp_path / "states")
+    assert cell.checkpoint_in(tmp_path / "states") == saved
+    study = hashlib.sha256(str((tmp_path / "results").resolve()).encode()).hexdigest()[:12]
+    assert saved == (tmp_path / "states" / study / "kitti"
+                     / f"dense_sp0.5_seed1_lr{cell.params['lr']:g}_bs8.pt")  # fmt: skip
+    # another seed or rate, another state
+    others = {r.checkpoint_in(tmp_path / "states") for r in searched}
+    assert saved not in others and len(others) == len(searched)
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(b"state")
+    assert main(["kitti", "--models", "dense", "--seeds", "1", "--sparsities", "0.5",
+                 "--dry-run", "--results-dir", where,
+                 "--checkpoint-dir", str(tmp_path / "states")]) == 0  # fmt: skip
+    assert f"{cell.name} (continues its cell's saved state)" in capsys.readouterr().out

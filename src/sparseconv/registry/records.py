@@ -21,6 +21,7 @@ from sparseconv.registry import paths
 __all__ = [
     "SCHEMA_VERSION",
     "REQUIRED_FIELDS",
+    "RUN_KEYS",
     "run_name",
     "record_path",
     "resolve_results_dir",
@@ -36,6 +37,11 @@ __all__ = [
 SCHEMA_VERSION = 2
 # the study's records: the sweep writes here; runs by hand go elsewhere (params.RUNS_DIR)
 STUDY_DIR = "results"
+
+# the parameters that make a run what it is (not where it writes, nor its thread count):
+# its record's name and first fields, its checkpoint's identity, what a packed record
+# must share with the notebook that adopts it
+RUN_KEYS = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_size", "limit")
 
 # field -> type(s) every record has (classification and depth alike)
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -90,17 +96,19 @@ def _level(value: float) -> str:
     return f"{value:g}"
 
 
-def run_name(params: Mapping[str, Any]) -> str:
+def run_name(params: Mapping[str, Any], *, cap: bool = True) -> str:
     """File stem of a run: model, sparsity, seed, epochs, lr, batch size, [pattern], [bf16],
     [limit].
 
     E.g. ``sparse_sp0.7_seed0_ep20_lr0.005_bs128``; a quick run adds ``_limit500``.
+    ``cap=False`` leaves the epochs out: the name of the run under any cap (the saved
+    state of a run of ``study.CAP_FREE``).
     """
     parts = [
         str(params["model"]),
         f"sp{_level(float(params['sparsity']))}",
         f"seed{int(params['seed'])}",
-        f"ep{int(params['epochs'])}",
+        *([f"ep{int(params['epochs'])}"] if cap else []),
         f"lr{float(params['lr']):g}",
         f"bs{int(params['batch_size'])}",
     ]

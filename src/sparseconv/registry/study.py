@@ -26,6 +26,7 @@ __all__ = [
     "LIDAR_CROP",
     "LIDAR_STEPS",
     "EARLY_STOPPING",
+    "CAP_FREE",
     "SELECTION",
     "PROTOCOL",
     "REPORTED_PROTOCOL",
@@ -114,6 +115,13 @@ EARLY_STOPPING: dict[str, dict[str, float]] = {
     "depth": {"min_gain": 0.005, "lr_patience": 3, "factor": 0.3, "patience": 6},
     "kitti": {"min_gain": 0.005, "lr_patience": 3, "factor": 0.3, "patience": 6},
 }
+
+# The data sets whose training never reads its epoch cap (the rate follows the validation
+# plateau, and so does stopping): a run capped at E is, epoch for epoch, the run capped
+# later, up to E (tested). Their runs keep their saved state once the record is written,
+# shared by the search, the budget check and the grid: a run of the same cell with a later
+# cap continues from it, and one that the plateau stopped is finished at any later cap.
+CAP_FREE = ("kitti",)
 
 # The validation score that picks a run's epoch and a model's learning rate, the same
 # score measured on training images in eval mode, and whether higher is better

@@ -250,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         todo = pending(runs)
         for run in todo:
             note = " (made by the search: copied, not trained)" if from_search(run) else ""
-            if run.checkpoint_in(args.checkpoint_dir).is_file() and args.executor == "local":
-                note = " (stopped part-way: resumes from its checkpoint)"
+            if args.executor == "local":
+                note = run.resume_note(args.checkpoint_dir) or note
             print(run.name + note)
         copied = sum(1 for run in todo if from_search(run))
         print(f"{len(todo)} of {len(runs)} runs pending"

@@ -53,8 +53,7 @@ def run_local(
                         progress.skipped(run, "skipped: finished elsewhere since the sweep began")
                         continue
                     saved = run.checkpoint_in(checkpoints) if checkpoints is not None else None
-                    resumes = " (resumes from its checkpoint)" if saved and saved.is_file() else ""
-                    out(f"starting {run.name}{resumes}")
+                    out(f"starting {run.name}{run.resume_note(checkpoints)}")
                     # a run stopped part-way (a killed sweep) resumes from its checkpoint
                     params = {**run.params, "checkpoint": str(saved) if saved else None}
                     future = pool.submit(

@@ -18,9 +18,11 @@ from sparseconv.registry.records import (
     read_record,
     record_path,
     resolve_results_dir,
+    run_name,
 )
 from sparseconv.registry.study import (
     BUDGET_CHECK,
+    CAP_FREE,
     DEFAULTS,
     GRIDS,
     PROTOCOL,
@@ -79,10 +81,24 @@ class Run:
         """Where the run's state is saved after every epoch while it trains, so that a
         sweep started again resumes it (deleted once the record is written):
         ``<folder>/<results folder's digest>/<dataset>/[<subfolder>/]<run name>.pt``; the
-        digest of the resolved results folder keeps two studies' runs of one name apart."""
+        digest of the resolved results folder keeps two studies' runs of one name apart.
+        A data set of ``study.CAP_FREE`` keeps one state per cell, whatever the cap and
+        the folder (search, budget check or grid), ``<dataset>/<run name without the
+        cap>.pt``, kept after the record: the same run under a later cap continues it."""
         where = str(resolve_results_dir(self.params["results_dir"]).resolve())
         root = Path(folder) / hashlib.sha256(where.encode()).hexdigest()[:12] / self.dataset
+        if self.dataset in CAP_FREE:
+            return root / f"{run_name({'dataset': self.dataset, **self.params}, cap=False)}.pt"
         return (root / self.subfolder if self.subfolder else root) / f"{self.name}.pt"
+
+    def resume_note(self, folder: str | os.PathLike[str] | None) -> str:
+        """What the sweep says of a run with a saved state under ``folder``: "" where
+        there is none."""
+        if folder is None or not self.checkpoint_in(folder).is_file():
+            return ""
+        if self.dataset in CAP_FREE:
+            return " (continues its cell's saved state)"
+        return " (stopped part-way: resumes from its checkpoint)"
 
 
 def default_checkpoint_dir() -> Path:

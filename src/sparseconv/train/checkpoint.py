@@ -7,9 +7,10 @@ early stopping's counters) and the run's identity: its parameters, a digest of t
 training code, the torch version and the device type. A file of another identity is
 ignored (and replaced), so a resumed run is always one run of one training code and one
 torch build on one kind of device. Written atomically;
-:func:`~sparseconv.train.run.train_run` deletes it once the record is written, and the
-record lists the epochs after which the run was resumed (``resumed_after_epochs``) and
-the commits and CPUs that trained the epochs before them (``resumed_from_commits``,
+:func:`~sparseconv.train.run.train_run` deletes it once the record is written (a run of
+``study.CAP_FREE`` keeps it, for the same run under a later cap), and the record lists
+the epochs after which the run was resumed (``resumed_after_epochs``) and the commits
+and CPUs that trained the epochs before them (``resumed_from_commits``,
 ``resumed_from_cpus``; a CPU whose kernels round differently takes the run along another
 float path from there on, as it would have from the start).
 """
@@ -26,19 +27,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from sparseconv.registry.records import RUN_KEYS
+
 __all__ = ["IDENTITY_KEYS", "Checkpoint", "run_identity"]
 
-# the parameters that make a run what it is (not where it writes, nor its thread count)
-IDENTITY_KEYS = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_size", "limit",
-                 "pattern", "amp")  # fmt: skip
+# the run's parameters, and the sampling pattern and autocast a run may add
+IDENTITY_KEYS = (*RUN_KEYS, "pattern", "amp")
 
 
 # the package's files that decide what a run computes: the data, the layers and networks,
 # the training loops, and the registry's rows of models and data sets. The study's design
 # (registry/study.py) changes often without touching a run (a chosen rate, a grid), so
 # only its values that training reads enter the identity (``_study_values``); a change to
-# training also bumps ``study.PROTOCOL``, which is among them.
+# training also bumps ``study.PROTOCOL``, which is among them. Left out: this module
+# (saving and restoring, tested to give the run never stopped) and the record's assembly,
+# which come after training: a change to either keeps the runs in flight resumable.
 TRAINING_CODE = ("data", "nn", "train", "registry/models.py", "registry/datasets.py")
+NOT_TRAINING = ("train/checkpoint.py", "train/record.py")
 
 
 def training_code_digest() -> str:
@@ -50,6 +55,8 @@ def training_code_digest() -> str:
     for part in TRAINING_CODE:
         root = package / part
         for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if str(path.relative_to(package)) in NOT_TRAINING:
+                continue
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(package)).encode() + b"\0")
                 digest.update(path.read_bytes() + b"\0")
@@ -70,11 +77,15 @@ def _study_values(dataset: str) -> dict[str, Any]:
 
 
 def run_identity(params: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: the run's parameters, the training
-    code (:func:`training_code_digest` and the study's values it reads), the torch
-    version and the device type."""
+    """What a checkpoint must match to be resumed: the run's parameters (for a data set
+    of ``study.CAP_FREE`` all but the epoch cap), the training code
+    (:func:`training_code_digest` and the study's values it reads), the torch version and
+    the device type."""
+    from sparseconv.registry.study import CAP_FREE
+
+    free = params.get("dataset") in CAP_FREE
     return {
-        **{key: params.get(key) for key in IDENTITY_KEYS},
+        **{key: params.get(key) for key in IDENTITY_KEYS if not (free and key == "epochs")},
         "training_code": training_code_digest(),
         "study": _study_values(str(params.get("dataset"))),
         "torch_version": torch.__version__,
@@ -86,7 +97,12 @@ class Checkpoint:
     """The checkpoint file of one run at ``path`` for a run of ``identity``
     (:func:`run_identity`). :func:`~sparseconv.train.engine.fit` calls :meth:`save` after
     every epoch and :meth:`restore` before the first; ``resumed`` lists the epochs after
-    which this run was resumed, over all its restarts."""
+    which this run was resumed, over all its restarts.
+
+    ``cap``: the run's epoch cap where its identity leaves the cap out (``study.CAP_FREE``),
+    so that one file serves the run under every cap: a state saved after more epochs than
+    ``cap`` is not this run's (it went past its end), so it is neither restored nor
+    overwritten; this run's state goes to ``<stem>_ep<cap>.pt`` beside it instead."""
 
     def __init__(
         self,
@@ -94,9 +110,11 @@ class Checkpoint:
         identity: dict[str, Any],
         commit: str | None = None,
         cpu: str | None = None,
+        cap: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.identity = identity
+        self.cap = cap
         self.commit, self.cpu = commit, cpu  # of the process running now, for the record
         self.resumed: list[int] = []
         # the commits and CPUs of the parts before each resumption
@@ -145,15 +163,12 @@ class Checkpoint:
         """Load a saved state of this run into the objects and return the epoch loop's
         state; None (nothing changed) where there is no file, or one of another run or
         code, or one that cannot be read."""
-        if not self.path.is_file():
-            return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception:  # unreadable: start afresh (the next save replaces it)
-            return None
-        if not isinstance(state, dict) or state.get("identity") != self.identity:
-            return None
-        if len(state["generators"]) != len(generators):
+        state = self._read()
+        if state is not None and self.cap is not None and state["loop"]["epoch"] > self.cap:
+            # past this run's cap: keep it for the longer run, and use this cap's own file
+            self.path = self.path.with_name(f"{self.path.stem}_ep{self.cap}{self.path.suffix}")
+            state = self._read()
+        if state is None or len(state["generators"]) != len(generators):
             return None
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -165,6 +180,19 @@ class Checkpoint:
         self.resumed = [*state["resumed"], int(loop["epoch"])]
         self.commits, self.cpus = list(state["commits"]), list(state["cpus"])
         return loop
+
+    def _read(self) -> dict[str, Any] | None:
+        """The saved state of this run at ``path``; None where there is no file, or one
+        of another run or code, or one that cannot be read."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception:  # unreadable: start afresh (the next save replaces it)
+            return None
+        if not isinstance(state, dict) or state.get("identity") != self.identity:
+            return None
+        return state
 
     def remove(self) -> None:
         """Delete the file (the run's record is written)."""

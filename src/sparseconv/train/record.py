@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sparseconv.nn.networks import count_parameters
-from sparseconv.registry.records import SCHEMA_VERSION, record_path, write_record
+from sparseconv.registry.records import RUN_KEYS, SCHEMA_VERSION, record_path, write_record
 from sparseconv.registry.study import PROTOCOL
 from sparseconv.train.engine import provenance
 
@@ -29,14 +29,7 @@ def build_record(
     identity = {
         "schema_version": SCHEMA_VERSION,
         "protocol": PROTOCOL[params["dataset"]],
-        "dataset": params["dataset"],
-        "model": params["model"],
-        "sparsity": params["sparsity"],
-        "seed": params["seed"],
-        "epochs": params["epochs"],
-        "lr": params["lr"],
-        "batch_size": params["batch_size"],
-        "limit": params["limit"],
+        **{key: params[key] for key in RUN_KEYS},
     }
     return {
         **identity,

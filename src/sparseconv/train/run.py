@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from sparseconv.registry.datasets import DATASETS
-from sparseconv.registry.records import read_record
+from sparseconv.registry.records import RUN_KEYS, read_record
+from sparseconv.registry.study import CAP_FREE
 from sparseconv.train.checkpoint import Checkpoint, run_identity
 from sparseconv.train.classify import train_classification
 from sparseconv.train.depth import train_depth
@@ -84,7 +85,9 @@ def train_run(
     ``checkpoint``: a file to which the run's state is saved after every epoch; a run
     started again with the same file (same parameters, code and device type) resumes
     after the last saved epoch (:mod:`sparseconv.train.checkpoint`). The file is deleted
-    once the record is written, and the record lists the epochs it resumed after.
+    once the record is written, and the record lists the epochs it resumed after. For a
+    data set of ``study.CAP_FREE`` the file is kept instead, and the run under a later
+    cap (``epochs``) continues from it: the same run, as its training never reads the cap.
     """
     params = validate_params(
         dataset,
@@ -115,7 +118,8 @@ def train_run(
     saved = params["checkpoint"]
     state = None
     if saved is not None:
-        state = Checkpoint(saved, run_identity(params, dev), git_state()[0], cpu_model())
+        cap = params["epochs"] if dataset in CAP_FREE else None
+        state = Checkpoint(saved, run_identity(params, dev), git_state()[0], cpu_model(), cap)
     with autocast(dev, params["amp"]):
         fields, net = train(params, dev, progress, on_epoch, checkpoint=state)
     if state is not None and state.resumed:
@@ -124,13 +128,9 @@ def train_run(
         fields["resumed_from_cpus"] = state.cpus
     record = build_record(params, fields, net, dev, started_at, executor)
     save_run(record, results_dir)
-    if state is not None:
-        state.remove()
+    if state is not None and state.cap is None:
+        state.remove()  # a run of CAP_FREE keeps it: a later cap continues from it
     return record, net
-
-
-# the fields a packed record must share with the notebook's parameters
-IDENTITY = ("dataset", "model", "sparsity", "seed", "epochs", "lr", "batch_size", "limit")
 
 
 def adopt_packed_record(path: str | os.PathLike[str], params: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def adopt_packed_record(path: str | os.PathLike[str], params: dict[str, Any]) ->
     record = read_record(path)
     if not isinstance(record, dict) or record.get("executor") != "packed":
         raise ValueError(f"{path} is not the record of a packed run")
-    for key in IDENTITY:
+    for key in RUN_KEYS:
         if record.get(key) != params[key]:
             raise ValueError(
                 f"the packed record {path} has {key}={record.get(key)!r}, the notebook's "
