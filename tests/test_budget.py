@@ -96,12 +96,35 @@ def test_kitti_budgets_are_read_off_the_longest_runs_history(tmp_path):
     # the eval-mode training error is the run's own only where the budget holds the run
     assert np.isnan(frame.loc[("sparse", 40), "train_eval"])
     assert frame.loc[("sparse", 80), "train_eval"] == 0.5
-    for epochs in (40, 80):
+    # ... and, ended before its cap, the run under every later cap of the check
+    for epochs in (40, 80, 160):
         row = frame.loc[("dense", epochs)]
         assert row["val"] == 0.7 and row["kept_epoch"] == 24 and row["epochs_run"] == 30
         assert row["train_eval"] == 0.5
+    assert ("sparse", 160) not in frame.index  # capped at 80: 160 is not known
     # the margin: 5 % of raw nearest neighbour's validation MAE, mean over the levels
     assert budget_margin(frame.reset_index(), "kitti") == pytest.approx(0.05 * (1.6 + 0.8) / 2)
+
+
+def test_a_longer_caps_record_answers_for_its_cell(tmp_path):
+    # one cell capped at 80 and, continued from its state, at 160: the longer record reads
+    import json
+
+    from sparseconv.report.budget import load_budget
+
+    folder = tmp_path / "kitti" / "budget"
+    vals = [2.0 - i / 100 for i in range(80)]
+    _write(folder, _kitti_record("sparse", 0.9, 0, vals))
+    longer = _kitti_record("sparse", 0.9, 0, vals + [1.1] * 20, stopped=True)
+    longer["epochs"] = 160
+    (folder / "sparse_sp0.9_seed0_ep160.json").write_text(json.dumps(longer))
+    frame = load_budget(tmp_path, "kitti").set_index(["model", "epochs"])
+    assert len(frame) == 3  # 40, 80 and 160, once each
+    assert frame.loc[("sparse", 80), "val"] == pytest.approx(vals[79])
+    # read off the 160 record (whose run went on), not the 80 record's own row
+    assert np.isnan(frame.loc[("sparse", 80), "train_eval"])
+    assert frame.loc[("sparse", 160), "val"] == 1.1
+    assert frame.loc[("sparse", 160), "epochs_run"] == 100
 
 
 def test_kitti_budget_check_by_hand(tmp_path, monkeypatch):

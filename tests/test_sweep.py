@@ -471,16 +471,18 @@ def test_kitti_budget_check_trains_only_its_longest_budget(tmp_path, monkeypatch
     from sparseconv.sweep.runs import budget_grid
 
     setting = study.BUDGET_CHECK["kitti"]
-    assert setting["epochs"] == (40, 80) and setting["from_history"]
+    assert setting["epochs"] == (40, 80, 160) and setting["from_history"]
     runs = budget_grid("kitti", models=["dense"], results_dir=str(tmp_path))
-    # 40 epochs are read off the 80-epoch runs' histories: 2 levels x 2 seeds, 80 only
-    assert {r.params["epochs"] for r in runs} == {80} and len(runs) == 4
+    # 40 and 80 epochs are read off the 160-epoch runs' histories: 2 levels x 2 seeds
+    assert {r.params["epochs"] for r in runs} == {160} and len(runs) == 4
     assert {(r.params["sparsity"], r.params["seed"]) for r in runs} == {
         (s, seed) for s in (0.9, 0.5) for seed in (0, 1)
     }
     assert {r.params["lr"] for r in runs} == {study.LEARNING_RATES["kitti"]["dense"]}
     with pytest.raises(ValueError, match="reads 40 off"):
         budget_grid("kitti", epochs=[40])
+    with pytest.raises(ValueError, match="reads 80 off"):
+        budget_grid("kitti", epochs=[80])
     with pytest.raises(ValueError, match=r"epochs \[45\]"):
         budget_grid("mnist", epochs=[45])
     # a model without a chosen rate is held (it would train at DEFAULTS' fallback rate)
@@ -514,6 +516,26 @@ def test_a_dry_run_names_the_runs_that_resume(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert f"{runs[0].name} (stopped part-way: resumes from its checkpoint)" in lines
     assert runs[1].name in lines  # no checkpoint, no note
+
+
+def test_a_budget_run_that_a_shorter_caps_run_answers_for_is_done(tmp_path):
+    # KITTI: a run the plateau stopped before its cap of 80 is the run capped at 160
+    from sparseconv.sweep.runs import budget_grid, ended_before
+
+    where = str(tmp_path / "results")
+    runs = budget_grid("kitti", models=["dense"], results_dir=where)
+    stopped, capped = runs[0], runs[1]
+    for run, epochs_run in ((stopped, 30), (capped, 80)):
+        shorter = Run("kitti", {**run.params, "epochs": 80}, subfolder="budget")
+        shorter.record.parent.mkdir(parents=True, exist_ok=True)
+        shorter.notebook.write_text("{}")
+        history = [{"epoch": e + 1} for e in range(epochs_run)]
+        shorter.record.write_text(json.dumps({"protocol": 2, "history": history}))
+    assert ended_before(stopped).params["epochs"] == 80 and ended_before(capped) is None
+    assert stopped not in pending(runs) and capped in pending(runs)
+    # not for a grid cell, nor for another data set's check
+    cell = grid("kitti", models=["dense"], seeds=[1], sparsities=[0.5], results_dir=where)[0]
+    assert ended_before(cell) is None
 
 
 def test_a_cap_free_cell_keeps_one_state_for_every_cap_and_folder(tmp_path, capsys):

@@ -71,7 +71,7 @@ def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
         if r.get("protocol") != PROTOCOL[dataset] or r.get("limit") is not None:
             continue
         if BUDGET_CHECK[dataset].get("from_history"):
-            rows += _history_rows(r, dataset)
+            rows += [[*row, int(r["epochs"])] for row in _history_rows(r, dataset)]
             continue
         history = r.get("history") or [{}]
         rows.append(
@@ -89,18 +89,27 @@ def load_budget(results_dir: str | os.PathLike[str], dataset: str) -> pd.DataFra
                 math.nan,
             ]
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    if not BUDGET_CHECK[dataset].get("from_history"):
+        return pd.DataFrame(rows, columns=COLUMNS)
+    # a budget read off two records of one cell (a shorter cap's run that ended before
+    # it, and the longer cap's): the longer record's reading
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "cap"]).sort_values("cap", kind="stable")
+    keys = ["model", "sparsity", "seed", "epochs"]
+    return frame.drop_duplicates(keys, keep="last").drop(columns="cap").reset_index(drop=True)
 
 
 def _history_rows(record: dict, dataset: str) -> list[list]:
     """The rows of one record of a ``"from_history"`` check: one per budget B of the
     check up to the record's own, as the run capped at B: its first min(B, epochs run)
-    epochs, the kept epoch the best validation score among them."""
+    epochs, the kept epoch the best validation score among them. A run that ended before
+    its cap (the plateau stopped it) is the run under every later cap too, so it answers
+    for every budget of the check."""
     val_key, train_key, maximize = SELECTION[dataset]
     history = record.get("history") or []
+    ended = len(history) < int(record["epochs"])
     rows = []
     for budget in BUDGET_CHECK[dataset]["epochs"]:
-        if budget > int(record["epochs"]) or not history:
+        if (budget > int(record["epochs"]) and not ended) or not history:
             continue
         seen = history[:budget]
         scores = [h[val_key] for h in seen]

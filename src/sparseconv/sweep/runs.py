@@ -348,14 +348,35 @@ def pending(runs: Sequence[Run]) -> list[Run]:
     """The runs still to do: no record yet, a record of another protocol than the current
     one (``study.PROTOCOL``), or a record without its executed notebook (made outside the
     sweep, e.g. by calling ``train_run`` directly), which the sweep replaces so that every
-    run of a grid comes with the notebook that made it."""
+    run of a grid comes with the notebook that made it. A budget run that a shorter cap's
+    run answers for (:func:`ended_before`) is done."""
     return [r for r in runs if not _done(r)]
 
 
 def _done(run: Run) -> bool:
     if not (run.record.is_file() and run.notebook.is_file()):
-        return False
+        return ended_before(run) is not None
     return read_record(run.record).get("protocol", 1) == PROTOCOL[run.dataset]
+
+
+def ended_before(run: Run) -> Run | None:
+    """For a run of a ``"from_history"`` budget check (KITTI's): the same cell's run
+    under a shorter cap of the check that ended before that cap (the plateau stopped it;
+    current protocol, with its notebook), or None. Its training never reads the cap
+    (``study.CAP_FREE``), so that run is this one too, and its record answers for every
+    budget of the check (:func:`sparseconv.report.budget.load_budget`)."""
+    setting = BUDGET_CHECK.get(run.dataset, {})
+    if not setting.get("from_history") or run.subfolder != "budget":
+        return None
+    for cap in [e for e in setting["epochs"] if e < int(run.params["epochs"])]:
+        shorter = Run(run.dataset, {**run.params, "epochs": cap}, subfolder=run.subfolder)
+        if not (shorter.record.is_file() and shorter.notebook.is_file()):
+            continue
+        record = read_record(shorter.record)
+        ended = len(record.get("history") or []) < cap
+        if ended and record.get("protocol", 1) == PROTOCOL[run.dataset]:
+            return shorter
+    return None
 
 
 def from_search(run: Run) -> Run | None:

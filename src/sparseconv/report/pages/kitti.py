@@ -104,26 +104,34 @@ def kitti_budget_text(runs) -> str:
 def kitti_check_text(frame: pd.DataFrame, results_dir: str | os.PathLike[str]) -> str:
     """The budget check's progress and decision (``frame``: :func:`load_budget`)."""
     setting = BUDGET_CHECK["kitti"]
-    short, long = setting["epochs"][0], setting["epochs"][-1]
+    long = setting["epochs"][-1]
     runs = budget_grid("kitti", results_dir=str(results_dir))
     done = len(runs) - len(pending(runs))
+    shorter = join_and([str(e) for e in setting["epochs"][:-1]])
     head = (f"The check trains every model at its chosen rate at both shares with "
-            f"{len(setting['seeds'])} seeds, capped at {long} epochs, and reads the run "
-            f"capped at {short} off each one's first {short} epochs (the rate follows the "
-            "validation plateau, never the cap, so the two runs agree epoch for epoch "
-            f"until {short}; tested). {done} of its {len(runs)} runs have finished.")  # fmt: skip
+            f"{len(setting['seeds'])} seeds, capped at {long} epochs, and reads the runs "
+            f"capped at {shorter} off each one's first epochs (the rate follows the "
+            "validation plateau, never the cap, so the runs agree epoch for epoch up to "
+            f"the shorter cap; tested; a run the plateau stopped is the run under every "
+            f"cap). {done} of its {len(runs)} runs have finished.")  # fmt: skip
     chosen = sufficient_budget(frame, "kitti")
     margin = budget_margin(frame, "kitti")
+    cap = grid_epochs("kitti")
     if chosen is not None:
+        then = (f"so the grid's cap of {cap} epochs stands" if chosen <= cap else
+                f"so the grid's cells need a cap of {chosen} epochs (a new protocol) "
+                "before their verdict")  # fmt: skip
         return (f"{head} {chosen} epochs are sufficient: doubling them moved no model's "
                 f"validation MAE by {margin:.3f} m or more and no difference to the ConvNet "
-                f"by {margin / 2:.3f} m or more, so the grid's cap of "
-                f"{grid_epochs('kitti')} epochs stands.")  # fmt: skip
+                f"by {margin / 2:.3f} m or more, {then}.")  # fmt: skip
     check = budget_check(frame, "kitti")
-    if (check["sufficient"] == "no").any():
-        return (f"{head} {short} epochs are not sufficient: doubling them moves a model or "
-                "a difference by more than its limit, so the grid's cells need the longer "
-                "cap (a new protocol) before their verdict.")  # fmt: skip
+    failed = [int(b) for b, ok in zip(check["budget (epochs)"], check["sufficient"],
+                                      strict=True) if ok == "no"]  # fmt: skip
+    if failed:
+        return (f"{head} {join_and([str(b) for b in failed])} epochs are not sufficient: "
+                "doubling them moves a model or a difference by more than its limit, so "
+                f"the grid's cap of {cap} epochs does not stand; the longer caps are judged "
+                "as their runs finish.")  # fmt: skip
     untrained = untuned("kitti", list(tuned_models("kitti")))
     waits = (f" It waits for the rates of {join_and([MODEL_LABELS[m] for m in untrained])}."
              if untrained else "")  # fmt: skip
