@@ -105,6 +105,28 @@ def test_a_kitti_run_under_a_later_cap_continues_the_earlier_caps_state(
     assert path.read_bytes() == kept and (tmp_path / "cell_ep2.pt").is_file()
 
 
+@pytest.mark.slow
+def test_a_longer_run_leaves_each_check_caps_end_state_on_its_way(data_dir, tmp_path, monkeypatch):
+    # the budget check's runs train to its longest cap; the grid's cell at a shorter cap
+    # (the same run up to it) then finishes from the state the longer run left there
+    from sparseconv.registry import study
+    from sparseconv.train import lidar
+    from sparseconv.train.run import train_run
+
+    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
+    monkeypatch.setitem(study.BUDGET_CHECK, "kitti", {**study.BUDGET_CHECK["kitti"],
+                                                       "epochs": (2, 4)})  # fmt: skip
+    args = dict(sparsity=0.9, model="sparse", lr=0.003, batch_size=1, seed=2, limit=30,
+                data_dir=str(data_dir), results_dir=None, progress=False, threads=1)  # fmt: skip
+    path = tmp_path / "cell.pt"
+    fresh, _ = train_run("kitti", epochs=2, **args)
+    train_run("kitti", epochs=4, checkpoint=path, **args)
+    assert (tmp_path / "cell_ep2.pt").is_file() and (tmp_path / "cell_ep4.pt").is_file()
+    short, _ = train_run("kitti", epochs=2, checkpoint=path, **args)
+    _same_run(fresh, short)
+    assert short["resumed_after_epochs"] == [2]  # nothing trained: evaluated only
+
+
 def test_a_state_past_the_cap_is_neither_restored_nor_overwritten(tmp_path):
     path = tmp_path / "cell.pt"
     identity = {"model": "sparse", "seed": 0, "training_code": "abc", "torch_version": "x"}

@@ -93,6 +93,27 @@ def run_identity(params: dict[str, Any], device: torch.device) -> dict[str, Any]
     }
 
 
+def _write(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to ``path`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cap_epochs(identity: dict[str, Any]) -> tuple[int, ...]:
+    """The caps whose end state a run of a ``study.CAP_FREE`` data set keeps on its way
+    (:meth:`Checkpoint.save`): its budget check's, the grid's among them."""
+    from sparseconv.registry.study import BUDGET_CHECK
+
+    return tuple(BUDGET_CHECK.get(str(identity.get("dataset")), {}).get("epochs", ()))
+
+
 class Checkpoint:
     """The checkpoint file of one run at ``path`` for a run of ``identity``
     (:func:`run_identity`). :func:`~sparseconv.train.engine.fit` calls :meth:`save` after
@@ -102,7 +123,8 @@ class Checkpoint:
     ``cap``: the run's epoch cap where its identity leaves the cap out (``study.CAP_FREE``),
     so that one file serves the run under every cap: a state saved after more epochs than
     ``cap`` is not this run's (it went past its end), so it is neither restored nor
-    overwritten; this run's state goes to ``<stem>_ep<cap>.pt`` beside it instead."""
+    overwritten; this run's state is ``<stem>_ep<cap>.pt`` beside it instead, which a
+    longer run leaves on its way through each cap of the budget check."""
 
     def __init__(
         self,
@@ -112,7 +134,7 @@ class Checkpoint:
         cpu: str | None = None,
         cap: int | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = self.base = Path(path)
         self.identity = identity
         self.cap = cap
         self.commit, self.cpu = commit, cpu  # of the process running now, for the record
@@ -143,15 +165,18 @@ class Checkpoint:
             "torch_rng": torch.get_rng_state(),
             "loop": loop,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write(state, self.path)
+        epoch = int(loop["epoch"])
+        if self.cap is not None and epoch in _cap_epochs(self.identity) and not loop.get("stopped"):
+            # the end state of this run under the cap ``epoch`` (the budget check's caps,
+            # one of which the grid takes): that run finishes from it with its evaluation
+            # alone, even after this one has gone on
+            _write(state, self._at(epoch))
+
+    def _at(self, cap: int) -> Path:
+        """The file of this run's state under ``cap`` where the cell's own file has gone
+        past it: ``<stem>_ep<cap>.pt`` beside it."""
+        return self.base.with_name(f"{self.base.stem}_ep{cap}{self.base.suffix}")
 
     def restore(
         self,
@@ -166,7 +191,7 @@ class Checkpoint:
         state = self._read()
         if state is not None and self.cap is not None and state["loop"]["epoch"] > self.cap:
             # past this run's cap: keep it for the longer run, and use this cap's own file
-            self.path = self.path.with_name(f"{self.path.stem}_ep{self.cap}{self.path.suffix}")
+            self.path = self._at(self.cap)
             state = self._read()
         if state is None or len(state["generators"]) != len(generators):
             return None
