@@ -213,6 +213,9 @@ def test_the_study_values_a_run_reads_enter_its_identity(monkeypatch):
     before = run_identity(params, torch.device("cpu"))
     monkeypatch.setitem(study.LEARNING_RATES, "kitti", {"sparse": 0.5})  # not read by a run
     assert run_identity(params, torch.device("cpu")) == before
+    # a new protocol that changes the grid only (KITTI's cap, say) keeps the states
+    monkeypatch.setitem(study.PROTOCOL, "kitti", study.PROTOCOL["kitti"] + 1)
+    assert run_identity(params, torch.device("cpu")) == before
     monkeypatch.setattr(study, "LIDAR_STEPS", 7)  # read by every KITTI run
     assert run_identity(params, torch.device("cpu")) != before
 

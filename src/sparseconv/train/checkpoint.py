@@ -38,8 +38,10 @@ IDENTITY_KEYS = (*RUN_KEYS, "pattern", "amp")
 # the package's files that decide what a run computes: the data, the layers and networks,
 # the training loops, and the registry's rows of models and data sets. The study's design
 # (registry/study.py) changes often without touching a run (a chosen rate, a grid), so
-# only its values that training reads enter the identity (``_study_values``); a change to
-# training also bumps ``study.PROTOCOL``, which is among them. Left out: this module
+# only its values that training reads enter the identity (``_study_values``). A protocol's
+# number is not among them: a new protocol that changes a grid only (its cap, its seeds)
+# keeps its runs' states, and one that changes training changes this code or those
+# values. Left out: this module
 # (saving and restoring, tested to give the run never stopped) and the record's assembly,
 # which come after training: a change to either keeps the runs in flight resumable.
 TRAINING_CODE = ("data", "nn", "train", "registry/models.py", "registry/datasets.py")
@@ -68,7 +70,6 @@ def _study_values(dataset: str) -> dict[str, Any]:
     from sparseconv.registry import study
 
     return {
-        "protocol": study.PROTOCOL.get(dataset),
         "defaults": study.DEFAULTS.get(dataset),
         "early_stopping": study.EARLY_STOPPING.get(dataset),
         "lidar": [list(study.LIDAR_CROP), study.LIDAR_STEPS] if dataset == "kitti" else None,
