@@ -199,6 +199,9 @@ def test_search_progress_names_the_choice_and_the_wait(tmp_path, monkeypatch):
     assert "4 of its 24 runs have finished" in text
     assert "Chosen so far: ConvNet 0.01." in text
     assert "errs 1.600 m at 10 % kept and 1.100 m at 50 % kept on the same validation" in text
+    # a network that loses to interpolation with no training is named, level by level
+    assert "At 10 % kept, every model's best rate so far is below it." in text
+    assert "At 50 % kept, no rate tried so far brings ConvNet (best 1.200 m) below it." in text
     # the figure draws that baseline in each panel
     from sparseconv.report.figures.training import search_curves
 

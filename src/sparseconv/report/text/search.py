@@ -28,6 +28,31 @@ def _seed_range(dataset: str, protocol: int) -> str:
     return f"{seeds[0]} to {seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
+def _against_nearest(frame, nearest, dataset: str, levels) -> str:
+    """Sentences naming, per training level, the models whose best validation error over
+    the rates tried so far lies above raw nearest neighbour's (a network that loses to
+    interpolation with no training is a finding to explain), and those below it."""
+    best = frame[~frame["diverged"].astype(bool)].groupby(["sparsity", "model"])["val"].min()
+    out = ""
+    for level in [v for v in levels if v in nearest.index]:
+        here = best[best.index.get_level_values("sparsity") == level].droplevel("sparsity")
+        if here.empty:
+            continue
+        order = sorted(here.index, key=list(MODEL_LABELS).index)
+        above = [f"{MODEL_LABELS[m]} (best {here[m]:.3f} m)" for m in order
+                 if here[m] > nearest[level]]  # fmt: skip
+        below = [f"{MODEL_LABELS[m]} ({here[m]:.3f} m)" for m in order
+                 if here[m] <= nearest[level]]  # fmt: skip
+        where = level_text(dataset, level)
+        if above:
+            out += (f" At {where}, no rate tried so far brings {join_and(above)} below it"
+                    + (f"; {join_and(below)} {'is' if len(below) == 1 else 'are'} below it"
+                       if below else "") + ".")  # fmt: skip
+        else:
+            out += f" At {where}, every model's best rate so far is below it."
+    return out
+
+
 def search_progress(
     dataset: str, results_dir: str | os.PathLike[str] = "results", protocol: int | None = None
 ) -> str:
@@ -69,6 +94,7 @@ def search_progress(
         text += (" Raw nearest neighbour, with no training, errs " + join_and(
             [f"{nearest[s]:.3f} m at {level_text(dataset, s)}" for s in spec["sparsities"]
              if s in nearest.index]) + " on the same validation inputs.")  # fmt: skip
+        text += _against_nearest(frame, nearest, dataset, spec["sparsities"])
     chosen = best_learning_rates(results_dir, dataset, protocol=protocol)
     if chosen:
         text += " Chosen so far: " + "; ".join(
