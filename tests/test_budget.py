@@ -150,6 +150,24 @@ def test_kitti_budget_check_by_hand(tmp_path, monkeypatch):
     assert check["sufficient"] == "no"
 
 
+def test_the_kitti_page_states_the_largest_change_while_the_check_runs(tmp_path, monkeypatch):
+    import sparseconv.report.budget as budget
+    from sparseconv.report.budget import load_budget
+    from sparseconv.report.pages.kitti import kitti_check_text
+
+    monkeypatch.setattr(budget, "tuned_models", lambda d: ("sparse", "dense"))
+    folder = tmp_path / "kitti" / "budget"
+    # one seed: the ConvNet keeping 50 % gains 0.09 m from 40 to 80 epochs, then stops
+    _write(folder, _kitti_record("dense", 0.5, 0, [1.0] * 40 + [0.91] * 30, nn=1.0,
+                                 stopped=True))  # fmt: skip
+    _write(folder, _kitti_record("dense", 0.9, 0, [1.5] * 26, nn=1.6, stopped=True))
+    text = kitti_check_text(load_budget(tmp_path, "kitti"), tmp_path)
+    assert "no budget is judged yet" in text
+    # limit: 5 % of the mean of raw nearest neighbour's 1.0 and 1.6 m
+    assert ("So far the largest change is ConvNet's keeping 50 % (1 seed): 0.090 m from 40 "
+            "to 80 epochs, above the limit of 0.065 m.") in text  # fmt: skip
+
+
 def test_the_kitti_page_states_the_checks_decision(tmp_path, monkeypatch):
     import sparseconv.report.budget as budget
     from sparseconv.report.budget import load_budget

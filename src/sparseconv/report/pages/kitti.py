@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ from sparseconv.report.analysis import load_study
 from sparseconv.report.budget import (
     budget_check,
     budget_margin,
+    budget_means,
     budget_table,
     load_budget,
     sufficient_budget,
@@ -135,7 +137,31 @@ def kitti_check_text(frame: pd.DataFrame, results_dir: str | os.PathLike[str]) -
     untrained = untuned("kitti", list(tuned_models("kitti")))
     waits = (f" It waits for the rates of {join_and([MODEL_LABELS[m] for m in untrained])}."
              if untrained else "")  # fmt: skip
-    return f"{head} The check is not complete, so no budget is judged yet.{waits}"
+    return (f"{head} The check is not complete, so no budget is judged yet."
+            f"{_largest_move_so_far(frame, margin)}{waits}")  # fmt: skip
+
+
+def _largest_move_so_far(frame: pd.DataFrame, margin: float) -> str:
+    """While the check is incomplete: the largest change of one model's mean validation
+    MAE, over the cells (model, share) that have both budgets of a doubling, against
+    the limit; "" where no cell has."""
+    means = budget_means(frame)
+    moves = []
+    epochs = BUDGET_CHECK["kitti"]["epochs"]
+    for budget, double in zip(epochs, epochs[1:], strict=False):
+        a = means[means["epochs"] == budget].set_index(["model", "sparsity"])
+        b = means[means["epochs"] == double].set_index(["model", "sparsity"])
+        both = a.index.intersection(b.index)
+        moves += [(abs(b.loc[k, "val"] - a.loc[k, "val"]), k, budget, double, int(a.loc[k, "n"]))
+                  for k in both]  # fmt: skip
+    if not moves or not math.isfinite(margin):
+        return ""
+    move, (model, sparsity), budget, double, seeds = max(moves)
+    side = "above" if move >= margin else "within"
+    return (f" So far the largest change is {MODEL_LABELS[model]}'s keeping "
+            f"{round(100 * (1 - sparsity))} % ({seeds} seed{'s' if seeds > 1 else ''}): "
+            f"{move:.3f} m from {budget} to {double} epochs, {side} the limit of "
+            f"{margin:.3f} m.")  # fmt: skip
 
 
 def _budget_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
