@@ -39,6 +39,22 @@ def budget_chosen(monkeypatch):
                 monkeypatch.setitem(study.GRID_EPOCHS[dataset], protocol, 15)
 
 
+@pytest.fixture
+def quick_kitti(monkeypatch) -> None:
+    """KITTI runs at two steps an epoch, evaluated after training at one test share and
+    without the ground-truth frames: for tests that compare training and its test error
+    (resuming, caps), not the evaluation."""
+    import dataclasses
+
+    from sparseconv.registry import datasets
+    from sparseconv.train import lidar
+
+    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
+    monkeypatch.setattr(lidar, "_ground_truth", lambda net, data_dir, dev: ([], None))
+    kitti = dataclasses.replace(datasets.DATASETS["kitti"], test_levels=(0.9,))
+    monkeypatch.setitem(datasets.DATASETS, "kitti", kitti)
+
+
 @pytest.fixture(scope="session")
 def depth_record() -> dict:
     """A real depth record of the current protocol from a tiny run (64 maps, 2 epochs):

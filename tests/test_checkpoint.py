@@ -48,11 +48,9 @@ def _resumed_run(dataset, tmp_path, stop, **args):
 
 
 @pytest.mark.slow
-def test_a_kitti_run_stopped_and_resumed_is_the_run_never_stopped(data_dir, tmp_path, monkeypatch):
-    from sparseconv.train import lidar
+def test_a_kitti_run_stopped_and_resumed_is_the_run_never_stopped(data_dir, tmp_path, quick_kitti):
     from sparseconv.train.run import train_run
 
-    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
     args = dict(sparsity=0.9, model="sparse", epochs=4, lr=0.003, batch_size=1, seed=2,
                 limit=30, data_dir=str(data_dir), results_dir=tmp_path / "results",
                 progress=False, threads=1)  # fmt: skip
@@ -79,14 +77,12 @@ def test_a_classification_run_resumes_its_schedule_and_batches(data_dir, tmp_pat
 
 @pytest.mark.slow
 def test_a_kitti_run_under_a_later_cap_continues_the_earlier_caps_state(
-    data_dir, tmp_path, monkeypatch
+    data_dir, tmp_path, quick_kitti
 ):
     # KITTI's training never reads its cap: the run capped at 4 is the run capped at 2
     # continued, so the budget check's and the grid's longer caps cost only the extra epochs
-    from sparseconv.train import lidar
     from sparseconv.train.run import train_run
 
-    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
     args = dict(sparsity=0.9, model="sparse", lr=0.003, batch_size=1, seed=2, limit=30,
                 data_dir=str(data_dir), results_dir=None, progress=False, threads=1)  # fmt: skip
     path = tmp_path / "cell.pt"
@@ -106,14 +102,14 @@ def test_a_kitti_run_under_a_later_cap_continues_the_earlier_caps_state(
 
 
 @pytest.mark.slow
-def test_a_longer_run_leaves_each_check_caps_end_state_on_its_way(data_dir, tmp_path, monkeypatch):
+def test_a_longer_run_leaves_each_check_caps_end_state_on_its_way(
+    data_dir, tmp_path, monkeypatch, quick_kitti
+):
     # the budget check's runs train to its longest cap; the grid's cell at a shorter cap
     # (the same run up to it) then finishes from the state the longer run left there
     from sparseconv.registry import study
-    from sparseconv.train import lidar
     from sparseconv.train.run import train_run
 
-    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
     monkeypatch.setitem(study.BUDGET_CHECK, "kitti", {**study.BUDGET_CHECK["kitti"],
                                                        "epochs": (2, 4)})  # fmt: skip
     args = dict(sparsity=0.9, model="sparse", lr=0.003, batch_size=1, seed=2, limit=30,

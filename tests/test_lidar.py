@@ -153,12 +153,10 @@ def test_a_kitti_record_keeps_its_completion_of_the_first_ground_truth_frame(dat
 
 
 @pytest.mark.slow
-def test_a_run_capped_later_is_the_same_run_up_to_the_earlier_cap(data_dir, monkeypatch):
+def test_a_run_capped_later_is_the_same_run_up_to_the_earlier_cap(data_dir, quick_kitti):
     # what lets the KITTI budget check read 40 epochs off an 80-epoch run's history
-    from sparseconv.train import lidar
     from sparseconv.train.run import train_run
 
-    monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
     args = dict(sparsity=0.9, model="sparse", lr=0.003, batch_size=1, seed=3, limit=30,
                 data_dir=str(data_dir), results_dir=None, progress=False, threads=1)  # fmt: skip
     short, _ = train_run("kitti", epochs=2, **args)
