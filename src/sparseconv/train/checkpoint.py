@@ -41,9 +41,9 @@ IDENTITY_KEYS = (*RUN_KEYS, "pattern", "amp")
 # only its values that training reads enter the identity (``_study_values``). A protocol's
 # number is not among them: a new protocol that changes a grid only (its cap, its seeds)
 # keeps its runs' states, and one that changes training changes this code or those
-# values. Left out: this module
-# (saving and restoring, tested to give the run never stopped) and the record's assembly,
-# which come after training: a change to either keeps the runs in flight resumable.
+# values. Left out: this module (saving and restoring, tested to give the run never
+# stopped) and the record's assembly, which come after training: a change to either
+# keeps the runs in flight resumable.
 TRAINING_CODE = ("data", "nn", "train", "registry/models.py", "registry/datasets.py")
 NOT_TRAINING = ("train/checkpoint.py", "train/record.py")
 
