@@ -10,6 +10,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``pytest -n auto``) each worker is a process of its own: one
+    CPU thread each, for it and the kernels and workers it starts, so that n workers on
+    n cores share them instead of oversubscribing them.
+
+    The tests that start Jupyter kernels (notebooks, sweeps, Ray, JupyterLab) share the
+    xdist group "kernels" (``--dist=loadgroup``): one worker runs them, one after the
+    other as without xdist, since a kernel's TCP ports are picked free and bound a moment
+    later, and a kernel started at that moment by another worker can take them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
 def shared_data() -> Path:
     """The data folder the tests use: $SPARSECONV_DATA, else ../shared/data beside the repo."""
     env = os.environ.get("SPARSECONV_DATA")
@@ -41,15 +58,16 @@ def budget_chosen(monkeypatch):
 
 @pytest.fixture
 def quick_kitti(monkeypatch) -> None:
-    """KITTI runs at two steps an epoch, evaluated after training at one test share and
-    without the ground-truth frames: for tests that compare training and its test error
-    (resuming, caps), not the evaluation."""
+    """KITTI runs at two steps an epoch, evaluated after training at one test share, on
+    two training frames and without the ground-truth frames: for tests that compare
+    training and its test error (resuming, caps), not the evaluation."""
     import dataclasses
 
     from sparseconv.registry import datasets
     from sparseconv.train import lidar
 
     monkeypatch.setattr(lidar, "LIDAR_STEPS", 2)
+    monkeypatch.setattr(lidar, "N_TRAIN_EVAL", 2)
     monkeypatch.setattr(lidar, "_ground_truth", lambda net, data_dir, dev: ([], None))
     kitti = dataclasses.replace(datasets.DATASETS["kitti"], test_levels=(0.9,))
     monkeypatch.setitem(datasets.DATASETS, "kitti", kitti)

@@ -22,7 +22,12 @@ from sparseconv.sweep.runs import grid
 
 # Ray reads this when it is imported: keep the head and this driver on loopback
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("budget_chosen")]  # minutes of CPU
+# minutes of CPU; one xdist worker starts every kernel
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("budget_chosen"),
+    pytest.mark.xdist_group("kernels"),
+]
 
 ray = pytest.importorskip(
     "ray", reason='the cluster extra is not installed: pip install -e ".[cluster]"'

@@ -92,6 +92,7 @@ def test_selection_replaces_the_grid_lists(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("kernels")
 def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
     runs = grid(
         "mnist",

@@ -21,7 +21,8 @@ import pytest
 
 from .conftest import ROOT, SCREENSHOTS, missing
 
-pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
+# minutes of CPU: pytest -m "not slow" skips it; one xdist worker starts every kernel
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kernels")]
 
 NOTEBOOK = "notebooks/mnist.ipynb"
 
