@@ -15,10 +15,11 @@ def pytest_configure(config: pytest.Config) -> None:
     CPU thread each, for it and the kernels and workers it starts, so that n workers on
     n cores share them instead of oversubscribing them.
 
-    The tests that start Jupyter kernels (notebooks, sweeps, Ray, JupyterLab) share the
-    xdist group "kernels" (``--dist=loadgroup``): one worker runs them, one after the
-    other as without xdist, since a kernel's TCP ports are picked free and bound a moment
-    later, and a kernel started at that moment by another worker can take them."""
+    A kernel's TCP ports are picked free and bound a moment later, and a process that
+    binds one in between leaves the kernel unable to start: the sweep then starts it
+    again (``sweep.execute.KERNEL_START_TRIES``), as do the notebook tests. The Ray
+    head and JupyterLab, which bind ports of their own, share the xdist group "servers"
+    (``--dist=loadgroup``): one worker starts them, one after the other."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 

@@ -51,7 +51,6 @@ def test_a_packed_record_must_be_the_notebooks_run(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("kernels")
 def test_the_packed_executor_writes_what_the_local_one_writes(tmp_path, data_dir):
     packed = small_grid(tmp_path / "packed", data_dir)
     broken = Run("mnist", {**packed[0].params, "model": "bogus"})

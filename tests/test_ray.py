@@ -22,11 +22,11 @@ from sparseconv.sweep.runs import grid
 
 # Ray reads this when it is imported: keep the head and this driver on loopback
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-# minutes of CPU; one xdist worker starts every kernel
+# minutes of CPU; one xdist worker starts the Ray head and JupyterLab (conftest)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.usefixtures("budget_chosen"),
-    pytest.mark.xdist_group("kernels"),
+    pytest.mark.xdist_group("servers"),
 ]
 
 ray = pytest.importorskip(

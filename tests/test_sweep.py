@@ -92,7 +92,6 @@ def test_selection_replaces_the_grid_lists(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("kernels")
 def test_sweep_runs_resumes_and_reports_failures(tmp_path, data_dir):
     runs = grid(
         "mnist",
@@ -567,3 +566,44 @@ def test_a_cap_free_cell_keeps_one_state_for_every_cap_and_folder(tmp_path, caps
                  "--dry-run", "--results-dir", where,
                  "--checkpoint-dir", str(tmp_path / "states")]) == 0  # fmt: skip
     assert f"{cell.name} (continues its cell's saved state)" in capsys.readouterr().out
+
+
+def test_a_kernel_that_does_not_start_is_started_again(monkeypatch):
+    # jupyter_client's messages for a kernel that never answered; no cell ran
+    import papermill as pm
+
+    from sparseconv.sweep import execute
+
+    tries: list[dict] = []
+
+    def slow_to_start(source, output, parameters, **kwargs):
+        tries.append(parameters)
+        if len(tries) < execute.KERNEL_START_TRIES:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        folder = execute.Path(parameters["results_dir"]) / "mnist"
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"seed": parameters["seed"]}))
+        execute.Path(output).write_text(json.dumps({"cells": [], "metadata": {}}))
+
+    monkeypatch.setattr(pm, "execute_notebook", slow_to_start)
+    record, _, _ = execute.execute_notebook("{}", {"seed": 3}, threads=None)
+    assert record == {"seed": 3} and len(tries) == execute.KERNEL_START_TRIES
+
+    def fails(message):
+        def run(*args, **kwargs):
+            tries.append(message)
+            raise RuntimeError(message)
+
+        return run
+
+    for message, expected in [
+        ("Kernel didn't respond in 60 seconds", execute.KERNEL_START_TRIES),
+        ("Kernel died before replying to kernel_info", execute.KERNEL_START_TRIES),
+        ("Kernel died", 1),  # a kernel lost while running: the run's own failure
+        ("CUDA out of memory", 1),
+    ]:
+        tries.clear()
+        monkeypatch.setattr(pm, "execute_notebook", fails(message))
+        with pytest.raises(RuntimeError, match=message):
+            execute.execute_notebook("{}", {"seed": 3}, threads=None)
+        assert len(tries) == expected, message

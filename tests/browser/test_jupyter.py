@@ -21,8 +21,9 @@ import pytest
 
 from .conftest import ROOT, SCREENSHOTS, missing
 
-# minutes of CPU: pytest -m "not slow" skips it; one xdist worker starts every kernel
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kernels")]
+# minutes of CPU: pytest -m "not slow" skips it; one xdist worker starts the Ray head and
+# JupyterLab (conftest)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("servers")]
 
 NOTEBOOK = "notebooks/mnist.ipynb"
 

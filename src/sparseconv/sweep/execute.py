@@ -16,8 +16,21 @@ from sparseconv.registry.paths import project_root
 from sparseconv.registry.records import atomic_write_text, write_record
 from sparseconv.sweep.runs import Run, pending
 
-__all__ = ["notebook_source", "execute_notebook", "compact_notebook", "save_result",
-           "Progress", "summary_line"]  # fmt: skip
+__all__ = ["notebook_source", "execute_notebook", "kernel_not_started", "compact_notebook",
+           "save_result", "Progress", "summary_line"]  # fmt: skip
+
+# jupyter_client picks a kernel's TCP ports free and the kernel binds them a moment later;
+# a process that binds one in between (another kernel starting, a Ray worker) leaves the
+# kernel unable to start, and its client waits for it in vain. No cell has run then, so
+# the run starts again, up to this many tries in all.
+KERNEL_START_TRIES = 3
+_NOT_STARTED = ("Kernel didn't respond", "Kernel died before replying to kernel_info")
+
+
+def kernel_not_started(exc: BaseException) -> bool:
+    """True for the error of a notebook whose kernel never started (no cell ran), which
+    jupyter_client raises as a RuntimeError with one of two messages."""
+    return type(exc) is RuntimeError and str(exc).startswith(_NOT_STARTED)
 
 
 def notebook_source(dataset: str) -> str:
@@ -32,7 +45,9 @@ def execute_notebook(
 
     Returns ``(record, executed notebook text, seconds)``. The notebook writes its
     record into a temporary results folder; nothing outside the temporary folder is
-    touched. Raises RuntimeError with the notebook's error if a cell fails.
+    touched. Raises RuntimeError with the notebook's error if a cell fails. A kernel
+    that does not start (:func:`kernel_not_started`) is started again, up to
+    ``KERNEL_START_TRIES`` tries in all.
     """
     import papermill as pm
 
@@ -47,18 +62,23 @@ def execute_notebook(
             run_params["threads"] = threads
             for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
                 os.environ[var] = str(threads)
-        try:
-            pm.execute_notebook(
-                str(source),
-                str(output),
-                parameters=run_params,
-                cwd=str(folder),
-                progress_bar=False,
-                log_output=False,
-                kernel_name="python3",
-            )
-        except pm.PapermillExecutionError as exc:
-            raise RuntimeError(f"{exc.ename}: {exc.evalue}") from None
+        for attempt in range(1, KERNEL_START_TRIES + 1):
+            try:
+                pm.execute_notebook(
+                    str(source),
+                    str(output),
+                    parameters=run_params,
+                    cwd=str(folder),
+                    progress_bar=False,
+                    log_output=False,
+                    kernel_name="python3",
+                )
+                break
+            except pm.PapermillExecutionError as exc:
+                raise RuntimeError(f"{exc.ename}: {exc.evalue}") from None
+            except RuntimeError as exc:
+                if not kernel_not_started(exc) or attempt == KERNEL_START_TRIES:
+                    raise
         records = list((folder / "results").rglob("*.json"))
         if len(records) != 1:
             raise RuntimeError(f"the notebook wrote {len(records)} records, expected 1")
