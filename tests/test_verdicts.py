@@ -98,3 +98,26 @@ def test_power_by_the_textbook():
     assert p.seeds_equivalence >= p.seeds_superiority
     assert math.isnan(power_analysis(sd=math.nan, n=3, margin=1.0).mde)
     assert math.isinf(power_analysis(sd=1.0, n=5, margin=0.0).seeds_equivalence)
+
+
+def test_the_seed_search_finds_what_a_scan_finds():
+    # the smallest n reaching 80 % power, against a plain scan of every n; effects from
+    # one needing a handful of seeds to one needing more than the search's limit (inf)
+    from statsmodels.stats.power import TTestPower
+
+    from sparseconv.report.verdicts import POWER, _smallest_n
+
+    analysis = TTestPower()
+    for size in (5.0, 2.0, 1.0, 0.5, 0.2, 0.1):
+        for alpha in (0.025, 0.05):
+
+            def power_at(k: int, size: float = size, alpha: float = alpha) -> float:
+                return float(analysis.power(size, k, alpha, alternative="larger"))
+
+            scan = next((float(k) for k in range(2, 500) if power_at(k) >= POWER), math.inf)
+            assert _smallest_n(power_at, stop=500) == scan, (size, alpha)
+    assert _smallest_n(lambda k: 1.0) == 2.0
+    assert math.isinf(_smallest_n(lambda k: 0.0))
+    # a NaN where the doubling lands (statsmodels at a very large n): the scan's answer
+    assert _smallest_n(lambda k: math.nan if k > 40 else float(k >= 37)) == 37.0
+    assert math.isinf(_smallest_n(lambda k: math.nan if k > 40 else 0.0))
