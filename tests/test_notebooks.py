@@ -9,7 +9,7 @@ import papermill as pm
 import pytest
 
 from sparseconv.registry.records import validate_record
-from sparseconv.sweep.execute import KERNEL_START_TRIES, kernel_not_started
+from sparseconv.sweep.execute import papermill_until_started
 
 pytestmark = pytest.mark.slow  # minutes of CPU: pytest -m "not slow" skips it
 
@@ -21,20 +21,7 @@ def run_notebook(name, tmp_path, cwd, **params):
     does not start (its ports taken meanwhile, see conftest) is started again, as the
     sweep does."""
     output = tmp_path / f"{name}-out.ipynb"
-    for attempt in range(1, KERNEL_START_TRIES + 1):
-        try:
-            pm.execute_notebook(
-                str(ROOT / "notebooks" / f"{name}.ipynb"),
-                str(output),
-                parameters=params,
-                cwd=str(cwd),
-                progress_bar=False,
-                kernel_name="python3",
-            )
-            return output
-        except RuntimeError as exc:
-            if not kernel_not_started(exc) or attempt == KERNEL_START_TRIES:
-                raise
+    papermill_until_started(ROOT / "notebooks" / f"{name}.ipynb", output, params, cwd)
     return output
 
 

@@ -16,8 +16,9 @@ from sparseconv.registry.paths import project_root
 from sparseconv.registry.records import atomic_write_text, write_record
 from sparseconv.sweep.runs import Run, pending
 
-__all__ = ["notebook_source", "execute_notebook", "kernel_not_started", "compact_notebook",
-           "save_result", "Progress", "summary_line"]  # fmt: skip
+__all__ = ["notebook_source", "execute_notebook", "papermill_until_started",
+           "kernel_not_started", "compact_notebook", "save_result", "Progress",
+           "summary_line"]  # fmt: skip
 
 # jupyter_client picks a kernel's TCP ports free and the kernel binds them a moment later;
 # a process that binds one in between (another kernel starting, a Ray worker) leaves the
@@ -33,6 +34,32 @@ def kernel_not_started(exc: BaseException) -> bool:
     return type(exc) is RuntimeError and str(exc).startswith(_NOT_STARTED)
 
 
+def papermill_until_started(
+    source: Path, output: Path, parameters: dict[str, Any], cwd: Path, log_output: bool = True
+) -> None:
+    """Execute ``source`` into ``output`` with papermill (kernel ``python3``, no progress
+    bar), starting it again while its kernel never starts (:func:`kernel_not_started`), up
+    to ``KERNEL_START_TRIES`` tries in all. Any other error, and the last try's, is raised
+    as papermill raised it."""
+    import papermill as pm
+
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            pm.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters,
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=log_output,
+                kernel_name="python3",
+            )
+            return
+        except RuntimeError as exc:
+            if not kernel_not_started(exc) or attempt == KERNEL_START_TRIES:
+                raise
+
+
 def notebook_source(dataset: str) -> str:
     """The text of ``notebooks/<dataset>.ipynb``."""
     return (project_root() / "notebooks" / f"{dataset}.ipynb").read_text()
@@ -46,8 +73,7 @@ def execute_notebook(
     Returns ``(record, executed notebook text, seconds)``. The notebook writes its
     record into a temporary results folder; nothing outside the temporary folder is
     touched. Raises RuntimeError with the notebook's error if a cell fails. A kernel
-    that does not start (:func:`kernel_not_started`) is started again, up to
-    ``KERNEL_START_TRIES`` tries in all.
+    that does not start is started again (:func:`papermill_until_started`).
     """
     import papermill as pm
 
@@ -62,23 +88,10 @@ def execute_notebook(
             run_params["threads"] = threads
             for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
                 os.environ[var] = str(threads)
-        for attempt in range(1, KERNEL_START_TRIES + 1):
-            try:
-                pm.execute_notebook(
-                    str(source),
-                    str(output),
-                    parameters=run_params,
-                    cwd=str(folder),
-                    progress_bar=False,
-                    log_output=False,
-                    kernel_name="python3",
-                )
-                break
-            except pm.PapermillExecutionError as exc:
-                raise RuntimeError(f"{exc.ename}: {exc.evalue}") from None
-            except RuntimeError as exc:
-                if not kernel_not_started(exc) or attempt == KERNEL_START_TRIES:
-                    raise
+        try:
+            papermill_until_started(source, output, run_params, folder, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            raise RuntimeError(f"{exc.ename}: {exc.evalue}") from None
         records = list((folder / "results").rglob("*.json"))
         if len(records) != 1:
             raise RuntimeError(f"the notebook wrote {len(records)} records, expected 1")
