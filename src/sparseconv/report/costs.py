@@ -15,6 +15,7 @@ from sparseconv.report.analysis import load_study, run_times, timed_runs
 from sparseconv.report.tables import markdown_table
 from sparseconv.sweep.plan import estimate_hours
 from sparseconv.sweep.runs import budget_grid
+from sparseconv.sweep.tuning import load_tuning
 
 __all__ = ["cost_rows", "README_BEGIN", "README_END", "readme_block", "refresh_readme"]
 
@@ -36,9 +37,28 @@ def _hours(hours: float) -> str:
     return f"{hours:.1f} CPU-hours, about {hours / LANES:.1f} h on {LANES} lanes"
 
 
+def _search_rows(root: Path, dataset: str) -> list[dict[str, str]]:
+    """For a data set whose grid has no runs yet: what its search's runs cost on one CPU
+    thread, per run and per epoch (ranges over the runs; early stopping ends some runs
+    before their budget)."""
+    search = load_tuning(root, dataset)
+    search = search[(search["device"] == "cpu") & search["minutes"].notna()]
+    if search.empty:
+        return []
+    name, budget = DATASET_NAMES[dataset], int(search["epochs"].max())
+    per_epoch = search["train_minutes"] / search["epochs_run"].clip(lower=1)
+    return [
+        {"what": f"one {name} search run, at most {budget} epochs (each run; "
+                 f"{len(search)} runs)", "one CPU thread": _range(search["minutes"]), GPU: "–"},
+        {"what": f"one {name} training epoch with its validation (search runs)",
+         "one CPU thread": _range(per_epoch), GPU: "–"},
+    ]  # fmt: skip
+
+
 def cost_rows(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
     """One row per kind of work: a run of each data set (the range of the models' median
-    minutes, one CPU thread and on a GPU), each reported grid and each budget check
+    minutes, one CPU thread and on a GPU), each reported grid (or, while it has no runs,
+    its search's runs and epochs), each budget check
     (one-thread hours estimated from the measured minutes per epoch,
     :func:`sparseconv.sweep.plan.estimate_hours`)."""
     root = resolve_results_dir(results_dir)
@@ -60,6 +80,7 @@ def cost_rows(results_dir: str | os.PathLike[str] = "results") -> pd.DataFrame:
         })  # fmt: skip
     for dataset, runs in study.items():
         if runs.empty:
+            rows.extend(_search_rows(root, dataset))
             continue
         timed = timed_runs(runs)
         on_cpu = timed[timed["device"] == "cpu"]

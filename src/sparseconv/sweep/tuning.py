@@ -11,6 +11,7 @@ that it agrees with :func:`best_learning_rates` on the committed records.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pandas as pd
 
@@ -38,7 +39,16 @@ __all__ = [
 ]
 
 COLUMNS = ["model", "lr", "sparsity", "seed", "val", "train_eval", "final_loss", "best_epoch",
-           "diverged", "val_nn"]  # fmt: skip
+           "diverged", "val_nn", "epochs", "epochs_run", "train_minutes", "minutes",
+           "device"]  # fmt: skip
+
+
+def _minutes(record: dict[str, Any], *keys: str) -> float | None:
+    """The sum of a record's ``keys`` (seconds) in minutes; None where the first is
+    missing, a missing later one counting 0."""
+    if record.get(keys[0]) is None:
+        return None
+    return sum(record.get(key) or 0.0 for key in keys) / 60.0
 
 
 def load_tuning(
@@ -53,7 +63,9 @@ def load_tuning(
     the record field ``key`` measured the same way, e.g. ``val_mean_class_accuracy``), the
     selection score in eval mode on training images, the last epoch's training loss,
     whether the loss became non-finite, and raw nearest neighbour's error on the same
-    validation inputs where the record has it (KITTI; else None)."""
+    validation inputs where the record has it (KITTI; else None), and what the run cost
+    (its budget, epochs trained, minutes of training and of training + final
+    evaluation, the device)."""
     val_key, train_key, _ = SELECTION[dataset]
     val_key = key or val_key
     protocol = REPORTED_PROTOCOL[dataset] if protocol is None else protocol
@@ -76,6 +88,13 @@ def load_tuning(
                 "diverged": "diverged_at_epoch" in record,
                 # raw nearest neighbour on the run's validation inputs (KITTI records)
                 "val_nn": record.get("val_nn_mae"),
+                # what the run cost (None where a record lacks it): its budget, epochs
+                # trained, minutes (training; training + final evaluation)
+                "epochs": record.get("epochs"),
+                "epochs_run": record.get("epochs_run", len(record["history"])),
+                "train_minutes": _minutes(record, "train_seconds"),
+                "minutes": _minutes(record, "train_seconds", "eval_seconds"),
+                "device": record.get("device", "cpu"),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
