@@ -102,8 +102,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # KITTI training crops (rows, columns) from the rows that hold returns, and batches of
 # them per epoch. Measured on one CPU thread (under load): a step of 8 crops 0.8-0.9 s,
 # a validation frame 0.2-0.3 s, so an epoch (50 steps, 33 validation frames) about a
-# minute; measured in the first search runs, 25 s an epoch, so a run of at most 40
-# epochs plus its test about 20 minutes
+# minute; measured in the first search runs (1-2 December), 25 s an epoch, so a run of
+# at most 40 epochs plus its test about 20 minutes. Since 7 December the same epochs take
+# two to three times as long on this machine (README, "How long things take").
 LIDAR_CROP = (128, 512)
 LIDAR_STEPS = 50
 
