@@ -80,6 +80,20 @@ def ray_head():
                 os.killpg(head.pid, signal.SIGKILL)
                 pytest.fail("the Ray head did not start")
             time.sleep(0.5)
+    # the head's node registers some time after its port opens (over a minute on a loaded
+    # machine, longer than one ray.init waits for it): connect once, as often as it takes
+    while True:
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            ray.shutdown()
+            break
+        except (ConnectionError, RuntimeError):
+            if ray.is_initialized():
+                ray.shutdown()
+            if time.time() > deadline + 120 or head.poll() is not None:
+                os.killpg(head.pid, signal.SIGKILL)
+                pytest.fail("the Ray head's node did not register")
+            time.sleep(1)
     try:
         yield address, head
     finally:
