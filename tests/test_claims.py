@@ -7,17 +7,15 @@ import math
 import pandas as pd
 import pytest
 
-from sparseconv.report.claims import (
-    CLAIMS,
+from sparseconv.report.claims import CLAIMS, judge_claims, level_tests
+from sparseconv.report.claims_report import CLAIMS_CSV_COLUMNS, claims_frame, claims_table
+from sparseconv.report.families import (
     accuracy_family,
     depth_family,
     invariance_family,
     invariance_losses,
-    judge_claims,
-    level_tests,
     metric_key,
 )
-from sparseconv.report.claims_report import CLAIMS_CSV_COLUMNS, claims_frame, claims_table
 from sparseconv.report.stats import holm, one_sample, pooled_levels, seed_level_effect
 from sparseconv.report.text.claims import short_answer, verdict_basis
 
@@ -237,7 +235,8 @@ def test_short_answer_says_when_nothing_is_decided_yet():
 
 
 def test_pairs_across_devices_or_torch_builds_are_refused_with_their_names():
-    from sparseconv.report.claims import check_pairing, family_of
+    from sparseconv.report.claims import family_of
+    from sparseconv.report.families import check_pairing
 
     def run(model, seed, device, torch_version, protocol=3):
         record = {"protocol": protocol, "model": model, "sparsity": 0.5, "device": device,

@@ -7,7 +7,8 @@ Every claim compares a sparse variant with each of its baselines over the claim'
 estimand (``study.PRIMARY_ESTIMANDS``). One verdict per claim, variant and baseline,
 Holm-corrected over every primary test of the study (:func:`judge_claims`). The
 level-wise differences are findings, with the variance pooled across levels
-(:func:`level_tests`).
+(:func:`level_tests`). The differences themselves come from
+:mod:`sparseconv.report.families`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,21 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from sparseconv.registry.datasets import DATASETS, TRAIN_SPARSITIES, VERDICT_METRIC
+from sparseconv.registry.datasets import DATASETS, VERDICT_METRIC
 from sparseconv.registry.study import DEPTH_MARGIN_SHARE, MARGINS
 from sparseconv.report.analysis import load_study
+from sparseconv.report.families import (  # the families' names stay importable from here
+    FAMILY_COLUMNS,
+    accuracy_family,
+    check_pairing,
+    depth_directions,
+    depth_error_keys,
+    depth_family,
+    invariance_family,
+    invariance_losses,
+    level_label,
+    metric_key,
+)
 from sparseconv.report.stats import holm, pooled_levels
 from sparseconv.report.verdicts import Power, PrimaryTest, holm_words, power_analysis, primary_test
 
@@ -46,20 +59,6 @@ __all__ = [
     "judge_all",
     "find",
 ]
-
-
-def depth_directions(dataset: str = "depth") -> dict[str, tuple[float, float]]:
-    """Claim 4's directions on a depth data set: "a % → b %" (the shares of pixels or
-    returns kept in training and at test) -> (training sparsity, test sparsity), both
-    ways between the data set's two training levels."""
-    first, second = DATASETS[dataset].train_levels
-    return {
-        f"{100 * (1 - a):g} % → {100 * (1 - b):g} %": (a, b)
-        for a, b in ((first, second), (second, first))
-    }
-
-
-FAMILY_COLUMNS = ["baseline", "comparison", "seed", "effect"]
 
 
 @dataclass(frozen=True)
@@ -166,172 +165,6 @@ def claim_of(dataset: str, kind: str) -> Claim:
     raise ValueError(f"no {kind} claim on {dataset!r}")
 
 
-def metric_key(dataset: str, by_sparsity: bool = True) -> str:
-    """The record field a data set's verdicts use: accuracy (MNIST) or mean per-class
-    accuracy (Caltech-101, where a few classes hold most images), by test sparsity."""
-    name = f"test_{VERDICT_METRIC[dataset]}"
-    return f"{name}_by_sparsity" if by_sparsity else name
-
-
-def _values(runs: pd.DataFrame, key: str) -> dict[tuple[str, int, float], dict[str, float]]:
-    """(model, seed, training sparsity) -> the record's ``key`` dict."""
-    return {
-        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][key]
-        for _, run in runs.iterrows()
-        if key in run["record"]
-    }
-
-
-def _level(value: float) -> str:
-    return f"{value:g}"
-
-
-def accuracy_family(
-    runs: pd.DataFrame, dataset: str, model: str, baselines: Sequence[str]
-) -> pd.DataFrame:
-    """Per baseline, training level and seed: the model's accuracy minus the baseline's
-    (points) at the training level, same seed. Columns FAMILY_COLUMNS."""
-    values = _values(runs, metric_key(dataset))
-    rows = []
-    for (name, seed, level), by in values.items():
-        if name != model:
-            continue
-        for baseline in baselines:
-            other = values.get((baseline, seed, level))
-            if other is None:
-                continue
-            effect = 100 * (by[_level(level)] - other[_level(level)])
-            rows.append([baseline, f"trained at {100 * level:g} %", seed, effect])
-    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
-
-
-def invariance_losses(
-    runs: pd.DataFrame, dataset: str, direction: str = "all", key: str | None = None
-) -> pd.DataFrame:
-    """Signed accuracy loss (points) of each run at each other training level b: the
-    accuracy at b of the same model type and seed *trained at b*, minus this run's
-    accuracy at b. Positive: the unseen sparsity costs accuracy; 0: invariant; negative:
-    better than the in-distribution model. ``direction``: "all" test levels, "denser"
-    (fewer pixels missing than in training: the paper's direction) or "sparser".
-    ``key``: the record field (default: the data set's verdict metric). Columns: model,
-    seed, trained, tested, loss."""
-    if direction not in ("all", "denser", "sparser"):
-        raise ValueError(f"direction must be 'all', 'denser' or 'sparser', got {direction!r}")
-    values = _values(runs, key or metric_key(dataset))
-    rows = []
-    for (model, seed, a), by in values.items():
-        for b in TRAIN_SPARSITIES:
-            if (
-                abs(a - b) < 1e-9
-                or (direction == "denser" and b > a)
-                or (direction == "sparser" and b < a)
-            ):
-                continue
-            own = values.get((model, seed, round(b, 6)))
-            if own is None or _level(b) not in own or _level(b) not in by:
-                continue
-            rows.append([model, seed, a, b, 100 * (own[_level(b)] - by[_level(b)])])
-    return pd.DataFrame(rows, columns=["model", "seed", "trained", "tested", "loss"])
-
-
-def invariance_family(
-    runs: pd.DataFrame,
-    dataset: str,
-    model: str,
-    baselines: Sequence[str],
-    direction: str = "all",
-) -> pd.DataFrame:
-    """Per baseline, training level and seed: the baseline's mean signed loss over the
-    test levels minus the model's (points; positive: the model is more invariant)."""
-    losses = invariance_losses(runs, dataset, direction)
-    if losses.empty:
-        return pd.DataFrame(columns=FAMILY_COLUMNS)
-    mean = losses.groupby(["model", "seed", "trained"])["loss"].mean()
-    rows = []
-    for (name, seed, trained), value in mean.items():
-        if name != model:
-            continue
-        for baseline in baselines:
-            if (baseline, seed, trained) in mean.index:
-                effect = mean[(baseline, seed, trained)] - value
-                rows.append([baseline, f"trained at {100 * trained:g} %", seed, effect])
-    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
-
-
-def depth_error_keys(dataset: str) -> tuple[str, str]:
-    """The record fields of a depth data set's claim-4 errors by test sparsity: the
-    model's and raw nearest neighbour's (missing pixels on the synthetic scenes,
-    held-out returns on KITTI)."""
-    metric = DATASETS[dataset].verdict_metric
-    return f"test_{metric}_by_sparsity", f"nn_{metric}_by_sparsity"
-
-
-def depth_family(
-    runs: pd.DataFrame, model: str, baselines: Sequence[str], dataset: str = "depth"
-) -> pd.DataFrame:
-    """Per baseline, direction "a → b" (shares kept) and seed: the baseline's error at b
-    minus the model's (metres; positive: the model's error is smaller), both trained at
-    a, on the uniform pattern; the error is the MAE on the missing pixels (synthetic
-    scenes) or on the held-out returns (KITTI). Absolute errors: the in-distribution
-    model is not a divisor."""
-    if runs.empty:
-        return pd.DataFrame(columns=FAMILY_COLUMNS)
-    uniform = runs[runs["record"].map(lambda r: r.get("pattern", "uniform")) == "uniform"]
-    key = depth_error_keys(dataset)[0]
-    errors = {
-        (run["model"], int(run["seed"]), round(float(run["sparsity"]), 6)): run["record"][key]
-        for _, run in uniform.iterrows()
-        if key in run["record"]
-    }
-    rows = []
-    for (name, seed, a), by in errors.items():
-        if name != model:
-            continue
-        for label, (source, target) in depth_directions(dataset).items():
-            if abs(a - source) > 1e-9:
-                continue
-            for baseline in baselines:
-                other = errors.get((baseline, seed, a))
-                if other is not None:
-                    effect = other[_level(target)] - by[_level(target)]
-                    rows.append([baseline, label, seed, effect])
-    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
-
-
-# per data set, the first protocol whose pairs must share one device and one torch build
-# (KITTI from its first: all its records are new)
-STRICT_PAIRING_PROTOCOL = {"mnist": 3, "caltech101": 3, "depth": 3, "kitti": 1}
-
-
-def check_pairing(runs: pd.DataFrame) -> None:
-    """Refuse to pair runs across devices or torch builds: every run of one seed (the
-    pairing unit of every claim) must share ``device`` and ``torch_version``. Raises
-    ValueError naming the runs of each seed that mixes them. Records of protocols before
-    ``STRICT_PAIRING_PROTOCOL`` are exempt (their mixing is reported on the reproduce
-    page)."""
-    if runs.empty:
-        return
-    problems = []
-    for seed, group in runs.groupby("seed"):
-        strict = [
-            r
-            for r in group["record"]
-            if r.get("protocol", 1) >= STRICT_PAIRING_PROTOCOL.get(r.get("dataset"), 3)
-        ]
-        builds = {(r.get("device"), r.get("torch_version")) for r in strict}
-        if len(builds) > 1:
-            names = sorted(
-                f"{r['model']} at {r['sparsity']:g} ({r.get('device')}, torch "
-                f"{r.get('torch_version')})"
-                for r in strict
-            )
-            problems.append(f"seed {seed}: " + "; ".join(names))
-    if problems:
-        raise ValueError(
-            "paired runs must share one device and one torch build, but " + " | ".join(problems)
-        )
-
-
 def family_of(claim: Claim, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
     """The per-seed paired differences of ``claim`` for ``variant`` against every baseline
     at every level (columns FAMILY_COLUMNS). Raises ValueError if the paired runs cross
@@ -364,7 +197,7 @@ def margin_of(claim: Claim, runs: pd.DataFrame) -> float:
         return float(fixed)
     key = depth_error_keys(claim.dataset)[1]
     values = [
-        run["record"][key][_level(target)]
+        run["record"][key][level_label(target)]
         for _, run in runs.iterrows()
         for source, target in depth_directions(claim.dataset).values()
         if key in run["record"]

@@ -13,12 +13,8 @@ from sparseconv.registry.study import (
     REPORTED_PROTOCOL,
     default_lr,
 )
-from sparseconv.report.claims import (
-    CLAIMS,
-    family_of,
-    level_tests,
-    metric_key,
-)
+from sparseconv.report.claims import CLAIMS, family_of, level_tests
+from sparseconv.report.families import metric_key
 from sparseconv.report.tables import intervals
 
 

@@ -8,15 +8,8 @@ import pandas as pd
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.study import GRIDS
 from sparseconv.report.analysis import cross_summary
-from sparseconv.report.claims import (
-    CLAIMS,
-    Judgement,
-    family_of,
-    find,
-    invariance_losses,
-    level_tests,
-    metric_key,
-)
+from sparseconv.report.claims import CLAIMS, Judgement, family_of, find, level_tests
+from sparseconv.report.families import invariance_losses, metric_key
 from sparseconv.report.stats import one_sample
 from sparseconv.report.tables import intervals
 

@@ -21,9 +21,7 @@ from sparseconv.report.analysis import (
     cross_summary,
     seed_summary,
 )
-from sparseconv.report.claims import (
-    metric_key,
-)
+from sparseconv.report.families import metric_key
 from sparseconv.report.figures.depth import depth_mae_curves
 from sparseconv.report.figures.style import FONT, empty_figure, legend_below, model_style
 

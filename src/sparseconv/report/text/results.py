@@ -10,13 +10,7 @@ import pandas as pd
 
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS
-from sparseconv.report.claims import (
-    Judgement,
-    accuracy_family,
-    find,
-    judge_claims,
-    level_tests,
-)
+from sparseconv.report.claims import Judgement, find, judge_claims, level_tests
 from sparseconv.report.depth_tables import (
     NAN,
     depth_curve,
@@ -25,6 +19,7 @@ from sparseconv.report.depth_tables import (
     pattern_of,
     uniform_runs,
 )
+from sparseconv.report.families import accuracy_family
 from sparseconv.report.stats import ALPHA, MIN_SEEDS
 
 
