@@ -12,7 +12,7 @@ from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.registry.records import resolve_results_dir
 from sparseconv.report.analysis import load_runs
-from sparseconv.report.depth_tables import pattern_of
+from sparseconv.report.depth_curves import pattern_of
 
 __all__ = [
     "architecture_candidates",

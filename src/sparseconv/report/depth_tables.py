@@ -1,124 +1,75 @@
-"""Depth records as tables: error curves, the error table, the fit table, the comparison
-with nearest-neighbour interpolation and the kernels' flat share.
+"""Depth records as tables: the error table, the fit table, the comparison with
+nearest-neighbour interpolation, claim 4's level-wise tests, the lines pattern, every
+metric at the training density, and the KITTI benchmark beside our models.
 
-``metric`` names one of the error fields of a depth record (``depth_run.depth_errors``):
-"mae_missing" (the default: the pixels to fill), "mae", "mae_passthrough", and the RMSE
-alike. A record stores it per test density as ``test_<metric>_by_sparsity`` and raw
-nearest-neighbour interpolation's as ``nn_<metric>_by_sparsity`` (all and missing only).
+The curves these read are in :mod:`sparseconv.report.depth_curves`, the diagnostics of
+the normalised layers' errors in :mod:`sparseconv.report.depth_diagnostics`; their names
+stay importable from here.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from sparseconv.data.scenes import COUNT_BINS, window_counts
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.records import resolve_results_dir
 from sparseconv.registry.study import GRIDS
 from sparseconv.report.claims import claim_of, family_of, level_tests
+from sparseconv.report.depth_curves import (
+    METRIC_SHORT,
+    METRIC_WORDS,
+    NAN,
+    depth_curve,
+    mean_sd_cell,
+    nearest_curve,
+    pattern_of,
+    uniform_runs,
+)
+from sparseconv.report.depth_diagnostics import (
+    RMSE_LEVEL,
+    flatness_means,
+    flatness_table,
+    kernel_flatness,
+    rmse_table,
+    window_count_errors,
+    window_table,
+)
 from sparseconv.report.stats import one_sample
 from sparseconv.report.tables import intervals
-from sparseconv.train.depth import depth_masks, split_indices
 
 __all__ = [
-    "METRIC_WORDS",
-    "METRIC_SHORT",
-    "pattern_of",
-    "depth_curve",
-    "nearest_curve",
     "depth_table",
     "depth_fit_table",
-    "flatness_table",
     "versus_nearest",
+    "depth_tests_table",
+    "lines_table",
+    "metrics_table",
+    "load_kitti_benchmark",
+    "benchmark_table",
+    # from depth_curves and depth_diagnostics, importable here as before
+    "METRIC_WORDS",
+    "METRIC_SHORT",
+    "NAN",
+    "pattern_of",
+    "uniform_runs",
+    "depth_curve",
+    "nearest_curve",
+    "RMSE_LEVEL",
     "kernel_flatness",
+    "flatness_means",
+    "flatness_table",
     "window_count_errors",
+    "window_table",
+    "rmse_table",
 ]
-
-METRIC_WORDS = {
-    "mae_missing": "MAE on the missing pixels",
-    "rmse_missing": "RMSE on the missing pixels",
-    "mae": "MAE on all pixels",
-    "rmse": "RMSE on all pixels",
-    "mae_passthrough": "MAE on all pixels, observed values passed through",
-    "rmse_passthrough": "RMSE on all pixels, observed values passed through",
-}
-
-# the same, short enough for an axis label
-METRIC_SHORT = {
-    "mae_missing": "missing-pixel MAE",
-    "rmse_missing": "missing-pixel RMSE",
-    "mae": "all-pixel MAE",
-    "rmse": "all-pixel RMSE",
-    "mae_passthrough": "pass-through MAE",
-    "rmse_passthrough": "pass-through RMSE",
-}
-
-
-def pattern_of(runs: pd.DataFrame) -> pd.Series:
-    """The sampling pattern of each run ("uniform" or "lines")."""
-    return runs["record"].map(lambda r: r.get("pattern", "uniform"))
-
-
-def _selected(runs: pd.DataFrame, trained: float, pattern: str) -> pd.DataFrame:
-    if runs.empty:
-        return runs
-    return runs[((runs["sparsity"] - trained).abs() < 1e-9) & (pattern_of(runs) == pattern)]
-
-
-def _mean_curve(dicts: Sequence[dict[str, float]]) -> pd.Series:
-    if not dicts:
-        return pd.Series(dtype=float)
-    curve = pd.DataFrame(list(dicts)).mean()
-    curve.index = [float(c) for c in curve.index]
-    return curve.sort_index()
-
-
-def depth_curve(
-    runs: pd.DataFrame,
-    model: str,
-    trained: float,
-    pattern: str = "uniform",
-    metric: str = "mae_missing",
-) -> pd.Series:
-    """Mean error (m) over seeds of ``model`` trained at sparsity ``trained``, indexed by
-    the test sparsity (float, ascending); empty when no such run has finished."""
-    chosen = _selected(runs, trained, pattern)
-    if chosen.empty:
-        return pd.Series(dtype=float)
-    chosen = chosen[chosen["model"] == model]
-    return _mean_curve([r[f"test_{metric}_by_sparsity"] for r in chosen["record"]])
-
-
-def nearest_curve(
-    runs: pd.DataFrame, pattern: str = "uniform", metric: str = "mae_missing"
-) -> pd.Series:
-    """Raw nearest-neighbour interpolation's error (m) by test sparsity, the mean over the
-    test masks of the seeds present (one record per seed: the masks depend on the seed)."""
-    if runs.empty:
-        return pd.Series(dtype=float)
-    same = runs[pattern_of(runs) == pattern].drop_duplicates("seed")
-    return _mean_curve([r[f"nn_{metric}_by_sparsity"] for r in same["record"]])
 
 
 def _level_label(a: float, b: float) -> str:
     return f"{100 * (1 - a):g} % → {100 * (1 - b):g} %"
-
-
-def _cell(values: list[float], digits: int = 2) -> str:
-    if not values:
-        return "–"
-    mean = sum(values) / len(values)
-    text = f"{mean:.{digits}f}"
-    if len(values) > 1:
-        text += f" ± {pd.Series(values).std():.{digits}f}"
-    return text + f" ({len(values)})"
 
 
 def depth_table(runs: pd.DataFrame, metric: str = "mae_missing") -> pd.DataFrame:
@@ -141,7 +92,7 @@ def depth_table(runs: pd.DataFrame, metric: str = "mae_missing") -> pd.DataFrame
         row = {"model": MODEL_LABELS.get(model, model), "pattern": pat}
         for a, b in pairs:
             trained = group[(group["sparsity"] - a).abs() < 1e-9]
-            row[_level_label(a, b)] = _cell(
+            row[_level_label(a, b)] = mean_sd_cell(
                 [r[f"test_{metric}_by_sparsity"][f"{b:g}"] for r in trained["record"]]
             )
         rows.append(row)
@@ -226,87 +177,6 @@ def versus_nearest(runs: pd.DataFrame, pattern: str = "uniform") -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def kernel_flatness(kernels: Sequence[Sequence[Sequence[float]]]) -> float:
-    """The share of a layer's weight energy in the flat (constant) part of its kernels.
-
-    kernels: (C_out, k, k). Returns sum_c k^2 mean(w_c)^2 / sum_c sum w_c^2, in [0, 1]:
-    1 when every kernel is constant (a weighted box filter, whose output on a locally
-    constant input does not depend on which pixels are valid), 0 when every kernel sums
-    to zero; independent random weights give about 1 / k^2.
-    """
-    w = np.asarray(kernels, dtype=float)
-    if w.ndim != 3 or w.shape[1] != w.shape[2]:
-        raise ValueError(f"kernels must have shape (C_out, k, k), got {w.shape}")
-    energy = float((w**2).sum())
-    if energy == 0.0:
-        raise ValueError("kernels are all zero: flatness is undefined")
-    k2 = w.shape[1] * w.shape[2]
-    return float((k2 * w.mean(axis=(1, 2)) ** 2).sum() / energy)
-
-
-def flatness_means(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> dict[str, float]:
-    """Per model: the mean over seeds of the first-layer kernels' flat share
-    (:func:`kernel_flatness`) of the uniform-sampling runs trained at ``trained``."""
-    uniform = runs[pattern_of(runs) == "uniform"] if len(runs) else runs
-    out = {}
-    for model in [m for m in MODEL_LABELS if len(uniform) and m in set(uniform["model"])]:
-        same = uniform[(uniform["model"] == model) & np.isclose(uniform["sparsity"], trained)]
-        values = [kernel_flatness(r["first_layer_kernels"]) for r in same["record"]
-                  if r.get("first_layer_kernels")]  # fmt: skip
-        if values:
-            out[model] = float(np.mean(values))
-    return out
-
-
-def flatness_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """The flat share of the first-layer kernels (:func:`kernel_flatness`) of every
-    uniform-sampling run that stores them: rows models, columns the training density;
-    cells 'mean ± sd (n)' over seeds, '–' where no run."""
-    uniform = runs[pattern_of(runs) == "uniform"] if len(runs) else runs
-    levels = sorted(uniform["sparsity"].unique(), reverse=True) if len(uniform) else []
-    rows = []
-    for model in [m for m in MODEL_LABELS if len(uniform) and m in set(uniform["model"])]:
-        row = {"model": MODEL_LABELS[model]}
-        for level in levels:
-            same = uniform[(uniform["model"] == model) & np.isclose(uniform["sparsity"], level)]
-            values = [
-                kernel_flatness(r["first_layer_kernels"])
-                for r in same["record"]
-                if r.get("first_layer_kernels")
-            ]
-            row[f"trained at {100 * (1 - level):g} %"] = _cell(values, 3)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def window_count_errors(runs: pd.DataFrame, trained: float = DEPTH_DENSITIES[0]) -> pd.DataFrame:
-    """MAE on the missing pixels (m) at the training density ``trained`` (uniform), grouped
-    by the valid pixels in each pixel's 11 x 11 window (``depth.COUNT_BINS``): one row per
-    model (mean over the runs that store it, their number in brackets), then raw nearest
-    neighbour and the share of the missing pixels in each group (%)."""
-    chosen = _selected(runs, trained, "uniform")
-    key = "test_mae_missing_by_window_count"
-    if chosen.empty:
-        return pd.DataFrame()
-    chosen = chosen[chosen["record"].map(lambda r: key in r)]
-    if chosen.empty:
-        return pd.DataFrame()
-    records = chosen["record"].tolist()
-    columns = [label for label, _, _ in COUNT_BINS]
-    rows = {}
-    for model in [m for m in MODEL_LABELS if m in set(chosen["model"])]:
-        mine = [r[key] for r in chosen[chosen["model"] == model]["record"]]
-        rows[f"{MODEL_LABELS[model]} ({len(mine)})"] = pd.DataFrame(mine).mean()
-    rows[NEAREST_LABEL] = pd.DataFrame(
-        [r["nn_mae_missing_by_window_count"] for r in records]
-    ).mean()
-    share = pd.DataFrame([r["missing_share_by_window_count"] for r in records]).mean()
-    rows["share of missing pixels (%)"] = 100 * share
-    table = pd.DataFrame(rows).T.reindex(columns=columns)
-    table.index.name = "valid pixels in the 11 × 11 window"
-    return table
-
-
 def depth_tests_table(runs: pd.DataFrame, dataset: str = "depth") -> pd.DataFrame:
     """Claim 4's level-wise findings for each sparse variant: per baseline and direction,
     the baseline's MAE minus the sparse network's (m; positive favours the sparse
@@ -335,16 +205,6 @@ def depth_tests_table(runs: pd.DataFrame, dataset: str = "depth") -> pd.DataFram
     )
 
 
-NAN = float("nan")
-
-
-RMSE_LEVEL = 0.98  # the test sparsity at which the RMSE of the normalised layers explodes
-
-
-def uniform_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[pattern_of(runs) == "uniform"] if not runs.empty else runs
-
-
 def lines_table(runs: pd.DataFrame) -> pd.DataFrame:
     """MAE on the missing pixels (m) of the models trained at 5 % density on the lines
     pattern, mean over seeds, by test density (% kept, ascending), with raw
@@ -362,53 +222,6 @@ def lines_table(runs: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [f"{100 * (1 - float(c)):g} %" for c in frame.columns]
     frame.index.name = "model (seeds)"
     return frame
-
-
-def window_table(levels: tuple[float, ...] = (0.5, 0.9, 0.95, 0.98)) -> pd.DataFrame:
-    """Share (%) of the first layer's 11 x 11 windows holding 0, 1 or 2 valid pixels, and
-    the mean count, on the test masks (uniform sampling, seed 0) at each ``levels``."""
-    rows = []
-    for level in levels:
-        counts = window_counts(depth_masks(split_indices("test", 200), level, "uniform"))
-        rows.append(
-            {
-                "density": f"{100 * (1 - level):g} %",
-                "no valid pixel (%)": 100 * counts["0"],
-                "one (%)": 100 * counts["1"],
-                "two (%)": 100 * counts["2"],
-                "mean count": counts["mean"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def rmse_table(runs: pd.DataFrame, level: float = RMSE_LEVEL) -> pd.DataFrame:
-    """Per model trained at 5 % density (uniform): the MAE and RMSE on the missing pixels
-    (m) when tested at ``level``, means over seeds, and their ratio (large when a few
-    pixels carry huge errors)."""
-    uniform = uniform_runs(runs)
-    rows = []
-    for model in [m for m in MODEL_LABELS if m in set(uniform.get("model", []))]:
-        mae = depth_curve(uniform, model, DEPTH_DENSITIES[0], metric="mae_missing").get(level, NAN)
-        rmse = depth_curve(uniform, model, DEPTH_DENSITIES[0], metric="rmse_missing").get(
-            level, NAN
-        )
-        if not math.isnan(mae):
-            rows.append(
-                {
-                    "model": MODEL_LABELS[model],
-                    "MAE (m)": mae,
-                    "RMSE (m)": rmse,
-                    "RMSE / MAE": rmse / mae,
-                }
-            )
-    if rows:
-        mae = nearest_curve(uniform, metric="mae_missing").get(level, NAN)
-        rmse = nearest_curve(uniform, metric="rmse_missing").get(level, NAN)
-        rows.append(
-            {"model": NEAREST_LABEL, "MAE (m)": mae, "RMSE (m)": rmse, "RMSE / MAE": rmse / mae}
-        )
-    return pd.DataFrame(rows)
 
 
 def metrics_table(runs: pd.DataFrame) -> pd.DataFrame:

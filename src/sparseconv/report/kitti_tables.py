@@ -11,7 +11,7 @@ import pandas as pd
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, models_of
 from sparseconv.registry.records import resolve_results_dir
-from sparseconv.report.depth_tables import pattern_of
+from sparseconv.report.depth_curves import pattern_of
 from sparseconv.train.kitti_examples import decode_frame
 
 __all__ = [

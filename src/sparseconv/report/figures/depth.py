@@ -19,13 +19,8 @@ from sparseconv.data.scenes import nearest_fill
 from sparseconv.nn.networks import build_model
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS, NEAREST_LABEL, VARIANTS
-from sparseconv.report.depth_tables import (
-    METRIC_SHORT,
-    kernel_flatness,
-    nearest_curve,
-    pattern_of,
-    uniform_runs,
-)
+from sparseconv.report.depth_curves import METRIC_SHORT, nearest_curve, pattern_of, uniform_runs
+from sparseconv.report.depth_diagnostics import kernel_flatness
 from sparseconv.report.figures.style import FONT, empty_figure, legend_below, model_style
 from sparseconv.train.depth import decode_depth_examples, depth_masks, load_depth, split_indices
 

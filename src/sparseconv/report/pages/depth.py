@@ -22,19 +22,21 @@ from sparseconv.registry.study import (
 from sparseconv.report.analysis import load_study
 from sparseconv.report.benchmark_tables import depth_capacity
 from sparseconv.report.claims import claim_of, find, judge_claims
+from sparseconv.report.depth_diagnostics import (
+    flatness_table,
+    rmse_table,
+    window_count_errors,
+    window_table,
+)
 from sparseconv.report.depth_tables import (
     benchmark_table,
     depth_fit_table,
     depth_table,
     depth_tests_table,
-    flatness_table,
     lines_table,
     load_kitti_benchmark,
     metrics_table,
-    rmse_table,
     versus_nearest,
-    window_count_errors,
-    window_table,
 )
 from sparseconv.report.figures.depth import (
     depth_mae_curves,

@@ -30,7 +30,8 @@ from sparseconv.report.budget import (
     sufficient_budget,
 )
 from sparseconv.report.claims import claim_of, find, judge_claims
-from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark, pattern_of
+from sparseconv.report.depth_curves import pattern_of
+from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
 from sparseconv.report.figures.training import budget_figure, search_curves
 from sparseconv.report.kitti_tables import (

@@ -11,14 +11,8 @@ import pandas as pd
 from sparseconv.registry.datasets import DEPTH_DENSITIES
 from sparseconv.registry.models import MODEL_LABELS
 from sparseconv.report.claims import Judgement, find, judge_claims, level_tests
-from sparseconv.report.depth_tables import (
-    NAN,
-    depth_curve,
-    flatness_means,
-    nearest_curve,
-    pattern_of,
-    uniform_runs,
-)
+from sparseconv.report.depth_curves import NAN, depth_curve, nearest_curve, pattern_of, uniform_runs
+from sparseconv.report.depth_diagnostics import flatness_means
 from sparseconv.report.families import accuracy_family
 from sparseconv.report.stats import ALPHA, MIN_SEEDS
 
