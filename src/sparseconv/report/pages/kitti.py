@@ -34,6 +34,7 @@ from sparseconv.report.depth_curves import pattern_of
 from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
 from sparseconv.report.figures.training import budget_figure, search_curves
+from sparseconv.report.kitti_reach import best_search_runs, load_reach, reach_table, reach_text
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
     capped_runs,
@@ -215,6 +216,33 @@ def _search_values(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def _reach_values(results_dir: str | os.PathLike[str], uniform: pd.DataFrame) -> dict[str, Any]:
+    """Where no kept return reaches the paper's network: the paragraph and the table, for
+    the grid's runs trained at the sparse share or, before they exist, the search's best
+    run per model there."""
+    trained = KITTI_TRAIN_SPARSITIES[0]
+    grid_runs = uniform[uniform["sparsity"] == trained] if not uniform.empty else uniform
+    runs = grid_runs if len(grid_runs) else best_search_runs(results_dir, trained)
+    source = ("means over the grid's seeds" if len(grid_runs) else
+              "the learning-rate search's best run per model, seed 0")  # fmt: skip
+    reach = load_reach(results_dir)
+    table = reach_table(reach, runs) if reach is not None else pd.DataFrame()
+    kept = round(100 * (1 - trained))
+    return {
+        "kitti_reach_text": reach_text(reach, table),
+        "tab_kitti_reach": styled(
+            table,
+            "The test block's held-out returns with no kept return within the paper's "
+            "network's window, by the share of the returns the input keeps (%, uniform "
+            "draws of the test stream); the MAE (m) and iMAE (1/km) that predicting 0 m at "
+            "them adds (clamped to 0.1 m for the inverse); and each model's "
+            f"measured iMAE (1/km) on the test block, trained keeping {kept} % ({source}).",
+            2,
+            empty="the reach has not been measured (python -m sparseconv.report.kitti_reach)",
+        ),
+    }
+
+
 def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any]:
     """Every value the KITTI page glues."""
     study = load_study(results_dir)
@@ -287,6 +315,7 @@ def kitti_page(results_dir: str | os.PathLike[str] = "results") -> dict[str, Any
     }
     out.update(_search_values(results_dir))
     out.update(_budget_values(results_dir))
+    out.update(_reach_values(results_dir, uniform))
     for variant in claim_of("kitti", "depth").variants:
         mine = find(judgements, "kitti", "depth", variant)
         out[f"kitti_{variant}_verdict"] = (
