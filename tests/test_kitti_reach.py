@@ -113,11 +113,15 @@ def test_best_search_runs_are_the_searchs_lowest_validation_errors():
 
 
 def test_the_measurement_on_real_frames_writes_and_reads_back(data_dir, tmp_path):
-    reach = measure_reach(str(data_dir), seeds=(0,), sparsities=(0.95, 0.5), limit=60)
+    reach = measure_reach(str(data_dir), seeds=(0,), sparsities=(0.95, 0.5), limit=60,
+                          lines_seeds=(1,))  # fmt: skip
     assert reach["window"] == 25 and reach["n_frames"] >= 1
-    sparse, dense = reach["by_seed"]["0"]["0.95"], reach["by_seed"]["0"]["0.5"]
-    assert sparse["held_out"] > dense["held_out"] > 0
-    assert sparse["share"] >= dense["share"] >= 0.0
+    for pattern, seed in (("by_seed", "0"), ("lines_by_seed", "1")):
+        sparse, dense = reach[pattern][seed]["0.95"], reach[pattern][seed]["0.5"]
+        assert sparse["held_out"] > dense["held_out"] > 0
+        assert sparse["share"] >= dense["share"] >= 0.0
+    # whole lines leave wider gaps than the same share of single returns
+    assert reach["lines_by_seed"]["1"]["0.5"]["share"] > reach["by_seed"]["0"]["0.5"]["share"]
     assert load_reach(tmp_path) is None
     path = write_reach(tmp_path, reach)
     assert path == tmp_path / "kitti_reach.json"
@@ -138,4 +142,19 @@ def test_the_table_averages_over_the_seeds_its_runs_were_tested_with():
     unmeasured = pd.DataFrame([{"model": "sparse", "record": {**record, "seed": 7}}])
     assert reach_table(reach, unmeasured).loc[10, "iMAE of 0 m"] == pytest.approx(
         (0.02 * (10_000 - 40) + 0.04 * (10_000 - 40)) / 2
+    )
+
+
+def test_the_lines_pattern_gets_its_own_column_and_sentence():
+    reach = _reach({"0.95": (0.1, 50.0), "0.9": (0.02, 40.0), "0.5": (0.0, None)})
+    lines = _reach({"0.95": (0.8, 50.0), "0.9": (0.6, 40.0), "0.5": (0.1, 60.0)})["by_seed"]
+    reach["lines_by_seed"] = {"1": lines["0"], "2": {**lines["0"], "0.9": {
+        **lines["0"]["0.9"], "share": 0.7}}}  # fmt: skip
+    table = reach_table(reach, pd.DataFrame(columns=["model", "record"]))
+    assert list(table["lines: out of reach (%)"]) == pytest.approx([80.0, 65.0, 10.0])
+    text = reach_text(reach, table)
+    assert "keeping 5 % and 10 % of the lines, 80.0 % and 65.0 % of the held-out" in text
+    assert "lines" not in reach_text(
+        {**reach, "lines_by_seed": {}},
+        reach_table({**reach, "lines_by_seed": {}}, pd.DataFrame(columns=["model", "record"])),
     )

@@ -91,30 +91,37 @@ def measure_reach(
     seeds: Sequence[int] = (0,),
     sparsities: Sequence[float] = KITTI_TEST_SPARSITIES,
     limit: int | None = None,
+    lines_seeds: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """:func:`out_of_reach` on the test block's fixed draws (uniform over the returns,
-    the test stream of each run ``seed``) at every test sparsity, for the paper's
-    network's radius. Needs the KITTI data (``SPARSECONV_DATA``)."""
+    """:func:`out_of_reach` on the test block's fixed draws (the test stream of each run
+    seed) at every test sparsity, for the paper's network's radius: uniform draws over
+    the returns for ``seeds`` (``by_seed``) and whole scan lines for ``lines_seeds``
+    (``lines_by_seed``). Needs the KITTI data (``SPARSECONV_DATA``)."""
     data = load_lidar(data_dir, limit=limit)
     radius = receptive_radius()
     depth = data.depth[data.test]
-    by_seed = {}
-    for seed in seeds:
-        by_seed[str(seed)] = {
-            f"{s:g}": out_of_reach(depth, lidar_masks(data, data.test, 1.0 - s, "uniform", seed,
-                                                      "test"), data.top, radius)
-            for s in sparsities
+
+    def by_seed(pattern: str, chosen: Sequence[int]) -> dict[str, dict[str, Any]]:
+        return {
+            str(seed): {
+                f"{s:g}": out_of_reach(depth, lidar_masks(data, data.test, 1.0 - s, pattern,
+                                                          seed, "test"), data.top, radius)
+                for s in sparsities
+            }
+            for seed in chosen
         }  # fmt: skip
+
     return {
         "what": "held-out returns of the KITTI test block with no kept return within the "
-        "paper's network's window, uniform draws of the test stream",
+        "paper's network's window, fixed draws of the test stream",
         "frames": [data.frames[data.test[0]], data.frames[data.test[-1]]],
         "n_frames": len(data.test),
         "first_row": data.top,
         "radius": radius,
         "window": 2 * radius + 1,
         "limit": limit,
-        "by_seed": by_seed,
+        "by_seed": by_seed("uniform", seeds),
+        "lines_by_seed": by_seed("lines", lines_seeds),
     }
 
 
@@ -182,15 +189,23 @@ def reach_table(reach: dict[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
     (``MAE of 0 m (m)``: per seed ``share * their mean depth``; ``iMAE of 0 m``: per seed
     ``share * (1000 / 0.1 m - their mean inverse depth)``), and each model's measured
     iMAE (1/km) on the test block (a column per model label; ``runs``: model and record,
-    means per model)."""
+    means per model). Where whole scan lines were measured too, ``lines: out of reach
+    (%)`` beside the uniform share (mean over every measured lines seed)."""
     seeds = reach_seeds(reach, runs)
     share = _mean_over_seeds(reach, seeds, lambda cell: cell["share"])
     floor = _mean_over_seeds(reach, seeds, _zero_floor)
     depth = _mean_over_seeds(reach, seeds, lambda cell: cell["share"] * (cell["mean_depth_m"] or 0))
+    lines_seeds = list(reach.get("lines_by_seed") or {})
+    lines = None
+    if lines_seeds:  # the lines runs' own seeds are few: every measured one
+        lines_reach = {"by_seed": reach["lines_by_seed"]}
+        lines = _mean_over_seeds(lines_reach, lines_seeds, lambda cell: cell["share"])
     rows = []
     for s in share:
         row: dict[str, Any] = {"kept (%)": round(100 * (1 - float(s)))}
         row["out of reach (%)"] = 100 * share[s]
+        if lines is not None:
+            row["lines: out of reach (%)"] = 100 * lines.get(s, math.nan)
         row["MAE of 0 m (m)"] = depth[s]
         row["iMAE of 0 m"] = floor[s]
         for model, group in runs.groupby("model", sort=False):
@@ -226,6 +241,13 @@ def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
             "there and the ConvNet and the ConvNet + mask a value of their biases alone, "
             "constants learned in training; partial convolution, which withholds the bias "
             "where no input is valid, outputs 0 m.")  # fmt: skip
+    if "lines: out of reach (%)" in table:
+        kept = join_and([f"{k} %" for k in low.index])
+        gone = join_and([f"{v:.1f} %" for v in low["lines: out of reach (%)"]])
+        text += (f" Whole scan lines leave wider gaps: keeping {kept} of the lines, "
+                 f"{gone} of the held-out returns lie beyond the window, so on that "
+                 "pattern the networks of 25 pixels mostly predict with no measurement in "
+                 "view.")  # fmt: skip
     partial = MODEL_LABELS["sparse_partial"]
     if partial in table and low[partial].notna().all():
         imae = per_share(lambda r: f"{r[partial]:.0f}/km against {r['iMAE of 0 m']:.0f}/km")
@@ -249,9 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="run seeds whose uniform test draws to measure")  # fmt: skip
+    parser.add_argument("--lines-seeds", type=int, nargs="*", default=[],
+                        help="run seeds whose whole-scan-line test draws to measure")  # fmt: skip
     args = parser.parse_args(argv)
-    path = write_reach(args.results_dir, measure_reach(args.data_dir, args.seeds))
+    reach = measure_reach(args.data_dir, args.seeds, lines_seeds=args.lines_seeds)
+    path = write_reach(args.results_dir, reach)
     print(f"wrote {path}")
     return 0
 

@@ -234,7 +234,8 @@ def _reach_values(results_dir: str | os.PathLike[str], uniform: pd.DataFrame) ->
             table,
             "The test block's held-out returns with no kept return within the paper's "
             "network's window, by the share of the returns the input keeps (%, uniform "
-            "draws of the test stream); the MAE (m) and iMAE (1/km) that predicting 0 m at "
+            "draws of the test stream; 'lines': the same share of whole scan lines, the "
+            "lines runs' seeds); the MAE (m) and iMAE (1/km) that predicting 0 m at "
             "them adds (clamped to 0.1 m for the inverse); and each model's "
             f"measured iMAE (1/km) on the test block, trained keeping {kept} % ({source}).",
             2,
