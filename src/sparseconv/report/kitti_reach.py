@@ -241,13 +241,6 @@ def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
             "there and the ConvNet and the ConvNet + mask a value of their biases alone, "
             "constants learned in training; partial convolution, which withholds the bias "
             "where no input is valid, outputs 0 m.")  # fmt: skip
-    if "lines: out of reach (%)" in table:
-        kept = join_and([f"{k} %" for k in low.index])
-        gone = join_and([f"{v:.1f} %" for v in low["lines: out of reach (%)"]])
-        text += (f" Whole scan lines leave wider gaps: keeping {kept} of the lines, "
-                 f"{gone} of the held-out returns lie beyond the window, so on that "
-                 "pattern the networks of 25 pixels mostly predict with no measurement in "
-                 "view.")  # fmt: skip
     partial = MODEL_LABELS["sparse_partial"]
     if partial in table and low[partial].notna().all():
         imae = per_share(lambda r: f"{r[partial]:.0f}/km against {r['iMAE of 0 m']:.0f}/km")
@@ -260,6 +253,15 @@ def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
                  "ConvNet fills every pixel before its first convolution and normalized "
                  "convolution works down to an eighth of the resolution, so measurements "
                  "reach both from much further.")  # fmt: skip
+    if "lines: out of reach (%)" in table:
+        kept = join_and([f"{k} %" for k in low.index])
+        shares = low["lines: out of reach (%)"]
+        gone = join_and([f"{v:.1f} %" for v in shares])
+        how = "mostly" if shares.max() > 50 else "often"
+        text += (f" Whole scan lines leave wider gaps: keeping {kept} of the lines, "
+                 f"{gone} of the held-out returns lie beyond the window, so on that "
+                 f"pattern the networks that see {window} × {window} pixels {how} predict "
+                 "with no measurement in view.")  # fmt: skip
     return text
 
 
