@@ -45,6 +45,7 @@ __all__ = [
     "load_reach",
     "best_search_runs",
     "reach_table",
+    "reach_paragraphs",
     "reach_text",
 ]
 
@@ -216,13 +217,14 @@ def reach_table(reach: dict[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("kept (%)")
 
 
-def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
-    """The section's paragraph (``table``: :func:`reach_table`): the window, the share of
-    held-out returns beyond it at the two lowest shares kept, and partial convolution's
-    iMAE and MAE against what 0 m there costs."""
+def reach_paragraphs(reach: dict[str, Any] | None, table: pd.DataFrame) -> list[str]:
+    """The section's paragraphs (``table``: :func:`reach_table`): the window and the share
+    of held-out returns beyond it at the two lowest shares kept; partial convolution's
+    iMAE and MAE against what 0 m there costs (where the table has it); whole scan lines
+    (where measured)."""
     if reach is None:
-        return ("The reach of the paper's network has not been measured yet "
-                "(`python -m sparseconv.report.kitti_reach`, with the KITTI data).")  # fmt: skip
+        return ["The reach of the paper's network has not been measured yet "
+                "(`python -m sparseconv.report.kitti_reach`, with the KITTI data)."]  # fmt: skip
     window = reach["window"]
     rows = table.sort_index()
     low = rows.head(2)
@@ -232,37 +234,45 @@ def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
 
     kernels = join_and([str(k) for k in (*DepthNet.KERNELS, 1)])
     lost = per_share(lambda r: f"{r['out of reach (%)']:.1f} %")
-    text = (f"The paper's network sees a square of {window} × {window} pixels around each "
-            f"output pixel (kernels {kernels} at full resolution). Of the test block's "
-            f"held-out returns, {lost} "
-            "have no kept return in that square (uniform draws of the test stream); "
-            f"keeping more, at most {rows['out of reach (%)'].iloc[2:].max():.2f} %. No "
-            "measurement reaches those returns: the paper's layer outputs its last bias "
-            "there and the ConvNet and the ConvNet + mask a value of their biases alone, "
-            "constants learned in training; partial convolution, which withholds the bias "
-            "where no input is valid, outputs 0 m.")  # fmt: skip
+    rest = rows["out of reach (%)"].iloc[2:].max()
+    paragraphs = [
+        f"The paper's network sees a square of {window} × {window} pixels around each output "
+        f"pixel (kernels {kernels} at full resolution). Of the test block's held-out returns, "
+        f"{lost} have no kept return in that square (uniform draws of the test stream); "
+        f"keeping more, at most {rest:.2f} %. No measurement reaches those returns: the "
+        "paper's layer outputs its last bias there and the ConvNet and the ConvNet + mask a "
+        "value of their biases alone, constants learned in training; partial convolution, "
+        "which withholds the bias where no input is valid, outputs 0 m."
+    ]
     partial = MODEL_LABELS["sparse_partial"]
     if partial in table and low[partial].notna().all():
         imae = per_share(lambda r: f"{r[partial]:.0f}/km against {r['iMAE of 0 m']:.0f}/km")
         mae = per_share(lambda r: f"{r['MAE of 0 m (m)']:.2f} m")
-        text += (" Its iMAE shows it: with predictions clamped at 0.1 m, 0 m at the returns "
-                 "out of reach alone adds the table's floor, and partial convolution "
-                 f"measures {imae}. In MAE, 0 m there costs {mae}, where the paper's layer "
-                 "pays only its constant's distance to those returns: one place where the "
-                 "two layers of one function class part at the low shares. NN fill + "
-                 "ConvNet fills every pixel before its first convolution and normalized "
-                 "convolution works down to an eighth of the resolution, so measurements "
-                 "reach both from much further.")  # fmt: skip
+        paragraphs.append(
+            "Partial convolution's iMAE shows it: with predictions clamped at 0.1 m, 0 m at "
+            "the returns out of reach alone adds the table's floor, and partial convolution "
+            f"measures {imae}. In MAE, 0 m there costs {mae}, where the paper's layer pays "
+            "only its constant's distance to those returns: one place where the two layers "
+            "of one function class part at the low shares. NN fill + ConvNet fills every "
+            "pixel before its first convolution and normalized convolution works down to an "
+            "eighth of the resolution, so measurements reach both from much further."
+        )
     if "lines: out of reach (%)" in table:
         kept = join_and([f"{k} %" for k in low.index])
         shares = low["lines: out of reach (%)"]
         gone = join_and([f"{v:.1f} %" for v in shares])
         how = "mostly" if shares.max() > 50 else "often"
-        text += (f" Whole scan lines leave wider gaps: keeping {kept} of the lines, "
-                 f"{gone} of the held-out returns lie beyond the window, so on that "
-                 f"pattern the networks that see {window} × {window} pixels {how} predict "
-                 "with no measurement in view.")  # fmt: skip
-    return text
+        paragraphs.append(
+            f"Whole scan lines leave wider gaps: keeping {kept} of the lines, {gone} of the "
+            "held-out returns lie beyond the window, so on that pattern the networks that "
+            f"see {window} × {window} pixels {how} predict with no measurement in view."
+        )
+    return paragraphs
+
+
+def reach_text(reach: dict[str, Any] | None, table: pd.DataFrame) -> str:
+    """:func:`reach_paragraphs` as one paragraph."""
+    return " ".join(reach_paragraphs(reach, table))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import pandas as pd
+from IPython.display import Markdown
 
 from sparseconv.registry.datasets import KITTI_TRAIN_SPARSITIES
 from sparseconv.registry.models import MODEL_LABELS, tuned_models
@@ -34,7 +35,12 @@ from sparseconv.report.depth_curves import pattern_of
 from sparseconv.report.depth_tables import depth_tests_table, load_kitti_benchmark
 from sparseconv.report.figures.kitti import kitti_error_figure, predictions_figure
 from sparseconv.report.figures.training import budget_figure, search_curves
-from sparseconv.report.kitti_reach import best_search_runs, load_reach, reach_table, reach_text
+from sparseconv.report.kitti_reach import (
+    best_search_runs,
+    load_reach,
+    reach_paragraphs,
+    reach_table,
+)
 from sparseconv.report.kitti_tables import (
     HELD_OUT_COLUMN,
     capped_runs,
@@ -229,7 +235,7 @@ def _reach_values(results_dir: str | os.PathLike[str], uniform: pd.DataFrame) ->
     table = reach_table(reach, runs) if reach is not None else pd.DataFrame()
     kept = round(100 * (1 - trained))
     return {
-        "kitti_reach_text": reach_text(reach, table),
+        "kitti_reach_text": Markdown("\n\n".join(reach_paragraphs(reach, table)) + "\n"),
         "tab_kitti_reach": styled(
             table,
             "The test block's held-out returns with no kept return within the paper's "
