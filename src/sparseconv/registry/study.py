@@ -163,7 +163,7 @@ LEARNING_RATES: dict[str, dict[str, float]] = {
     },
     # kitti: from its own search (SEARCH), model by model as each search completes; the
     # grid refuses the models not listed (study.missing_rates)
-    "kitti": {"sparse": 0.01, "dense": 0.003, "nn_convnet": 0.0003},
+    "kitti": {"sparse": 0.01, "sparse_partial": 0.01, "dense": 0.003, "nn_convnet": 0.0003},
 }
 
 
