@@ -269,10 +269,12 @@ SEARCH: dict[str, dict[str, Any]] = {
     # depth: protocol 2's rates (Adam), now at both densities; one seed
     "depth": {"sparsities": (0.95, 0.5), "seeds": (0,), "lrs": (0.0003, 0.001, 0.003, 0.01)},
     # kitti: Adam, around its 1e-3, at both training shares (10 % and 50 % kept), one seed;
-    # widened where a model's best mean lay at an edge: for the paper's layer and partial
-    # convolution at 1e-2 (the ConvNet diverges there already), for NN fill + ConvNet at 3e-4
+    # widened where a model's best mean lay at an edge: for the paper's layer, partial
+    # and normalized convolution at 1e-2 (the ConvNet diverges there already), for NN
+    # fill + ConvNet at 3e-4
     "kitti": {"sparsities": (0.9, 0.5), "seeds": (0,), "lrs": (0.0003, 0.001, 0.003, 0.01),
-              "wider": {"sparse": (0.03,), "sparse_partial": (0.03,), "nn_convnet": (0.0001,)}},
+              "wider": {"sparse": (0.03,), "sparse_partial": (0.03,), "nn_convnet": (0.0001,),
+                        "nconv": (0.03,)}},
 }  # fmt: skip
 
 
